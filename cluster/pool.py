@@ -1,0 +1,241 @@
+"""FollowerPool: start R follower replicas, watch them, replace the dead, route calls.
+
+The pool never imports an actor class: the layer above hands it one (any Ray actor class
+whose constructor takes `(engine_config, replica_id)` and that has `ready()` and `ping()`).
+Replicas are placed in one placement group, a bundle each ({CPU, GPU} from config, SPREAD
+across nodes by default); a replacement is started in the dead replica's bundle, so a restart
+never competes with other work for resources.
+
+Failure handling, in one place: a call that hits a dead replica (or a health check that
+fails or times out) marks it down, starts its replacement in the background, and the call is
+retried on another live replica, so callers see an answer, not the failure. Only when no
+replica is alive does a call fail, with `NoLiveReplicaError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from cluster.config import CouncilConfig
+
+log = logging.getLogger(__name__)
+
+
+class NoLiveReplicaError(RuntimeError):
+    """Every follower replica is down (replacements may be starting)."""
+
+
+class PoolStartError(RuntimeError):
+    pass
+
+
+@dataclass
+class Replica:
+    """The pool's view of one replica slot (bundle); `handle` changes on replacement."""
+
+    index: int
+    handle: Any = None
+    generation: int = 0  # how many times this slot was (re)started
+    alive: bool = False
+    inflight: int = 0
+    restarting: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def replica_id(self) -> str:
+        return f"follower-{self.index}"
+
+
+class FollowerPool:
+    def __init__(self, actor_cls, config: CouncilConfig):
+        self._actor_cls = actor_cls
+        self.config = config
+        self.replicas = [Replica(i) for i in range(config.pool.replicas)]
+        self._pg: PlacementGroup | None = None
+        self._monitor: asyncio.Task | None = None
+        self._rr = itertools.count()
+        self.restarts = 0
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def start(self, monitor: bool = True) -> "FollowerPool":
+        pool = self.config.pool
+        bundle = {k: v for k, v in (("CPU", pool.num_cpus), ("GPU", pool.num_gpus)) if v > 0}
+        if bundle:
+            self._pg = placement_group([bundle] * pool.replicas, strategy=pool.placement_strategy)
+            try:
+                await asyncio.wait_for(self._pg.ready(), pool.startup_timeout_s)
+            except asyncio.TimeoutError:
+                remove_placement_group(self._pg)
+                raise PoolStartError(
+                    f"cannot place {pool.replicas} follower replica(s) of {bundle} each within "
+                    f"{pool.startup_timeout_s:.0f}s; the cluster offers {ray.cluster_resources()}"
+                ) from None
+        await asyncio.gather(*(self._launch(r) for r in self.replicas))
+        if monitor:
+            self._monitor = asyncio.create_task(self._monitor_loop())
+        return self
+
+    async def shutdown(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+        for r in self.replicas:
+            if r.restarting is not None:
+                r.restarting.cancel()
+            if r.handle is not None:
+                ray.kill(r.handle)
+            r.alive = False
+        if self._pg is not None:
+            remove_placement_group(self._pg)
+            self._pg = None
+
+    async def _launch(self, replica: Replica) -> None:
+        options: dict[str, Any] = {
+            "num_cpus": self.config.pool.num_cpus,
+            "num_gpus": self.config.pool.num_gpus,
+        }
+        if self._pg is not None:
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                placement_group=self._pg, placement_group_bundle_index=replica.index
+            )
+        handle = self._actor_cls.options(**options).remote(
+            self.config.engine.model_dump(), replica.replica_id
+        )
+        try:
+            await asyncio.wait_for(handle.ready.remote(), self.config.pool.startup_timeout_s)
+        except asyncio.TimeoutError:
+            ray.kill(handle)
+            raise PoolStartError(
+                f"{replica.replica_id} did not become ready within "
+                f"{self.config.pool.startup_timeout_s:.0f}s"
+            ) from None
+        except RayActorError as exc:
+            raise PoolStartError(f"{replica.replica_id} failed to start: {_cause(exc)}") from None
+        replica.handle, replica.alive = handle, True
+        replica.generation += 1
+
+    # -- views ------------------------------------------------------------------------------
+    def live(self) -> list[Replica]:
+        return [r for r in self.replicas if r.alive]
+
+    def pick(self) -> Replica:
+        """The live replica with the fewest calls in flight (round-robin among equals)."""
+        live = self.live()
+        if not live:
+            raise NoLiveReplicaError(self._down_message())
+        start = next(self._rr)
+        ring = live[start % len(live) :] + live[: start % len(live)]
+        return min(ring, key=lambda r: r.inflight)
+
+    async def stats(self) -> list[dict]:
+        """Each live replica's own report (queue depth, tokens, cache hit rate, memory)."""
+        live = self.live()
+        reports = await asyncio.gather(
+            *(r.handle.stats.remote() for r in live), return_exceptions=True
+        )
+        out = []
+        for r, rep in zip(live, reports):
+            if isinstance(rep, BaseException):
+                await self.report_failure(r, rep)
+                continue
+            out.append({"generation": r.generation, "inflight": r.inflight, **rep.model_dump()})
+        return out
+
+    # -- calls ------------------------------------------------------------------------------
+    async def call(self, method: str, *args, replica: Replica | None = None, **kwargs) -> Any:
+        """Call `method` on a replica; on replica death retry on another live one."""
+        attempts = len(self.replicas) + 1
+        for attempt in range(attempts):
+            target = replica if (replica is not None and attempt == 0) else self.pick()
+            if not target.alive:
+                target = self.pick()
+            handle = target.handle
+            target.inflight += 1
+            try:
+                return await getattr(handle, method).remote(*args, **kwargs)
+            except RayActorError as exc:
+                await self.report_failure(target, exc, handle)
+            finally:
+                target.inflight -= 1
+        raise NoLiveReplicaError(self._down_message())
+
+    async def report_failure(self, replica: Replica, error: BaseException, handle=None) -> None:
+        """Mark `replica` down and start its replacement (once, however many report it)."""
+        if handle is not None and handle is not replica.handle:
+            return  # the failed handle was already replaced
+        if not replica.alive and replica.restarting is not None:
+            return
+        log.warning("%s is down (%s); replacing it", replica.replica_id, _cause(error))
+        replica.alive = False
+        replica.restarting = asyncio.create_task(self._replace(replica))
+
+    async def _replace(self, replica: Replica) -> None:
+        if replica.handle is not None:
+            ray.kill(replica.handle)  # a hung replica must release its bundle
+        delay = 1.0
+        while True:
+            try:
+                await self._launch(replica)
+                self.restarts += 1
+                log.warning("%s replaced (generation %d)", replica.replica_id, replica.generation)
+                break
+            except PoolStartError as exc:
+                log.error("restarting %s failed: %s; retrying in %.0fs", replica.replica_id, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        replica.restarting = None
+
+    async def check_health(self) -> list[str]:
+        """Ping every live replica; returns the ids found dead (their replacement is started)."""
+        live = self.live()
+        timeout = self.config.pool.health_check_timeout_s
+
+        async def probe(r: Replica):
+            try:
+                await asyncio.wait_for(r.handle.ping.remote(), timeout)
+                return None
+            except (RayActorError, GetTimeoutError, asyncio.TimeoutError) as exc:
+                return exc
+
+        results = await asyncio.gather(*(probe(r) for r in live))
+        dead = []
+        for r, err in zip(live, results):
+            if err is not None:
+                await self.report_failure(r, err if err.args else TimeoutError("ping timed out"))
+                dead.append(r.replica_id)
+        return dead
+
+    async def wait_all_alive(self, timeout: float) -> None:
+        """Wait until every slot has a live replica (after failures), or raise TimeoutError."""
+        async def settled():
+            while not all(r.alive for r in self.replicas):
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(settled(), timeout)
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.pool.health_check_interval_s)
+            try:
+                await self.check_health()
+            except Exception:  # the monitor must outlive any one bad probe
+                log.exception("health check failed")
+
+    def _down_message(self) -> str:
+        starting = sum(1 for r in self.replicas if r.restarting is not None)
+        return (
+            f"no follower replica is alive ({len(self.replicas)} configured, "
+            f"{starting} restarting); try again shortly"
+        )
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,140 @@
+"""`council`: the command line.
+
+    council generate "Write a haiku about rivers."         # local Ray, SmolLM2 followers
+    council generate "..." -n 8 --replicas 2 --stats       # 8 samples spread over 2 replicas
+    council bench engine --json bench/results/engine.json  # engine throughput benchmark
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from cluster.config import ConfigError, CouncilConfig
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures, write JSON).")
+app.add_typer(bench_app, name="bench")
+err = Console(stderr=True)
+
+
+def load_config(config: Optional[Path], **flags) -> CouncilConfig:
+    """File, then COUNCIL_* env, then the flags that were given (None = not given)."""
+    overrides: dict = {}
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        section, key = dotted.split("__")
+        overrides.setdefault(section, {})[key] = value
+    try:
+        cfg = CouncilConfig.load(config, overrides=overrides)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    if "num_cpus" not in cfg.pool.model_fields_set:
+        # Embedded default: share this machine's cores between the local replicas.
+        cpus = max(1, (os.cpu_count() or 1) // cfg.pool.replicas)
+        cfg.pool = cfg.pool.model_copy(update={"num_cpus": float(cpus)})
+    return cfg
+
+
+async def _generate(cfg: CouncilConfig, requests: list, show_stats: bool) -> list:
+    from actors.follower import FollowerActor
+    from cluster.pool import FollowerPool
+
+    pool = FollowerPool(FollowerActor, cfg)
+    with err.status(f"starting {cfg.pool.replicas} follower replica(s) ({cfg.engine.model})…"):
+        await pool.start(monitor=True)
+    try:
+        with err.status(f"generating {len(requests)} sample(s)…"):
+            results = await asyncio.gather(*(pool.call("generate", r) for r in requests))
+        if show_stats:
+            err.print_json(json.dumps(await pool.stats()))
+        return results
+    finally:
+        await pool.shutdown()
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(..., help="The prompt (a user turn, in the chat template)."),
+    n: int = typer.Option(1, "-n", min=1, max=256, help="Independent samples, run concurrently."),
+    max_tokens: int = typer.Option(64, min=1, max=8192),
+    temperature: float = typer.Option(0.7, min=0.0, max=5.0),
+    top_p: float = typer.Option(1.0, min=0.01, max=1.0),
+    seed: Optional[int] = typer.Option(None, help="Sample i uses seed+i."),
+    raw: bool = typer.Option(False, help="Send the prompt as plain text, no chat template."),
+    replicas: Optional[int] = typer.Option(None, help="Follower replicas (pool.replicas)."),
+    model: Optional[str] = typer.Option(None, help="'smollm2', an HF directory or a .gguf path."),
+    dtype: Optional[str] = typer.Option(None, help="auto | float32 | bfloat16 | float16"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
+    stats: bool = typer.Option(False, help="Print each replica's stats afterwards."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON lines."),
+):
+    """Plain sampling from the follower pool: the first job Council runs."""
+    from actors.engines.base import GenerateRequest
+    from cluster.runtime import connect_ray
+
+    cfg = load_config(
+        config, pool__replicas=replicas, engine__model=model, engine__dtype=dtype
+    )
+    requests = [
+        GenerateRequest(
+            prompt=prompt,
+            chat=not raw,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            seed=None if seed is None else seed + i,
+        )
+        for i in range(n)
+    ]
+    with err.status("starting Ray…"):
+        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+    try:
+        results = asyncio.run(_generate(cfg, requests, stats))
+    except Exception as exc:  # a clear one-line error, not a traceback, for expected failures
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1)
+    for i, res in enumerate(results):
+        if as_json:
+            print(res.model_dump_json())
+        else:
+            if n > 1:
+                print(f"--- sample {i + 1} ({res.completion_tokens} tokens, {res.finish_reason})")
+            print(res.text)
+    sys.stdout.flush()
+
+
+@bench_app.command("engine")
+def bench_engine(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    decode_tokens: int = typer.Option(32, min=4, help="Decode steps per measurement."),
+    batches: str = typer.Option("1,8,32,64", help="Raw-forward batch sizes."),
+    callers: str = typer.Option("8,32,64", help="Concurrent engine callers."),
+    dtype: str = typer.Option("auto", help="auto | float32 | bfloat16"),
+    skip_actor: bool = typer.Option(False, help="Skip the FollowerReplica (Ray) measurement."),
+):
+    """Raw transformers decode vs TorchEngine autobatching vs a FollowerReplica actor."""
+    from bench.engine import run_engine_bench
+
+    run_engine_bench(
+        json_path=json_path,
+        decode_tokens=decode_tokens,
+        batch_sizes=[int(x) for x in batches.split(",")],
+        caller_counts=[int(x) for x in callers.split(",")],
+        dtype=dtype,
+        with_actor=not skip_actor,
+    )
+
+
+if __name__ == "__main__":
+    app()
