@@ -97,6 +97,14 @@ def generate(
         )
         for i in range(n)
     ]
+    if address is None:  # local run: a missing model is reported before Ray starts
+        from actors.engines.model_source import ModelNotFoundError, resolve_model
+
+        try:
+            resolve_model(cfg.engine.model, cfg.engine.gguf_file)
+        except ModelNotFoundError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
     with err.status("starting Ray…"):
         connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
     try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,6 +237,14 @@ class FollowerPool:
         )
 
 
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b.*:\s")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _cause(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The root error of a Ray failure (`ModelNotFoundError: ...`), not Ray's wrapper text."""
+    lines = [_ANSI.sub("", line).strip() for line in str(exc).strip().splitlines()]
+    for line in reversed(lines):
+        if _ERROR_LINE.match(line):
+            return line
+    return lines[0] if lines and lines[0] else type(exc).__name__

@@ -72,6 +72,20 @@ class EngineStats(BaseModel):
     generated_tokens: int = 0
 
 
+def encode_prompt(tokenizer, request: GenerateRequest) -> list[int]:
+    """Token ids for a request: chat template for messages (or a prompt when `chat` is on and
+    the tokenizer has a template), plain encoding otherwise."""
+    messages = request.messages
+    if messages is None and request.chat and getattr(tokenizer, "chat_template", None):
+        messages = [Message(role="user", content=request.prompt)]
+    if messages is not None:
+        text = tokenizer.apply_chat_template(
+            [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+        )
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+    return tokenizer(request.prompt)["input_ids"]
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What a follower replica needs from a language-model backend."""

@@ -80,3 +80,27 @@ def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
         f"model '{model}' not found: give {known}, a local Hugging Face directory, or a path "
         f"to a .gguf file (no hub downloads are made)"
     )
+
+
+def export_hf_directory(model: str, out_dir: str | Path, gguf_file: str | None = None) -> Path:
+    """Write `model` (e.g. the packaged GGUF) as a plain float32 Hugging Face directory.
+
+    For loaders that want ordinary safetensors rather than GGUF: vLLM on CPU, llamppl's
+    transformers backend. The GGUF is dequantized; its quantization marker is dropped so the
+    saved config describes the dense weights actually written.
+    """
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(model, gguf_file)
+    kwargs = source.from_pretrained_kwargs()
+    tokenizer = AutoTokenizer.from_pretrained(source.directory, **kwargs)
+    hf_model = AutoModelForCausalLM.from_pretrained(source.directory, dtype=torch.float32, **kwargs)
+    hf_model.hf_quantizer = None
+    if hasattr(hf_model.config, "quantization_config"):
+        del hf_model.config.quantization_config
+    out = Path(out_dir)
+    hf_model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from actors.engines.autobatch import AutoBatcher
-from actors.engines.base import EngineStats, GenerateRequest, GenerateResult
+from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, encode_prompt
 from actors.engines.kv_trie import KVCacheFullError, KVPrefixTrie, TrieNode
 from actors.engines.model_source import resolve_model
 from actors.engines.sampling import generate_by_scoring
@@ -143,17 +143,9 @@ class TorchEngine:
         return self._eos
 
     def encode_prompt(self, request: GenerateRequest) -> list[int]:
-        tok = self._tokenizer
-        if tok is None:
+        if self._tokenizer is None:
             raise RuntimeError("this engine was built without a tokenizer")
-        messages = request.messages
-        if messages is None and request.chat and getattr(tok, "chat_template", None):
-            messages = [{"role": "user", "content": request.prompt}]
-        if messages is not None:
-            as_dicts = [m if isinstance(m, dict) else m.model_dump() for m in messages]
-            text = tok.apply_chat_template(as_dicts, tokenize=False, add_generation_prompt=True)
-            return tok(text, add_special_tokens=False)["input_ids"]
-        return tok(request.prompt)["input_ids"]
+        return encode_prompt(self._tokenizer, request)
 
     async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray:
         # A copy: the cached distribution must not change if a caller edits its array.

@@ -1,0 +1,179 @@
+"""TorchEngine correctness on a tiny random Llama (float32): the prefix KV trie and the
+autobatcher must give exactly what a plain full forward gives."""
+
+import asyncio
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from actors.engines.base import GenerateRequest
+from actors.engines.sampling import sample_token
+from actors.engines.torch_engine import SequenceError, TorchEngine
+from cluster.config import EngineConfig
+
+V = 49152
+
+
+def reference(model, seq):
+    with torch.no_grad():
+        logits = model(torch.tensor([seq])).logits[0, -1].float()
+    return torch.log_softmax(logits, -1).numpy()
+
+
+def families(seed=0, count=40):
+    """Sequences sharing prefixes of many lengths, diverging mid-prefix, some duplicated."""
+    rnd = random.Random(seed)
+    trunk = [rnd.randrange(V) for _ in range(48)]
+    seqs = []
+    for _ in range(count):
+        cut = rnd.randrange(1, len(trunk))
+        seqs.append(trunk[:cut] + [rnd.randrange(V) for _ in range(rnd.randrange(0, 24))])
+    seqs += seqs[:4]  # exact repeats in the same batch
+    return seqs
+
+
+def engine(model, **kw):
+    return TorchEngine(model, None, EngineConfig(dtype="float32", **kw))
+
+
+@pytest.mark.parametrize("lp_cache", [0, 64])
+def test_cached_logprobs_equal_uncached_including_after_eviction(tiny_model, lp_cache):
+    eng = engine(tiny_model, kv_cache_tokens=256, max_batch_size=16, logprob_cache_entries=lp_cache)
+    seqs = families()
+    refs = [reference(tiny_model, s) for s in seqs]
+
+    async def rounds():
+        worst = 0.0
+        for _ in range(3):  # later rounds hit the cache, and the small cache forces eviction
+            outs = await asyncio.gather(*(eng.next_token_logprobs(s) for s in seqs))
+            worst = max(worst, max(float(np.abs(o - r).max()) for o, r in zip(outs, refs)))
+        return worst
+
+    worst = asyncio.run(rounds())
+    stats = eng.stats()
+    assert worst < 1e-4
+    assert stats.evictions > 0
+    assert stats.tokens_cached > 0
+    assert stats.kv_slots_used <= 256
+
+
+def test_step_by_step_decode_matches_full_forward(tiny_model):
+    eng = engine(tiny_model)
+    rnd = random.Random(1)
+    seq = [rnd.randrange(V) for _ in range(10)]
+
+    async def run():
+        worst = 0.0
+        for _ in range(20):
+            lp = await eng.next_token_logprobs(seq)
+            worst = max(worst, float(np.abs(lp - reference(tiny_model, seq)).max()))
+            seq.append(int(np.argmax(lp)))
+        return worst
+
+    assert asyncio.run(run()) < 1e-4
+    assert eng.stats().tokens_computed == 10 + 19  # the prompt once, then one token a step
+
+
+def test_batched_results_equal_one_by_one(tiny_model):
+    seqs = families(seed=2, count=30)
+    batched, single = engine(tiny_model, max_batch_size=64), engine(tiny_model)
+
+    async def together():
+        return await batched.batch_next_token_logprobs(seqs)
+
+    async def one_by_one():
+        return [await single.next_token_logprobs(s) for s in seqs]
+
+    a, b = asyncio.run(together()), asyncio.run(one_by_one())
+    assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-5
+    assert batched.stats().mean_batch_size > 10
+    assert single.stats().mean_batch_size == 1
+
+
+def test_returned_arrays_do_not_alias_the_cache(tiny_model):
+    eng = engine(tiny_model, logprob_cache_entries=8)
+    seq = [5, 6, 7]
+
+    async def run():
+        first = await eng.next_token_logprobs(seq)
+        expected = first.copy()
+        first[:] = 0.0  # a particle masking its copy in place
+        again = await eng.next_token_logprobs(seq)
+        return expected, again
+
+    expected, again = asyncio.run(run())
+    assert eng.stats().logprob_cache_hits == 1
+    np.testing.assert_array_equal(expected, again)
+
+
+def test_bad_sequences_fail_alone(tiny_model):
+    eng = engine(tiny_model, max_model_len=64)
+
+    async def run():
+        return await asyncio.gather(
+            eng.next_token_logprobs([]),
+            eng.next_token_logprobs([V + 5]),
+            eng.next_token_logprobs([-1, 3]),
+            eng.next_token_logprobs(list(range(65))),
+            eng.next_token_logprobs([1, 2, 3]),
+            return_exceptions=True,
+        )
+
+    empty, too_big_id, negative, too_long, good = asyncio.run(run())
+    assert isinstance(empty, SequenceError) and "empty" in str(empty)
+    assert isinstance(too_big_id, SequenceError) and "token ids" in str(too_big_id)
+    assert isinstance(negative, SequenceError)
+    assert isinstance(too_long, SequenceError) and "max_model_len" in str(too_long)
+    assert good.shape == (V,)
+
+
+def test_generate_is_seeded_and_honours_limits(tiny_model, smollm2_tokenizer):
+    eng = TorchEngine(tiny_model, smollm2_tokenizer, EngineConfig(dtype="float32"))
+    req = GenerateRequest(prompt="Once upon a time", max_tokens=12, temperature=1.0, seed=3)
+
+    async def run():
+        return await asyncio.gather(eng.generate(req), eng.generate(req), eng.generate(
+            req.model_copy(update={"seed": 4})))
+
+    a, b, c = asyncio.run(run())
+    assert a.token_ids == b.token_ids and a.text == b.text
+    assert a.token_ids != c.token_ids
+    assert a.completion_tokens == len(a.token_ids) <= 12
+    assert a.prompt_tokens == len(eng.encode_prompt(req))
+    assert len(a.token_logprobs) == a.completion_tokens and all(lp <= 0 for lp in a.token_logprobs)
+
+
+def test_greedy_generation_and_stop_strings(tiny_model, smollm2_tokenizer):
+    eng = TorchEngine(tiny_model, smollm2_tokenizer, EngineConfig(dtype="float32"))
+    req = GenerateRequest(prompt="hello", chat=False, max_tokens=16, temperature=0.0)
+
+    async def greedy_ids():
+        ids = eng.encode_prompt(req)
+        out = []
+        for _ in range(16):
+            tok = int(np.argmax(await eng.next_token_logprobs(ids + out)))
+            if tok in eng.eos_token_ids:
+                break
+            out.append(tok)
+        return out
+
+    full = asyncio.run(eng.generate(req))
+    assert full.token_ids == asyncio.run(greedy_ids())
+    assert len(full.text) > 4
+    stop = full.text[len(full.text) // 2 :][:3]
+    cut = asyncio.run(eng.generate(req.model_copy(update={"stop": [stop]})))
+    assert cut.finish_reason == "stop"
+    assert stop not in cut.text and full.text.startswith(cut.text)
+
+
+def test_sample_token_statistics():
+    rng = np.random.default_rng(0)
+    lp = np.log(np.array([0.5, 0.3, 0.2], dtype=np.float32))
+    draws = np.bincount([sample_token(lp, 1.0, 1.0, rng) for _ in range(20000)], minlength=3)
+    np.testing.assert_allclose(draws / draws.sum(), [0.5, 0.3, 0.2], atol=0.015)
+    assert sample_token(lp, 0.0, 1.0, rng) == 0
+    assert all(sample_token(lp, 1.0, 0.4, rng) == 0 for _ in range(200))  # nucleus = {0}
+    nucleus = {sample_token(lp, 1.0, 0.75, rng) for _ in range(500)}
+    assert nucleus == {0, 1}
