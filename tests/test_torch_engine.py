@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from actors.engines.base import GenerateRequest
-from actors.engines.sampling import sample_token
+from actors.engines.sampling import SampleSpec, sample_rows
 from actors.engines.torch_engine import SequenceError, TorchEngine
 from cluster.config import EngineConfig
 
@@ -168,12 +168,30 @@ def test_greedy_generation_and_stop_strings(tiny_model, smollm2_tokenizer):
     assert stop not in cut.text and full.text.startswith(cut.text)
 
 
-def test_sample_token_statistics():
-    rng = np.random.default_rng(0)
-    lp = np.log(np.array([0.5, 0.3, 0.2], dtype=np.float32))
-    draws = np.bincount([sample_token(lp, 1.0, 1.0, rng) for _ in range(20000)], minlength=3)
-    np.testing.assert_allclose(draws / draws.sum(), [0.5, 0.3, 0.2], atol=0.015)
-    assert sample_token(lp, 0.0, 1.0, rng) == 0
-    assert all(sample_token(lp, 1.0, 0.4, rng) == 0 for _ in range(200))  # nucleus = {0}
-    nucleus = {sample_token(lp, 1.0, 0.75, rng) for _ in range(500)}
-    assert nucleus == {0, 1}
+def draw(lp, temperature, top_p, n, seed=0):
+    rng = np.random.default_rng(seed)
+    specs = [SampleSpec(temperature, top_p, rng.random()) for _ in range(n)]
+    tokens, logps = sample_rows(torch.tensor(lp).repeat(n, 1), specs)
+    assert torch.allclose(logps, torch.tensor(lp)[tokens])  # the model's own log-prob
+    return tokens.numpy()
+
+
+def test_sampling_statistics_greedy_and_nucleus():
+    lp = np.array([np.log(0.5), np.log(0.3), np.log(0.2), -np.inf], dtype=np.float32)
+    counts = np.bincount(draw(lp, 1.0, 1.0, 20000), minlength=4)
+    np.testing.assert_allclose(counts / counts.sum(), [0.5, 0.3, 0.2, 0.0], atol=0.015)
+    assert set(draw(lp, 0.0, 1.0, 50)) == {0}  # temperature 0: greedy
+    assert set(draw(lp, 1.0, 0.4, 200)) == {0}  # nucleus 0.4: only the top token
+    assert set(draw(lp, 1.0, 0.75, 500)) == {0, 1}  # 0.5 < 0.75: the crossing token is kept
+    hot = np.bincount(draw(lp, 2.0, 1.0, 20000), minlength=4) / 20000
+    cold = np.bincount(draw(lp, 0.5, 1.0, 20000), minlength=4) / 20000
+    assert hot[2] > 0.2 + 0.03 and cold[2] < 0.2 - 0.05  # temperature flattens / sharpens
+
+
+def test_a_mixed_batch_samples_each_row_by_its_own_spec():
+    lp = torch.log_softmax(torch.randn(3, 50), -1)
+    specs = [SampleSpec(0.0, 1.0, 0.5), SampleSpec(1.0, 1.0, 0.999999), SampleSpec(1.0, 1.0, 0.0)]
+    tokens, _ = sample_rows(lp, specs)
+    assert tokens[0] == lp[0].argmax()
+    assert tokens[1] == torch.nonzero(lp[1].exp() > 0).max()  # u -> 1 picks the last token
+    assert tokens[2] == 0  # u = 0 picks the first token with mass

@@ -1,11 +1,11 @@
 """Merge concurrent async callers into batches for one blocking worker function.
 
 Callers `await batcher.submit(item)`. A single loop collects items: it flushes when
-`max_batch` are queued, when as many are queued as the previous batch held (the steady state
-of N callers stepping in lock-step, so they need not wait out the timer), or `wait_ms` after
-the first item arrived. The batch runs in one dedicated thread, so the event loop keeps
+`max_batch` are queued, when as many are queued as are expected back (the previous batch plus
+those that queued while it ran: the steady state of N callers stepping in lock-step), or when
+no new item has arrived for `wait_ms`. The batch runs in one dedicated thread, so the event loop keeps
 accepting calls (and the next batch fills) while the model computes, and the model is only
-ever touched by that one thread.
+ever touched by that one thread (pass the process's torch thread: see torch_thread.py).
 
 `run_batch(items)` returns one result per item; an item's result may be an Exception
 instance, which is raised to that caller alone.
@@ -20,12 +20,14 @@ from typing import Any, Callable, Sequence
 
 
 class AutoBatcher:
+    MAX_WAIT_FACTOR = 25  # never hold a batch longer than 25 gaps
+
     def __init__(
         self,
         run_batch: Callable[[list[Any]], Sequence[Any]],
         max_batch: int,
         wait_ms: float,
-        name: str = "council-engine",
+        executor: ThreadPoolExecutor | None = None,
     ):
         self._run_batch = run_batch
         self.max_batch = max_batch
@@ -33,7 +35,8 @@ class AutoBatcher:
         self._queue: deque[tuple[Any, asyncio.Future]] = deque()
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="autobatch")
         self._expected = 1
         self.batches = 0
         self.items = 0
@@ -59,9 +62,13 @@ class AutoBatcher:
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            deadline = loop.time() + self.wait_s
+            # Wait for company until `expected` callers are queued, or until none has
+            # arrived for `wait_s` (the gap rule: callers returning from the last batch come
+            # back one after another as each samples its token, so a fixed deadline from the
+            # first arrival would split them), or for at most `MAX_WAIT_FACTOR * wait_s`.
+            hard_deadline = loop.time() + self.MAX_WAIT_FACTOR * self.wait_s
             while len(self._queue) < min(self.max_batch, self._expected):
-                remaining = deadline - loop.time()
+                remaining = min(self.wait_s, hard_deadline - loop.time())
                 if remaining <= 0:
                     break
                 self._arrived.clear()
@@ -76,7 +83,6 @@ class AutoBatcher:
                     batch.append((item, future))
             if not batch:
                 continue
-            self._expected = len(batch)
             self.batches += 1
             self.items += len(batch)
             try:
@@ -85,6 +91,8 @@ class AutoBatcher:
                 )
             except Exception as exc:  # the whole batch failed: every caller hears why
                 results = [exc] * len(batch)
+            # Callers of this batch will come back, and so will those that queued meanwhile.
+            self._expected = max(1, len(batch) + len(self._queue))
             for (_, future), result in zip(batch, results):
                 if future.done():
                     continue
@@ -104,4 +112,5 @@ class AutoBatcher:
             if not future.done():
                 future.set_exception(RuntimeError("engine closed"))
         self._queue.clear()
-        self._executor.shutdown(wait=False)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False)

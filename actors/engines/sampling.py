@@ -1,72 +1,49 @@
-"""Token sampling from a full-vocabulary log-prob vector, and the generate loop built on it.
+"""Batched token sampling from full-vocabulary log-probs (temperature, nucleus, greedy).
 
-Any engine that can score (`next_token_logprobs`) can generate this way; every step of every
-concurrent generation then joins the engine's autobatch like any particle would.
+The torch engine samples every generating caller's token inside the batch, on the torch
+thread, in one vectorised call: doing it per caller in numpy cost ~0.2 ms each on the event
+loop, a serial 13 ms per step at 64 callers. Each caller still owns its randomness: it draws
+its uniform `u` from its own seeded generator and sends it with the request, so a seeded
+generation is reproducible whatever batch it lands in.
 """
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-import numpy as np
-
-from actors.engines.base import GenerateRequest, GenerateResult
+import torch
 
 
-def sample_token(
-    logprobs: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator
-) -> int:
-    if temperature <= 0.0:
-        return int(np.argmax(logprobs))
-    scaled = logprobs.astype(np.float64) / temperature
-    probs = np.exp(scaled - scaled.max())
-    if top_p < 1.0:
-        # Nucleus: keep the most likely tokens until their mass reaches top_p. argpartition
-        # would be faster for tiny top_p, but a full sort is exact and rarely on a hot path.
-        order = np.argsort(-probs)
-        cumulative = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cumulative, top_p * cumulative[-1])) + 1]
-        kept = np.zeros_like(probs)
-        kept[keep] = probs[keep]
-        probs = kept
-    cdf = np.cumsum(probs)
-    return int(min(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"), len(cdf) - 1))
+@dataclass(frozen=True)
+class SampleSpec:
+    """How to pick the next token: `u` in [0, 1) is the caller's own uniform draw."""
+
+    temperature: float
+    top_p: float
+    u: float
 
 
-async def generate_by_scoring(
-    score: Callable[[Sequence[int]], Awaitable[np.ndarray]],
-    prompt_ids: list[int],
-    request: GenerateRequest,
-    eos_token_ids: frozenset[int],
-    decode: Callable[[list[int]], str],
-    rng: np.random.Generator,
-) -> GenerateResult:
-    ids = list(prompt_ids)
-    out: list[int] = []
-    logps: list[float] = []
-    finish = "length"
-    stopped_text = None
-    for _ in range(request.max_tokens):
-        lp = await score(ids)
-        tok = sample_token(lp, request.temperature, request.top_p, rng)
-        if tok in eos_token_ids:
-            finish = "stop"
-            break
-        ids.append(tok)
-        out.append(tok)
-        logps.append(float(lp[tok]))
-        if request.stop:
-            text = decode(out)
-            cut = min((i for i in (text.find(s) for s in request.stop) if i >= 0), default=-1)
-            if cut >= 0:
-                stopped_text, finish = text[:cut], "stop"
-                break
-    text = stopped_text if stopped_text is not None else decode(out)
-    return GenerateResult(
-        text=text,
-        token_ids=out,
-        token_logprobs=logps,
-        finish_reason=finish,
-        prompt_tokens=len(prompt_ids),
-        completion_tokens=len(out),
-    )
+def sample_rows(logprobs: torch.Tensor, specs: list[SampleSpec]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token per row of `logprobs` [S, V]; returns (token ids, their model log-probs).
+
+    Temperature 0 is greedy. Nucleus keeps the most likely tokens until their mass reaches
+    `top_p` (the token that crosses it included). The log-prob reported is the model's own,
+    before temperature, as vLLM reports it.
+    """
+    temperature = torch.tensor([s.temperature for s in specs], dtype=torch.float32)
+    top_p = torch.tensor([s.top_p for s in specs], dtype=torch.float32)
+    u = torch.tensor([s.u for s in specs], dtype=torch.float64)
+    greedy = temperature <= 0
+    scaled = logprobs / torch.where(greedy, 1.0, temperature).unsqueeze(-1)
+    probs = torch.softmax(scaled, dim=-1, dtype=torch.float64)
+    if bool((top_p < 1.0).any()):
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        before = sorted_p.cumsum(dim=-1) - sorted_p  # mass of strictly more likely tokens
+        keep = before < top_p.to(torch.float64).unsqueeze(-1)
+        probs = probs * torch.zeros_like(keep).scatter(-1, order, keep)
+    cdf = probs.cumsum(dim=-1)
+    target = (u * cdf[:, -1]).unsqueeze(-1)
+    tokens = torch.searchsorted(cdf, target, right=True).squeeze(-1)
+    tokens = tokens.clamp_(max=logprobs.shape[-1] - 1)
+    tokens = torch.where(greedy, logprobs.argmax(dim=-1), tokens)
+    return tokens, logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)

@@ -28,8 +28,9 @@ from actors.engines.autobatch import AutoBatcher
 from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, encode_prompt
 from actors.engines.kv_trie import KVCacheFullError, KVPrefixTrie, TrieNode
 from actors.engines.model_source import resolve_model
-from actors.engines.sampling import generate_by_scoring
+from actors.engines.sampling import SampleSpec, sample_rows
 from actors.engines.slot_model import Row, SlotKVModel
+from actors.engines.torch_thread import on_torch_thread, torch_executor
 from cluster.config import EngineConfig
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,13 @@ class TorchEngine:
         self.name = name
         self._tokenizer = tokenizer
         if config.threads and next(model.parameters()).device.type == "cpu":
-            torch.set_num_threads(config.threads)
+            on_torch_thread(torch.set_num_threads, config.threads)  # a per-thread setting
         torch.manual_seed(config.seed)
-        self._runner = SlotKVModel(model, config.kv_cache_tokens)
+        self._runner = on_torch_thread(SlotKVModel, model, config.kv_cache_tokens)
         self._trie = KVPrefixTrie(config.kv_cache_tokens, config.logprob_cache_entries)
-        self._batcher = AutoBatcher(self._score_batch, config.max_batch_size, config.batch_wait_ms)
+        self._batcher = AutoBatcher(
+            self._score_batch, config.max_batch_size, config.batch_wait_ms, torch_executor()
+        )
         eos = set()
         for source in (getattr(model.generation_config, "eos_token_id", None),
                        getattr(tokenizer, "eos_token_id", None) if tokenizer else None):
@@ -125,7 +128,7 @@ class TorchEngine:
     def load(cls, config: EngineConfig) -> "TorchEngine":
         device = pick_device(config)
         dtype = pick_dtype(config, device)
-        model, tokenizer, name = load_hf_model(config, device, dtype)
+        model, tokenizer, name = on_torch_thread(load_hf_model, config, device, dtype)
         log.info("loaded %s on %s in %s", name, device, dtype)
         return cls(model, tokenizer, config, name=name)
 
@@ -149,29 +152,46 @@ class TorchEngine:
 
     async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray:
         # A copy: the cached distribution must not change if a caller edits its array.
-        return (await self._batcher.submit(tuple(token_ids))).numpy().copy()
+        return (await self._batcher.submit((tuple(token_ids), None))).numpy().copy()
 
     async def batch_next_token_logprobs(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
         return list(await asyncio.gather(*(self.next_token_logprobs(ids) for ids in batch)))
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
+        """Sample step by step; each step joins the autobatch and is sampled inside it."""
         prompt_ids = self.encode_prompt(request)
         self._generations += 1
         seed = request.seed if request.seed is not None else (self.config.seed, self._generations)
-        result = await generate_by_scoring(
-            self._score_tensor_as_array,
-            prompt_ids,
-            request,
-            self._eos,
-            lambda ids: self._tokenizer.decode(ids, skip_special_tokens=True),
-            np.random.default_rng(seed),
+        rng = np.random.default_rng(seed)
+        ids, out, logps = list(prompt_ids), [], []
+        finish, text = "length", None
+        for _ in range(request.max_tokens):
+            spec = SampleSpec(request.temperature, request.top_p, rng.random())
+            tok, logp = await self._batcher.submit((tuple(ids), spec))
+            if tok in self._eos:
+                finish = "stop"
+                break
+            ids.append(tok)
+            out.append(tok)
+            logps.append(logp)
+            if request.stop:
+                decoded = self._decode(out)
+                cut = min((i for i in (decoded.find(s) for s in request.stop) if i >= 0), default=-1)
+                if cut >= 0:
+                    finish, text = "stop", decoded[:cut]
+                    break
+        self._generated_tokens += len(out)
+        return GenerateResult(
+            text=self._decode(out) if text is None else text,
+            token_ids=out,
+            token_logprobs=logps,
+            finish_reason=finish,
+            prompt_tokens=len(prompt_ids),
+            completion_tokens=len(out),
         )
-        self._generated_tokens += result.completion_tokens
-        return result
 
-    async def _score_tensor_as_array(self, token_ids: Sequence[int]) -> np.ndarray:
-        # Read-only use inside generate: no defensive copy needed.
-        return (await self._batcher.submit(tuple(token_ids))).numpy()
+    def _decode(self, ids: list[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
 
     def stats(self) -> EngineStats:
         asked = self._tokens_cached + self._tokens_computed
@@ -215,7 +235,9 @@ class TorchEngine:
         if min(seq) < 0 or max(seq) >= self.vocab_size:
             raise SequenceError(f"token ids must lie in [0, {self.vocab_size})")
 
-    def _score_batch(self, seqs: list[tuple]) -> list:
+    def _score_batch(self, items: list[tuple[tuple, SampleSpec | None]]) -> list:
+        """Log-probs for every item; for items carrying a SampleSpec, the sampled token."""
+        seqs = [seq for seq, _ in items]
         results: list = [None] * len(seqs)
         todo = []
         for i, seq in enumerate(seqs):
@@ -227,6 +249,13 @@ class TorchEngine:
         self._requests += len(seqs)
         if todo:
             self._score_valid(seqs, sorted(todo, key=lambda i: -len(seqs[i])), results)
+        sampling = [i for i in todo if items[i][1] is not None]
+        if sampling:
+            tokens, logps = sample_rows(
+                torch.stack([results[i] for i in sampling]), [items[i][1] for i in sampling]
+            )
+            for i, tok, logp in zip(sampling, tokens.tolist(), logps.tolist()):
+                results[i] = (tok, logp)
         return results
 
     def _score_valid(self, seqs: list[tuple], order: list[int], results: list) -> None:
