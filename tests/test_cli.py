@@ -1,0 +1,44 @@
+"""`council generate`, the first main job, run as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def council(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "council_cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_generate_with_the_embedded_default():
+    run = council(
+        "generate", "What is the capital of France?", "-n", "2", "--max-tokens", "12",
+        "--temperature", "0", "--json",
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(results) == 2
+    assert all("Paris" in r["text"] and r["completion_tokens"] <= 12 for r in results)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--replicas", "0"], "pool.replicas"),
+        (["--model", "/no/such/model"], "not found"),
+        (["--dtype", "int4"], "engine.dtype"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message_and_no_traceback(args, message):
+    run = council("generate", "hi", *args, timeout=120)
+    assert run.returncode == 2
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
