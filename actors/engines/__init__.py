@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# transformers' GGUF dequantizer draws a plain tqdm bar (272 lines in a replica's log). tqdm
-# reads this variable when it is first imported, so it is set here, before any engine loads.
-os.environ.setdefault("TQDM_DISABLE", "1")
-
 from actors.engines.base import Engine
 from cluster.config import EngineConfig
 

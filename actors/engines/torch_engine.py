@@ -17,6 +17,7 @@ concurrent callers. This module plans each batch:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from typing import Sequence
@@ -74,8 +75,9 @@ def load_hf_model(config: EngineConfig, device: str, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # one replica's log, not 272 progress lines
+    hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    _quiet_gguf_progress()
 
     source = resolve_model(config.model, config.gguf_file)
     kwargs = source.from_pretrained_kwargs()
@@ -84,6 +86,18 @@ def load_hf_model(config: EngineConfig, device: str, dtype: torch.dtype):
         kwargs.update(_dense_gguf_kwargs())
     model = AutoModelForCausalLM.from_pretrained(source.directory, dtype=dtype, **kwargs)
     return model.to(device).eval(), tokenizer, source.name
+
+
+def _quiet_gguf_progress() -> None:
+    # The GGUF dequantizer draws a plain tqdm bar that ignores transformers' progress-bar
+    # switch: 272 lines in every replica's log. Silence that one bar only.
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None and not isinstance(bar, functools.partial):
+        gguf_utils.tqdm = functools.partial(bar, disable=True)
 
 
 def _dense_gguf_kwargs() -> dict:
