@@ -1,6 +1,8 @@
 """`council`: the command line.
 
-    council generate "Write a haiku about rivers."         # local Ray, SmolLM2 followers
+    council run "Write a haiku about rivers."              # SMC over the follower pool
+    council run "..." --program my_program.py --particles 64 --trace
+    council generate "Write a haiku about rivers."         # plain sampling, no program
     council generate "..." -n 8 --replicas 2 --stats       # 8 samples spread over 2 replicas
     council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
@@ -18,7 +20,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from cluster.config import ConfigError, CouncilConfig
+from cluster.config import ConfigError, CouncilConfig, describe_validation_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n\n")[0])
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures, write JSON).")
@@ -98,14 +100,7 @@ def generate(
         )
         for i in range(n)
     ]
-    if address is None:  # local run: a missing model is reported before Ray starts
-        from actors.engines.model_source import ModelNotFoundError, resolve_model
-
-        try:
-            resolve_model(cfg.engine.model, cfg.engine.gguf_file)
-        except ModelNotFoundError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
+    _check_local_model(cfg, address)
     with err.status("starting Ray…"):
         connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
     try:
@@ -121,6 +116,106 @@ def generate(
                 print(f"--- sample {i + 1} ({res.completion_tokens} tokens, {res.finish_reason})")
             print(res.text)
     sys.stdout.flush()
+
+
+@app.command()
+def run(
+    prompt: str = typer.Argument(..., help="The task, given to the program as its prompt."),
+    program: Optional[Path] = typer.Option(None, help="A program file (LLaMPPL-style Model)."),
+    particles: int = typer.Option(16, min=1, max=256),
+    method: str = typer.Option("smc", help="smc | is | rs | steer"),
+    max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap of the generic program."),
+    seed: int = typer.Option(0),
+    replicas: Optional[int] = typer.Option(None, help="Follower replicas (pool.replicas)."),
+    model: Optional[str] = typer.Option(None, help="'smollm2', an HF directory or a .gguf path."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
+    trace: bool = typer.Option(False, help="Print the per-round trace."),
+):
+    """Run an inference program as SMC particles across the follower pool."""
+    from pydantic import ValidationError
+
+    from cluster.runtime import connect_ray
+    from cluster.scheduler import InferenceConfig, ProgramSpec
+    from planner.library import generic_program
+    from planner.sandbox import ProgramError, compile_program
+
+    cfg = load_config(config, pool__replicas=replicas, engine__model=model)
+    source = program.read_text() if program else generic_program(max_tokens)
+    try:
+        compile_program(source)  # a broken program is reported before anything starts
+        icfg = InferenceConfig(method=method, particles=particles, seed=seed)
+    except ProgramError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    except ValidationError as exc:
+        err.print(f"[red]error:[/red] {describe_validation_error(exc, 'options')}")
+        raise typer.Exit(2)
+    _check_local_model(cfg, address)
+    spec = ProgramSpec(source=source, prompt=prompt, seed=seed)
+    with err.status("starting Ray…"):
+        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+    try:
+        result = asyncio.run(_run_program(cfg, spec, icfg))
+    except ProgramError as exc:
+        err.print(f"[red]program error:[/red] {exc}")
+        raise typer.Exit(1)
+    except Exception as exc:
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        raise typer.Exit(1)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    if trace:
+        for t in result.trace:
+            err.print(
+                f"round {t.round:3d}  ESS {t.ess:6.1f}  {'resampled' if t.resampled else '         '}"
+                f"  active {t.active:3d}  per replica {t.particles_per_replica}"
+                f"  migrated {t.migrations}  scheduler {t.scheduler_ms:.1f} ms",
+                soft_wrap=True,
+            )
+    if not result.passed_check:
+        err.print("[yellow]note:[/yellow] no finished particle passed the program's check()")
+    err.print(
+        f"{result.method}: {result.particles} particles, {result.rounds} rounds, "
+        f"{result.follower_tokens} follower tokens, {result.wall_time_s:.1f}s, "
+        f"log ML {result.log_ml:.2f}"
+    )
+    print(result.text)
+
+
+async def _run_program(cfg: CouncilConfig, spec, icfg):
+    from actors.follower import FollowerActor
+    from cluster.pool import FollowerPool
+    from cluster.scheduler import Scheduler
+
+    pool = FollowerPool(FollowerActor, cfg)
+    with err.status(f"starting {cfg.pool.replicas} follower replica(s) ({cfg.engine.model})…"):
+        await pool.start(monitor=True)
+    try:
+        with err.status("planning…") as status:
+
+            def progress(t):
+                best = t.best_text.replace("\n", " ")[-60:]
+                status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
+
+            return await Scheduler(spec, icfg, pool.replica_handles, on_round=progress).run()
+    finally:
+        await pool.shutdown()
+
+
+def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
+    """On a local run, a missing model is reported before Ray starts."""
+    if address is not None:
+        return
+    from actors.engines.model_source import ModelNotFoundError, resolve_model
+
+    try:
+        resolve_model(cfg.engine.model, cfg.engine.gguf_file)
+    except ModelNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
 
 
 @app.command("export-model")

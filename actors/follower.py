@@ -19,11 +19,14 @@ from pydantic import BaseModel
 
 from actors.engines import create_engine
 from actors.engines.base import EngineStats, GenerateRequest, GenerateResult
+from actors.particle_host import ParticleHost
 from cluster.config import EngineConfig
+from cluster.scheduler import ParticleState, ProgramSpec
 
 
 class ReplicaStats(BaseModel):
     replica_id: str
+    smc_requests: int = 0
     pid: int
     host: str
     uptime_s: float
@@ -37,6 +40,7 @@ class FollowerReplica:
         self.config = EngineConfig.model_validate(engine_config)
         self._started = time.time()
         self.engine = create_engine(self.config)
+        self._host: ParticleHost | None = None  # built on first SMC use (vocabulary masks)
 
     async def ready(self) -> str:
         """Returns once the engine is loaded (the constructor did that)."""
@@ -54,6 +58,30 @@ class FollowerReplica:
     async def generate(self, request: GenerateRequest | dict) -> GenerateResult:
         return await self.engine.generate(GenerateRequest.model_validate(request))
 
+    # -- particles of SMC requests (driven by cluster/scheduler.py) --------------------------
+    def _particles(self) -> ParticleHost:
+        if self._host is None:
+            self._host = ParticleHost(self.engine)
+        return self._host
+
+    async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]:
+        return await self._particles().spawn(req, ProgramSpec.model_validate(spec), ids)
+
+    async def advance(self, req: str, ids: list[int]) -> list[ParticleState]:
+        return await self._particles().advance(req, ids)
+
+    async def clone(self, req: str, plan: dict[int, list[int]]) -> None:
+        await self._particles().clone(req, plan)
+
+    async def export(self, req: str, ids: list[int]) -> list[bytes]:
+        return await self._particles().export(req, ids)
+
+    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None:
+        await self._particles().import_(req, ProgramSpec.model_validate(spec), blobs)
+
+    async def drop(self, req: str, ids: list[int] | None = None) -> None:
+        await self._particles().drop(req, ids)
+
     async def stats(self) -> ReplicaStats:
         return ReplicaStats(
             replica_id=self.replica_id,
@@ -61,6 +89,7 @@ class FollowerReplica:
             host=socket.gethostname(),
             uptime_s=time.time() - self._started,
             rss_bytes=psutil.Process().memory_info().rss,
+            smc_requests=self._host.active_requests() if self._host else 0,
             engine=self.engine.stats(),
         )
 

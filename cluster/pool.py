@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from cluster.config import CouncilConfig
+from cluster.scheduler import ForwardingReplicaHandle, ReplicaLost
+from planner.sandbox import ProgramError
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,10 @@ class FollowerPool:
             out.append({"generation": r.generation, "inflight": r.inflight, **rep.model_dump()})
         return out
 
+    def replica_handles(self) -> list["RayReplicaHandle"]:
+        """The live replicas as the SMC scheduler's ReplicaHandles."""
+        return [RayReplicaHandle(self, r) for r in self.live()]
+
     # -- calls ------------------------------------------------------------------------------
     async def call(self, method: str, *args, replica: Replica | None = None, **kwargs) -> Any:
         """Call `method` on a replica; on replica death retry on another live one."""
@@ -239,6 +245,30 @@ class FollowerPool:
 
 _ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b.*:\s")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class RayReplicaHandle(ForwardingReplicaHandle):
+    """`cluster.scheduler.ReplicaHandle` over one follower actor.
+
+    The id carries the replica's generation, so the scheduler never mistakes a replacement
+    (which holds none of the request's particles) for the replica that died."""
+
+    def __init__(self, pool: FollowerPool, replica: Replica):
+        self._pool = pool
+        self._replica = replica
+        self._handle = replica.handle
+        self.replica_id = f"{replica.replica_id}.{replica.generation}"
+
+    async def _call(self, method: str, *args):
+        try:
+            return await getattr(self._handle, method).remote(*args)
+        except RayActorError as exc:
+            await self._pool.report_failure(self._replica, exc, self._handle)
+            raise ReplicaLost(f"{self.replica_id} died: {_cause(exc)}") from None
+        except RayTaskError as exc:
+            if isinstance(exc.cause, ProgramError):  # the program's fault: say it plainly
+                raise ProgramError(str(exc.cause)) from None
+            raise
 
 
 def _cause(exc: BaseException) -> str:

@@ -47,3 +47,41 @@ class Health(BaseModel):
     status: str
     replicas_live: int
     replicas: int
+
+
+# -- program-guided inference (SMC and friends) ------------------------------------------
+
+
+class PosteriorEntry(BaseModel):
+    text: str
+    probability: float = Field(description="Normalised weight summed over particles with this text.")
+    passes_check: bool | None = None
+
+
+class RoundTrace(BaseModel):
+    round: int
+    ess: float
+    resampled: bool
+    active: int = Field(description="Particles still stepping after this round.")
+    lost: int = Field(0, description="Particles lost with a dead replica this round.")
+    migrations: int = 0
+    particles_per_replica: dict[str, int]
+    best_text: str = ""
+    scheduler_ms: float = Field(0.0, description="Time spent in the scheduler itself.")
+
+
+class CouncilResult(BaseModel):
+    """One answer from a council, with how it was reached."""
+
+    text: str
+    passed_check: bool = Field(description="False: no finished particle passed the program's check().")
+    method: str
+    particles: int
+    posterior: list[PosteriorEntry]
+    log_ml: float = Field(description="Log marginal-likelihood estimate (log mean final weight).")
+    rounds: int
+    stopped: Literal["finished", "max_rounds", "max_tokens", "wall_clock", "accepted", "exhausted"]
+    follower_tokens: int
+    wall_time_s: float
+    trace: list[RoundTrace] = Field(default_factory=list)
+    program: str | None = None

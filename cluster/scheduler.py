@@ -1,0 +1,486 @@
+"""Distributed SMC: particles on many replicas, weighed and resampled globally.
+
+The scheduler only talks to `ReplicaHandle`s (spawn / advance / clone / export / import /
+drop); it never sees an engine, and replicas never see global weights. One round:
+
+1. every replica advances its unfinished particles by one `step()` (concurrently);
+2. weights are normalised over all N particles and the ESS computed; a particle lost with a
+   dead replica has weight zero;
+3. below `ess_threshold * N` (or after a loss) ancestors are drawn; children are cloned on their
+   parent's replica, particles without offspring dropped; all weights reset to the mean;
+4. particles migrate between replicas only when the load differs by more than a bound
+   (state = program attributes + token ids; the target rebuilds KV from its prefix cache).
+
+Replicas report each particle's own accumulated weight; the scheduler keeps a per-particle
+offset so that resetting weights never needs a round trip.
+
+Methods: `smc` (the above), `is` (never resample), `rs` (independent batches until a particle
+finishes and passes check()), `steer` (each particle extended to K children, best N kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import math
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Literal, Protocol
+
+import numpy as np
+from council_sdk.types import CouncilResult, PosteriorEntry, RoundTrace
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.resampling import Resampler, effective_sample_size, normalize_log_weights, resample
+from planner.sandbox import ProgramError, SandboxLimits
+
+
+# -- types that cross the actor boundary -----------------------------------------------------
+
+
+class ProgramSpec(BaseModel):
+    """A program to run and the task it is given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    prompt: str
+    seed: int = 0
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+
+class ParticleState(BaseModel):
+    pid: int
+    log_weight: float
+    finished: bool
+    text: str
+    tokens: int
+    passes_check: bool | None = None
+    error: str | None = None
+
+
+class InferenceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["smc", "is", "rs", "steer"] = "smc"
+    particles: int = Field(16, ge=1, le=256)
+    ess_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    resampler: Resampler = "systematic"
+    max_rounds: int = Field(256, ge=1)
+    max_tokens: int = Field(1_000_000, ge=1, description="Follower tokens for the whole request.")
+    max_wall_s: float = Field(600.0, gt=0)
+    steer_children: int = Field(2, ge=2, le=16, description="`steer`: children per particle.")
+    rs_batches: int = Field(8, ge=1, description="`rs`: most batches of N particles.")
+    imbalance: int = Field(2, ge=1, description="Migrate when replica loads differ by more.")
+    seed: int = 0
+
+
+class ReplicaLost(RuntimeError):
+    """The replica died; its particles are gone."""
+
+
+class NoReplicaLeft(RuntimeError):
+    pass
+
+
+class ReplicaHandle(Protocol):
+    replica_id: str
+
+    async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]: ...
+
+    async def advance(self, req: str, ids: list[int]) -> list[ParticleState]: ...
+
+    async def clone(self, req: str, plan: dict[int, list[int]]) -> None: ...
+
+    async def export(self, req: str, ids: list[int]) -> list[bytes]: ...
+
+    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None: ...
+
+    async def drop(self, req: str, ids: list[int] | None = None) -> None: ...
+
+
+class ForwardingReplicaHandle:
+    """A ReplicaHandle whose six operations all go through one `_call(method, *args)`."""
+
+    replica_id: str
+
+    async def _call(self, method: str, *args):
+        raise NotImplementedError
+
+    async def spawn(self, req, spec, ids):
+        return await self._call("spawn", req, spec, ids)
+
+    async def advance(self, req, ids):
+        return await self._call("advance", req, ids)
+
+    async def clone(self, req, plan):
+        await self._call("clone", req, plan)
+
+    async def export(self, req, ids):
+        return await self._call("export", req, ids)
+
+    async def import_(self, req, spec, blobs):
+        await self._call("import_", req, spec, blobs)
+
+    async def drop(self, req, ids=None):
+        await self._call("drop", req, ids)
+
+
+# -- the scheduler ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Particle:
+    replica: str
+    state: ParticleState
+    offset: float = 0.0  # scheduler-side weight correction (resets after resampling)
+
+    @property
+    def log_weight(self) -> float:
+        return self.state.log_weight + self.offset
+
+    @property
+    def active(self) -> bool:
+        return not self.state.finished and self.state.error is None
+
+
+class Scheduler:
+    """Runs one request. `replicas()` returns the live handles (it may change between rounds)."""
+
+    def __init__(
+        self,
+        spec: ProgramSpec,
+        config: InferenceConfig,
+        replicas: Callable[[], list[ReplicaHandle]],
+        on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None,
+    ):
+        self.spec = spec
+        self.config = config
+        self._replicas = replicas
+        self._on_round = on_round
+        self.req = f"req-{uuid.uuid4().hex[:12]}"
+        self._ids = itertools.count()
+        self._rng = np.random.default_rng(config.seed)
+        self.particles: dict[int, _Particle] = {}
+        self.trace: list[RoundTrace] = []
+        self.tokens = 0
+        self._touched: set[str] = set()  # replicas that may hold state for this request
+
+    # -- entry point -------------------------------------------------------------------------
+    async def run(self) -> CouncilResult:
+        started = time.monotonic()
+        try:
+            if self.config.method == "rs":
+                stopped = await self._run_rejection(started)
+            else:
+                await self._spawn(self.config.particles)
+                stopped = await self._run_rounds(started)
+        finally:
+            await self._drop_everywhere()
+        return self._result(stopped, time.monotonic() - started)
+
+    # -- the round loop ----------------------------------------------------------------------
+    async def _run_rounds(self, started: float) -> str:
+        cfg = self.config
+        for rnd in range(1, cfg.max_rounds + 1):
+            if not any(p.active for p in self.particles.values()):
+                return "finished"
+            if cfg.method == "steer":
+                await self._branch(cfg.steer_children)
+            lost = await self._advance()
+            t0 = time.monotonic()
+            resampled = False
+            if cfg.method == "steer":
+                await self._keep_best(cfg.particles)
+            ess = self._ess()  # recorded as it was before any resampling
+            still_active = any(p.active for p in self.particles.values())
+            # After the last step the weighted population *is* the answer: resampling it
+            # would only add noise (llamppl resamples here too; we do not).
+            if cfg.method in ("smc", "is") and still_active:
+                if lost or (cfg.method == "smc" and ess < cfg.ess_threshold * len(self.particles)):
+                    await self._resample()
+                    resampled = True
+            migrations = await self._rebalance() if still_active else 0
+            await self._record(rnd, ess, resampled, lost, migrations, time.monotonic() - t0)
+            if self.tokens >= cfg.max_tokens:
+                return "max_tokens"
+            if time.monotonic() - started > cfg.max_wall_s:
+                return "wall_clock"
+        return "finished" if not any(p.active for p in self.particles.values()) else "max_rounds"
+
+    async def _run_rejection(self, started: float) -> str:
+        cfg = self.config
+        for batch in range(cfg.rs_batches):
+            await self._spawn(cfg.particles)
+            for _ in range(cfg.max_rounds):
+                if not any(p.active for p in self.particles.values()):
+                    break
+                lost = await self._advance()
+                await self._record(len(self.trace) + 1, self._ess(), False, lost, 0, 0.0)
+                if self.tokens >= cfg.max_tokens or time.monotonic() - started > cfg.max_wall_s:
+                    return "max_tokens" if self.tokens >= cfg.max_tokens else "wall_clock"
+            if self._accepted():
+                return "accepted"
+            if batch < cfg.rs_batches - 1:  # keep the last batch for the fallback answer
+                await self._drop_everywhere()
+                self.particles.clear()
+        return "exhausted"
+
+    def _accepted(self) -> list[_Particle]:
+        return [
+            p for p in self.particles.values()
+            if p.state.finished and p.state.passes_check and math.isfinite(p.log_weight)
+        ]
+
+    # -- replica operations ------------------------------------------------------------------
+    def _live(self) -> dict[str, ReplicaHandle]:
+        live = {h.replica_id: h for h in self._replicas()}
+        if not live:
+            raise NoReplicaLeft("no follower replica is alive to run the particles")
+        return live
+
+    async def _spawn(self, n: int) -> None:
+        live = self._live()
+        ids = [next(self._ids) for _ in range(n)]
+        groups = {rid: ids[i :: len(live)] for i, rid in enumerate(live)}
+        results = await asyncio.gather(
+            *(live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items() if g),
+            return_exceptions=True,
+        )
+        for (rid, _), res in zip([(r, g) for r, g in groups.items() if g], results):
+            if isinstance(res, ProgramError):
+                raise res
+            if isinstance(res, BaseException):
+                if isinstance(res, ReplicaLost):
+                    continue  # its share is simply missing; resampling refills N
+                raise res
+            self._touched.add(rid)
+            for state in res:
+                self.particles[state.pid] = _Particle(rid, state)
+        if not self.particles:
+            raise NoReplicaLeft("every replica failed while starting the particles")
+        self._raise_program_errors()
+
+    async def _advance(self) -> int:
+        """One step for every active particle; returns how many were lost with dead replicas."""
+        live = self._live()
+        by_replica: dict[str, list[int]] = defaultdict(list)
+        for pid, p in self.particles.items():
+            if p.active:
+                by_replica[p.replica].append(pid)
+        calls = {rid: ids for rid, ids in by_replica.items()}
+        results = await asyncio.gather(
+            *(self._call_advance(live.get(rid), ids) for rid, ids in calls.items()),
+            return_exceptions=True,
+        )
+        lost = 0
+        for (rid, ids), res in zip(calls.items(), results):
+            if isinstance(res, ReplicaLost):
+                lost += self._lose_replica(rid)
+                continue
+            if isinstance(res, BaseException):
+                raise res
+            for state in res:
+                p = self.particles[state.pid]
+                self.tokens += max(0, state.tokens - p.state.tokens)
+                p.state = state
+        self._raise_program_errors()
+        return lost
+
+    async def _call_advance(self, handle: ReplicaHandle | None, ids: list[int]):
+        if handle is None:
+            raise ReplicaLost("replica is no longer live")
+        return await handle.advance(self.req, ids)
+
+    def _lose_replica(self, rid: str) -> int:
+        """Every particle on `rid` is gone: weight zero (they get no offspring)."""
+        gone = [pid for pid, p in self.particles.items() if p.replica == rid]
+        for pid in gone:
+            self.particles[pid].state = self.particles[pid].state.model_copy(
+                update={"log_weight": -math.inf, "finished": True}
+            )
+            self.particles[pid].offset = 0.0
+            self.particles[pid].replica = ""
+        self._touched.discard(rid)
+        return len(gone)
+
+    def _raise_program_errors(self) -> None:
+        for p in self.particles.values():
+            if p.state.error:
+                raise ProgramError(p.state.error)
+
+    # -- weights and resampling --------------------------------------------------------------
+    def _log_weights(self) -> tuple[list[int], np.ndarray]:
+        pids = list(self.particles)
+        return pids, np.array([self.particles[p].log_weight for p in pids])
+
+    def _ess(self) -> float:
+        return effective_sample_size(self._log_weights()[1])
+
+    async def _resample(self) -> None:
+        pids, lw = self._log_weights()
+        if not np.isfinite(lw).any():
+            raise ProgramError(
+                "every particle has weight zero (each violated a condition or was lost)"
+            )
+        n = self.config.particles
+        ancestors = resample(self.config.resampler, normalize_log_weights(lw), n, self._rng)
+        mean = float(np.logaddexp.reduce(lw[np.isfinite(lw)]) - math.log(len(lw)))
+        counts = np.bincount(ancestors, minlength=len(pids))
+        survivors: dict[int, _Particle] = {}
+        clones: dict[str, dict[int, list[int]]] = defaultdict(dict)
+        drops: dict[str, list[int]] = defaultdict(list)
+        for pid, count in zip(pids, counts):
+            parent = self.particles[pid]
+            if count == 0:
+                if parent.replica:
+                    drops[parent.replica].append(pid)
+                continue
+            survivors[pid] = parent
+            children = [next(self._ids) for _ in range(count - 1)]
+            if children:
+                clones[parent.replica][pid] = children
+            for child in children:
+                survivors[child] = _Particle(parent.replica, parent.state.model_copy(update={"pid": child}))
+        for p in survivors.values():
+            p.offset = mean - p.state.log_weight
+        live = self._live()
+        await asyncio.gather(
+            *(live[r].drop(self.req, ids) for r, ids in drops.items() if r in live),
+            *(live[r].clone(self.req, plan) for r, plan in clones.items() if r in live),
+        )
+        self.particles = survivors
+
+    async def _branch(self, k: int) -> None:
+        """steer: every active particle gets k-1 clones beside it (weights unchanged)."""
+        plans: dict[str, dict[int, list[int]]] = defaultdict(dict)
+        for pid, p in list(self.particles.items()):
+            if p.active:
+                children = [next(self._ids) for _ in range(k - 1)]
+                plans[p.replica][pid] = children
+                for child in children:
+                    self.particles[child] = _Particle(
+                        p.replica, p.state.model_copy(update={"pid": child}), p.offset
+                    )
+        live = self._live()
+        await asyncio.gather(*(live[r].clone(self.req, plan) for r, plan in plans.items() if r in live))
+
+    async def _keep_best(self, n: int) -> None:
+        """steer: keep the n highest-weight particles, drop the rest where they live."""
+        ranked = sorted(self.particles.items(), key=lambda kv: kv[1].log_weight, reverse=True)
+        drops: dict[str, list[int]] = defaultdict(list)
+        for pid, p in ranked[n:]:
+            if p.replica:
+                drops[p.replica].append(pid)
+        self.particles = dict(ranked[:n])
+        live = self._live()
+        await asyncio.gather(*(live[r].drop(self.req, ids) for r, ids in drops.items() if r in live))
+
+    # -- load balance --------------------------------------------------------------------------
+    async def _rebalance(self) -> int:
+        """Move active particles from the busiest to the idlest replica while loads differ by
+        more than `imbalance` (and use replicas that joined, e.g. a replacement)."""
+        live = self._live()
+        load = {rid: 0 for rid in live}
+        for p in self.particles.values():
+            if p.active and p.replica in load:
+                load[p.replica] += 1
+        moves: dict[tuple[str, str], list[int]] = defaultdict(list)
+        moving: set[int] = set()
+        while True:
+            src = max(load, key=load.get)
+            dst = min(load, key=load.get)
+            if load[src] - load[dst] <= self.config.imbalance:
+                break
+            pid = next(
+                pid for pid, p in self.particles.items()
+                if p.active and p.replica == src and pid not in moving
+            )
+            moving.add(pid)
+            moves[(src, dst)].append(pid)
+            load[src] -= 1
+            load[dst] += 1
+        moved = 0
+        for (src, dst), ids in moves.items():
+            blobs = await live[src].export(self.req, ids)
+            await live[dst].import_(self.req, self.spec, blobs)
+            self._touched.add(dst)
+            for pid in ids:
+                self.particles[pid].replica = dst
+            moved += len(ids)
+        return moved
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    async def _record(
+        self, rnd: int, ess: float, resampled: bool, lost: int, migrations: int, sched_s: float
+    ) -> None:
+        per_replica: dict[str, int] = defaultdict(int)
+        for p in self.particles.values():
+            if p.replica:
+                per_replica[p.replica] += 1
+        best = max(self.particles.values(), key=lambda p: p.log_weight, default=None)
+        entry = RoundTrace(
+            round=rnd,
+            ess=ess,
+            resampled=resampled,
+            active=sum(p.active for p in self.particles.values()),
+            lost=lost,
+            migrations=migrations,
+            particles_per_replica=dict(per_replica),
+            best_text=best.state.text[-200:] if best else "",
+            scheduler_ms=sched_s * 1000,
+        )
+        self.trace.append(entry)
+        if self._on_round is not None:
+            maybe = self._on_round(entry)
+            if asyncio.iscoroutine(maybe):
+                await maybe
+
+    async def _drop_everywhere(self) -> None:
+        try:
+            live = {h.replica_id: h for h in self._replicas()}
+        except Exception:
+            return
+        await asyncio.gather(
+            *(live[r].drop(self.req) for r in self._touched if r in live), return_exceptions=True
+        )
+
+    def _result(self, stopped: str, wall: float) -> CouncilResult:
+        pids, lw = self._log_weights()
+        weights = normalize_log_weights(lw) if len(lw) else np.zeros(0)
+        posterior: dict[str, list] = {}
+        for pid, w in zip(pids, weights):
+            st = self.particles[pid].state
+            if st.finished and st.error is None and w > 0:
+                entry = posterior.setdefault(st.text, [0.0, st.passes_check])
+                entry[0] += float(w)
+        finite = lw[np.isfinite(lw)]
+        log_ml = float(np.logaddexp.reduce(finite) - math.log(len(lw))) if len(finite) else -math.inf
+        ranked = sorted(self.particles.values(), key=lambda p: p.log_weight, reverse=True)
+        passing = [p for p in ranked if p.state.finished and p.state.passes_check and math.isfinite(p.log_weight)]
+        finished = [p for p in ranked if p.state.finished and math.isfinite(p.log_weight)]
+        best = (passing or finished or ranked or [None])[0]
+        return CouncilResult(
+            text=best.state.text if best else "",
+            passed_check=bool(passing),
+            method=self.config.method,
+            particles=self.config.particles,
+            posterior=sorted(
+                (PosteriorEntry(text=t, probability=v[0], passes_check=v[1]) for t, v in posterior.items()),
+                key=lambda e: -e.probability,
+            ),
+            log_ml=log_ml,
+            rounds=len(self.trace),
+            stopped=stopped,
+            follower_tokens=self.tokens,
+            wall_time_s=wall,
+            trace=self.trace,
+            program=self.spec.source,
+        )

@@ -1,0 +1,388 @@
+"""The inference-program API: LLaMPPL's modelling interface, on Council's follower engines.
+
+A program subclasses `Model` and writes ordinary async Python; the SMC scheduler runs many
+copies (particles) of it. LLaMPPL programs run with their imports changed only:
+
+    class Program(Model):
+        def __init__(self, lm, prompt):
+            super().__init__()
+            self.context = LMContext(lm, prompt)
+
+        async def step(self):
+            await self.observe(self.context.mask_dist(self.context.lm.vocab.max_chars(8)), True)
+            token = await self.sample(self.context.next_token())
+            if token.is_eos or self.context.token_count >= 20:
+                self.finish()
+
+        def check(self, text):
+            return len(text.split()) <= 20
+
+`lm` is the follower the particle runs on (a `FollowerLM`): next-token distributions come from
+its engine, so every particle's request joins that replica's autobatch. Randomness comes from
+the particle's own generator (`current_rng`), set by the runtime around each step.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import math
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from planner.masks import Vocabulary
+
+# The random generator of the particle whose step is running (set by the particle runtime).
+current_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("current_rng")
+
+
+def _rng() -> np.random.Generator:
+    try:
+        return current_rng.get()
+    except LookupError:  # outside a managed step (e.g. a quick test): a fresh generator
+        rng = np.random.default_rng()
+        current_rng.set(rng)
+        return rng
+
+
+def logsumexp(values: np.ndarray) -> float:
+    top = float(np.max(values)) if len(values) else -math.inf
+    if not math.isfinite(top):
+        return top
+    return top + math.log(float(np.exp(values - top).sum()))
+
+
+# -- the follower a program talks to ---------------------------------------------------------
+
+
+class FollowerLM(Protocol):
+    """What a program's contexts need from the replica's engine."""
+
+    vocab: Vocabulary
+    eos_token_ids: frozenset[int]
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def encode_chat(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray: ...
+
+
+_process_lm: FollowerLM | None = None
+
+
+def register_process_lm(lm: FollowerLM) -> None:
+    """The replica registers its follower; migrated particles re-attach to it on arrival."""
+    global _process_lm
+    _process_lm = lm
+
+
+def process_lm() -> FollowerLM:
+    if _process_lm is None:
+        raise RuntimeError("no follower is registered in this process")
+    return _process_lm
+
+
+# -- distributions -------------------------------------------------------------------------
+
+
+class Distribution:
+    async def sample(self) -> tuple[Any, float]:
+        """A value and its log-probability."""
+        raise NotImplementedError
+
+    async def log_prob(self, value) -> float:
+        raise NotImplementedError
+
+
+class Bernoulli(Distribution):
+    def __init__(self, p: float):
+        self.p = float(p)
+
+    async def sample(self):
+        value = bool(_rng().random() < self.p)
+        return value, await self.log_prob(value)
+
+    async def log_prob(self, value) -> float:
+        p = self.p if value else 1.0 - self.p
+        return math.log(p) if p > 0 else -math.inf
+
+
+class LogCategorical(Distribution):
+    """A categorical over `values` given unnormalised log-weights."""
+
+    def __init__(self, values: Sequence, logits: Sequence[float]):
+        self.values = list(values)
+        lw = np.asarray(logits, dtype=np.float64)
+        self.logprobs = lw - logsumexp(lw)
+
+    async def sample(self):
+        i = _sample_index(self.logprobs)
+        return self.values[i], float(self.logprobs[i])
+
+    async def log_prob(self, value) -> float:
+        return float(self.logprobs[self.values.index(value)]) if value in self.values else -math.inf
+
+
+def _sample_index(logprobs: np.ndarray) -> int:
+    top = logprobs.max()
+    if not np.isfinite(top):
+        raise ValueError("cannot sample from a distribution with no mass")
+    cdf = np.cumsum(np.exp(logprobs - top))
+    return int(min(np.searchsorted(cdf, _rng().random() * cdf[-1], side="right"), len(cdf) - 1))
+
+
+# -- language-model context ---------------------------------------------------------------
+
+
+class Token(str):
+    """A sampled token: compares as its text; `token_id` and `is_eos` say which token it is."""
+
+    def __new__(cls, token_id: int, text: str, is_eos: bool):
+        obj = super().__new__(cls, text)
+        obj.token_id = token_id
+        obj.is_eos = is_eos
+        return obj
+
+    def __reduce__(self):
+        return (Token, (self.token_id, str(self), self.is_eos))
+
+
+class LMContext:
+    """A growing token sequence: the prompt, then what the particle has generated.
+
+    `prompt` is a user turn wrapped in the follower's chat template (`chat=False`: raw text).
+    """
+
+    def __init__(self, lm: FollowerLM, prompt: str, temp: float = 1.0, chat: bool = True):
+        self.lm = lm
+        self.prompt = prompt
+        self.temp = float(temp)
+        self.chat = chat
+        self.tokens: list[int] = lm.encode_chat(prompt) if chat else lm.encode(prompt)
+        self.prompt_len = len(self.tokens)
+        self.mask: np.ndarray | None = None  # restriction on the next token (from mask_dist)
+        # The engine's answer for the current sequence: a mask_dist and the next_token that
+        # follows it ask about the same position, so the second is free.
+        self._last: tuple[int, np.ndarray] | None = None
+
+    @property
+    def token_count(self) -> int:
+        return len(self.tokens) - self.prompt_len
+
+    @property
+    def generated(self) -> list[int]:
+        return [t for t in self.tokens[self.prompt_len :] if t not in self.lm.eos_token_ids]
+
+    @property
+    def text(self) -> str:
+        """The text generated so far (EOS dropped)."""
+        return self.lm.decode(self.generated)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def hint(self, text: str) -> None:
+        """Add guidance for the follower to the prompt; only before generation starts."""
+        if self.token_count:
+            raise RuntimeError("hint() must come before the first token is generated")
+        self.prompt = f"{self.prompt}\n\n{text}"
+        self.tokens = self.lm.encode_chat(self.prompt) if self.chat else self.lm.encode(self.prompt)
+        self.prompt_len = len(self.tokens)
+        self._last = None
+
+    def next_token(self) -> "LMNextToken":
+        return LMNextToken(self)
+
+    def mask_dist(self, mask) -> "LMTokenMask":
+        return LMTokenMask(self, mask)
+
+    async def next_word(self, max_tokens: int = 12) -> str:
+        """Sample one whole word from the follower (exactly, via word-boundary masks).
+
+        First token: any non-EOS token. Then, each step, the LM's own probability of a word
+        boundary (a token starting with whitespace or punctuation, or EOS) decides whether
+        the word ends; if it does, the next token is restricted to boundary tokens, as LLaMPPL's
+        `mask_dist` sampling does, so the joint distribution is the LM's.
+        """
+        boundary = self.lm.vocab.word_starts()
+        start = len(self.tokens)
+        first = await self.mask_dist(~self.lm.vocab.eos()).sample()
+        if first[0]:
+            await self.next_token().sample()
+        while len(self.tokens) - start < max_tokens:
+            ends, _ = await self.mask_dist(boundary).sample()
+            if ends:
+                break
+            await self.next_token().sample()
+        return self.lm.decode(self.tokens[start:]).strip()
+
+    async def _distribution(self) -> np.ndarray:
+        if self._last is not None and self._last[0] == len(self.tokens):
+            lp = self._last[1]
+        else:
+            lp = await self.lm.next_token_logprobs(self.tokens)
+            self._last = (len(self.tokens), lp)
+        if self.temp != 1.0:
+            lp = lp / self.temp
+            lp = lp - logsumexp(lp)
+        if self.mask is not None:
+            lp = np.where(self.mask, lp, -np.inf)
+            lp = lp - logsumexp(lp)
+        return lp
+
+    def _append(self, token_id: int) -> Token:
+        self.tokens.append(int(token_id))
+        self.mask = None
+        return Token(int(token_id), self.lm.vocab.strings[token_id], token_id in self.lm.eos_token_ids)
+
+    def __deepcopy__(self, memo):
+        clone = LMContext.__new__(LMContext)
+        clone.__dict__.update(self.__dict__)
+        clone.tokens = list(self.tokens)
+        return clone  # `lm` and the (read-only) mask are shared
+
+    def __getstate__(self):
+        # Only token ids travel: the follower is re-attached and KV is rebuilt on arrival.
+        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_last")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._last = None
+        self.lm = process_lm()  # a migrated context re-attaches to the local follower
+
+
+class LMNextToken(Distribution):
+    def __init__(self, ctx: LMContext):
+        self.ctx = ctx
+
+    async def sample(self):
+        lp = await self.ctx._distribution()
+        i = _sample_index(lp)
+        return self.ctx._append(i), float(lp[i])
+
+    async def log_prob(self, token) -> float:
+        """Score `token` (a Token, id or text of one token) and append it to the context."""
+        lp = await self.ctx._distribution()
+        token_id = _token_id(self.ctx, token)
+        self.ctx._append(token_id)
+        return float(lp[token_id])
+
+
+def _token_id(ctx: LMContext, token) -> int:
+    if isinstance(token, Token):
+        return token.token_id
+    if isinstance(token, (int, np.integer)):
+        return int(token)
+    ids = ctx.lm.encode(str(token))
+    if len(ids) != 1:
+        raise ValueError(f"{token!r} is not a single token ({len(ids)} tokens)")
+    return ids[0]
+
+
+class LMTokenMask(Distribution):
+    """Whether the next token falls in `mask`; observing or sampling restricts it accordingly."""
+
+    def __init__(self, ctx: LMContext, mask):
+        self.ctx = ctx
+        if isinstance(mask, np.ndarray) and mask.dtype == bool:
+            self.mask = mask
+        else:
+            self.mask = ctx.lm.vocab.from_ids(mask)
+
+    async def _log_mass(self) -> float:
+        lp = await self.ctx._distribution()
+        return logsumexp(lp[self.mask])
+
+    async def sample(self):
+        log_in = await self._log_mass()
+        inside = bool(_rng().random() < math.exp(log_in))
+        return inside, await self._restrict(inside, log_in)
+
+    async def log_prob(self, value) -> float:
+        return await self._restrict(bool(value), await self._log_mass())
+
+    async def _restrict(self, inside: bool, log_in: float) -> float:
+        allowed = self.mask if inside else ~self.mask
+        self.ctx.mask = allowed if self.ctx.mask is None else (self.ctx.mask & allowed)
+        if inside:
+            return log_in
+        return math.log1p(-math.exp(log_in)) if log_in < 0 else -math.inf
+
+
+# -- the model -----------------------------------------------------------------------------
+
+
+class Model:
+    """Base class of inference programs (LLaMPPL's `Model`, plus DisCIPL's `check`)."""
+
+    def __init__(self):
+        self.weight = 0.0
+        self.finished = False
+        self.twist_amount = 0.0
+
+    async def start(self):
+        """Runs once per particle before the first step."""
+
+    async def step(self):
+        raise NotImplementedError("an inference program must define `async def step(self)`")
+
+    def check(self, text: str) -> bool:
+        """Whether a finished text satisfies the task; the best passing particle wins."""
+        return True
+
+    def immutable_properties(self) -> set[str]:
+        """Attributes shared, not copied, when a particle is cloned."""
+        return set()
+
+    def score(self, logw: float) -> None:
+        self.weight += float(logw)
+
+    def twist(self, amount: float) -> None:
+        self.twist_amount += float(amount)
+        self.score(amount)
+
+    def untwist(self) -> None:
+        self.score(-self.twist_amount)
+        self.twist_amount = 0.0
+
+    def finish(self) -> None:
+        self.untwist()
+        self.finished = True
+
+    def done_stepping(self) -> bool:
+        return self.finished
+
+    def condition(self, ok: bool) -> None:
+        if not ok:
+            self.score(-math.inf)
+            self.finish()
+
+    async def observe(self, dist: Distribution, value):
+        self.score(await dist.log_prob(value))
+        return value
+
+    async def sample(self, dist: Distribution, proposal: Distribution | None = None):
+        if proposal is None:
+            value, _ = await dist.sample()
+            return value
+        value, q = await proposal.sample()
+        self.score(await dist.log_prob(value) - q)
+        return value
+
+    def output_text(self) -> str:
+        """The particle's answer: `self.context`'s text, else the first LMContext found."""
+        ctx = getattr(self, "context", None)
+        if not isinstance(ctx, LMContext):
+            ctx = next((v for v in vars(self).values() if isinstance(v, LMContext)), None)
+        return ctx.text if ctx is not None else str(self)
+
+    def __deepcopy__(self, memo):
+        clone = type(self).__new__(type(self))
+        shared = self.immutable_properties()
+        for key, value in self.__dict__.items():
+            setattr(clone, key, value if key in shared else copy.deepcopy(value, memo))
+        return clone
