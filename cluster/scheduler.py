@@ -195,6 +195,11 @@ class Scheduler:
             if cfg.method == "steer":
                 await self._branch(cfg.steer_children)
             lost = await self._advance()
+            if lost and all(not p.replica for p in self.particles.values()):
+                # Every particle died with its replica: start over on whatever is live now
+                # (a replacement, say); with nothing live, _spawn says so.
+                self.particles.clear()
+                await self._spawn(cfg.particles)
             t0 = time.monotonic()
             resampled = False
             if cfg.method == "steer":

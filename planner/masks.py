@@ -10,6 +10,8 @@ Masks are built from the decoded text of every token, computed once per tokenize
     vocab.words(["river", "sea"])   tokens that spell a prefix of one of the words
     vocab.banned_words(["is"])      every token except those that spell a banned word
     vocab.eos()                     end-of-sequence tokens
+    vocab.alpha_word_starts()       " river": a space then letters
+    vocab.alpha_continuations()     "er": letters continuing a word
     vocab.word_starts()             tokens that begin a new word (whitespace first) or EOS
 """
 
@@ -84,7 +86,30 @@ class Vocabulary:
             or (bool(self.strings[i]) and (self.strings[i][0].isspace() or self.strings[i][0] in PUNCTUATION))
         )
 
+    @lru_cache(maxsize=4)
+    def alpha_word_starts(self) -> np.ndarray:
+        """Tokens that start a new alphabetic word: a space, then letters only (" river")."""
+        return self._mask(lambda i: len(self.strings[i]) > 1 and self.strings[i][0] == " "
+                          and self.strings[i][1:].isalpha() and self.strings[i][1:].isascii())
+
+    @lru_cache(maxsize=4)
+    def alpha_continuations(self) -> np.ndarray:
+        """Tokens that continue a word: letters only, no leading space ("er" in " riv|er")."""
+        return self._mask(lambda i: self.strings[i].isalpha() and self.strings[i].isascii())
+
+    def __deepcopy__(self, memo):
+        return self  # read-only and large: shared, never copied into a particle
+
+    def __reduce__(self):
+        return (_local_vocabulary, ())  # a migrated particle uses the target replica's copy
+
     def from_ids(self, ids: Iterable[int]) -> np.ndarray:
         out = np.zeros(self.size, dtype=bool)
         out[list(ids)] = True
         return out
+
+
+def _local_vocabulary() -> "Vocabulary":
+    from planner.program import process_lm
+
+    return process_lm().vocab

@@ -153,7 +153,7 @@ def validate(tree: ast.Module, api_names: set[str]) -> None:
             if node.decorator_list:
                 raise _fail(node, "decorators are not allowed")
         for name in names:
-            if name.startswith("_"):
+            if name.startswith("_") and name != "_":  # a lone `_` is the usual throwaway
                 raise _fail(node, f"names starting with '_' are not allowed ({name!r})")
 
 

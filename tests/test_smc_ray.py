@@ -1,0 +1,139 @@
+"""Distributed SMC on a local Ray: replicas die mid-request, the request still completes."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import ray
+
+from actors.follower import FollowerActor
+from cluster.config import CouncilConfig
+from cluster.pool import FollowerPool
+from cluster.scheduler import InferenceConfig, NoReplicaLeft, ProgramSpec, Scheduler
+from planner.library import generic_program
+
+pytestmark = pytest.mark.slow
+
+
+def pool_config(model_dir, replicas=2):
+    return CouncilConfig.from_dict(
+        {
+            "engine": {"model": model_dir, "dtype": "float32"},
+            "pool": {"replicas": replicas, "num_cpus": 1, "health_check_interval_s": 0.5},
+        }
+    )
+
+
+def raw_generic(max_tokens):
+    return generic_program(max_tokens).replace("LMContext(lm, prompt)", "LMContext(lm, prompt, chat=False)")
+
+
+def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
+    ray_local, tiny_model_dir
+):
+    async def scenario():
+        pool = await FollowerPool(FollowerActor, pool_config(tiny_model_dir)).start(monitor=True)
+        try:
+            spec = ProgramSpec(source=raw_generic(25), prompt="Once upon a time", seed=0)
+
+            def kill_at_round_3(trace):
+                if trace.round == 3:
+                    ray.kill(pool.replicas[0].handle)
+
+            result = await Scheduler(
+                spec, InferenceConfig(particles=16, seed=0), pool.replica_handles, kill_at_round_3
+            ).run()
+            return result
+        finally:
+            await pool.shutdown()
+
+    result = asyncio.run(scenario())
+    lost_rounds = [t for t in result.trace if t.lost]
+    assert lost_rounds and lost_rounds[0].lost == 8  # half the particles were on the victim
+    assert lost_rounds[0].resampled  # survivors refilled the population
+    after = result.trace[result.trace.index(lost_rounds[0])]
+    assert sum(after.particles_per_replica.values()) == 16
+    assert result.stopped == "finished" and result.text
+
+
+def test_when_no_replica_is_left_the_request_fails_clearly(ray_local, tiny_model_dir):
+    async def scenario():
+        pool = await FollowerPool(FollowerActor, pool_config(tiny_model_dir)).start(monitor=False)
+        try:
+            spec = ProgramSpec(source=raw_generic(25), prompt="Once upon a time", seed=0)
+
+            def kill_all(trace):
+                if trace.round == 2:
+                    for r in pool.replicas:
+                        ray.kill(r.handle)
+
+            await Scheduler(spec, InferenceConfig(particles=8), pool.replica_handles, kill_all).run()
+        finally:
+            await pool.shutdown()
+
+    with pytest.raises(NoReplicaLeft, match="no follower replica is alive"):
+        asyncio.run(scenario())
+
+
+RIVER_PROGRAM = textwrap.dedent('''
+    class Program(Model):
+        """Exactly 10 words, the 4th being "river"."""
+
+        def __init__(self, lm, prompt):
+            super().__init__()
+            self.context = LMContext(lm, prompt)
+            self.count = 0
+
+        async def step(self):
+            ctx = self.context
+            vocab = ctx.lm.vocab
+            if self.count == 3:
+                for t in ctx.lm.encode(" river"):
+                    await self.observe(ctx.next_token(), t)
+            else:
+                await self.observe(ctx.mask_dist(vocab.alpha_word_starts()), True)
+                await self.sample(ctx.next_token())
+                for _ in range(4):
+                    more = await self.sample(ctx.mask_dist(vocab.alpha_continuations()))
+                    if not more:
+                        break
+                    await self.sample(ctx.next_token())
+            self.count += 1
+            if self.count == 10:
+                await self.observe(ctx.next_token(), ctx.lm.encode(".")[0])
+                self.finish()
+
+        def check(self, text):
+            words = text.replace(".", " ").split()
+            return len(words) == 10 and words[3] == "river"
+''')
+
+
+def test_council_run_with_a_program_file_on_smollm2(tmp_path):
+    program = tmp_path / "river.py"
+    program.write_text(RIVER_PROGRAM)
+    run = subprocess.run(
+        [sys.executable, "-m", "council_cli", "run", "Write a sentence about a walk.",
+         "--program", str(program), "--particles", "8", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    words = result["text"].replace(".", " ").split()
+    assert result["passed_check"] is True
+    assert len(words) == 10 and words[3] == "river", result["text"]
+    assert result["rounds"] == 10 and result["follower_tokens"] > 0
+
+
+def test_council_run_rejects_a_hostile_program_file(tmp_path):
+    program = tmp_path / "evil.py"
+    program.write_text("import os\nclass Program(Model):\n    pass\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "council_cli", "run", "hi", "--program", str(program)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 2
+    assert "imports are not allowed" in run.stderr and "Traceback" not in run.stderr
