@@ -6,6 +6,7 @@
     council generate "..." -n 8 --replicas 2 --stats       # 8 samples spread over 2 replicas
     council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
+    council bench smc --json bench/results/smc.json        # SMC throughput, 1 and 2 replicas
 """
 
 from __future__ import annotations
@@ -255,6 +256,19 @@ def bench_engine(
         dtype=dtype,
         with_actor=not skip_actor,
     )
+
+
+@bench_app.command("smc")
+def bench_smc(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    particles: int = typer.Option(32, min=1, max=256),
+    steps: int = typer.Option(32, min=2, help="Tokens per particle."),
+    dtype: str = typer.Option("auto", help="auto | float32 | bfloat16"),
+):
+    """SMC tokens/s on 1 and 2 replicas against raw transformers at the same batch."""
+    from bench.smc import run_smc_bench
+
+    run_smc_bench(json_path=json_path, particles=particles, steps=steps, dtype=dtype)
 
 
 if __name__ == "__main__":
