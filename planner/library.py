@@ -10,7 +10,7 @@ class Program(Model):
 
     def __init__(self, lm, prompt):
         super().__init__()
-        self.context = LMContext(lm, prompt)
+        self.context = LMContext(lm, prompt, chat={chat})
 
     async def step(self):
         token = await self.sample(self.context.next_token())
@@ -19,6 +19,7 @@ class Program(Model):
 '''
 
 
-def generic_program(max_tokens: int = 64) -> str:
-    """Source of the plain-generation program (through the sandbox like any other)."""
-    return GENERIC_PROGRAM.format(max_tokens=int(max_tokens))
+def generic_program(max_tokens: int = 64, chat: bool = True) -> str:
+    """Source of the plain-generation program (through the sandbox like any other).
+    `chat=False` gives the prompt to the follower as raw text to continue."""
+    return GENERIC_PROGRAM.format(max_tokens=int(max_tokens), chat=bool(chat))

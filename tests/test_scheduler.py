@@ -92,7 +92,7 @@ def test_one_and_two_replicas_give_the_same_answer(exact_setup):
 
 def test_resampling_conserves_n_and_migration_keeps_every_particle_once(exact_setup):
     replicas, _, _, _ = exact_setup
-    source = generic_program(max_tokens=6).replace("LMContext(lm, prompt)", "LMContext(lm, prompt, chat=False)")
+    source = generic_program(max_tokens=6, chat=False)
     # Weights that differ a lot (a random score each step) force resampling every round.
     source = source.replace(
         "        token = await self.sample(self.context.next_token())",
