@@ -252,20 +252,20 @@ class Scheduler:
         return live
 
     async def _spawn(self, n: int) -> None:
+        """Start n fresh particles, dealt round-robin over the live replicas."""
         live = self._live()
         ids = [next(self._ids) for _ in range(n)]
         groups = {rid: ids[i :: len(live)] for i, rid in enumerate(live)}
+        groups = {rid: g for rid, g in groups.items() if g}
         results = await asyncio.gather(
-            *(live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items() if g),
+            *(live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items()),
             return_exceptions=True,
         )
-        for (rid, _), res in zip([(r, g) for r, g in groups.items() if g], results):
-            if isinstance(res, ProgramError):
-                raise res
+        for rid, res in zip(groups, results):
+            if isinstance(res, ReplicaLost):
+                continue  # its share is simply missing; resampling refills N
             if isinstance(res, BaseException):
-                if isinstance(res, ReplicaLost):
-                    continue  # its share is simply missing; resampling refills N
-                raise res
+                raise res  # a ProgramError (say, in __init__) fails the request as it is
             self._touched.add(rid)
             for state in res:
                 self.particles[state.pid] = _Particle(rid, state)
@@ -280,13 +280,12 @@ class Scheduler:
         for pid, p in self.particles.items():
             if p.active:
                 by_replica[p.replica].append(pid)
-        calls = {rid: ids for rid, ids in by_replica.items()}
         results = await asyncio.gather(
-            *(self._call_advance(live.get(rid), ids) for rid, ids in calls.items()),
+            *(self._call_advance(live.get(rid), ids) for rid, ids in by_replica.items()),
             return_exceptions=True,
         )
         lost = 0
-        for (rid, ids), res in zip(calls.items(), results):
+        for rid, res in zip(by_replica, results):
             if isinstance(res, ReplicaLost):
                 lost += self._lose_replica(rid)
                 continue
