@@ -146,7 +146,7 @@ def sample_unnormalised(p: np.ndarray, u: float) -> int:
     n = len(p)
     pad = (-n) % _BLOCK
     blocks = (np.concatenate([p, np.zeros(pad, p.dtype)]) if pad else p).reshape(-1, _BLOCK)
-    sums = np.cumsum(blocks.sum(axis=1, dtype=np.float64))
+    sums = np.cumsum(blocks.sum(axis=1), dtype=np.float64)
     if not sums[-1] > 0:
         raise ValueError("cannot sample from a distribution with no mass")
     target = u * sums[-1]
@@ -192,7 +192,9 @@ class LMContext:
         self.mask: np.ndarray | None = None  # restriction on the next token (from mask_dist)
         # The engine's answer for the current sequence: a mask_dist and the next_token that
         # follows it ask about the same position, so the second is free.
-        self._last: tuple[int, np.ndarray] | None = None
+        self._last: tuple[int, np.ndarray, np.ndarray, float] | None = None
+        self._masked: tuple[np.ndarray, np.ndarray, float] | None = None  # under self.mask
+        self._pending: tuple[np.ndarray, np.ndarray, float] | None = None  # from _log_mass
 
     @property
     def token_count(self) -> int:
@@ -217,7 +219,7 @@ class LMContext:
         self.prompt = f"{self.prompt}\n\n{text}"
         self.tokens = self.lm.encode_chat(self.prompt) if self.chat else self.lm.encode(self.prompt)
         self.prompt_len = len(self.tokens)
-        self._last = None
+        self._last = self._masked = self._pending = None
 
     def next_token(self) -> "LMNextToken":
         return LMNextToken(self)
@@ -245,24 +247,37 @@ class LMContext:
             await self.next_token().sample()
         return self.lm.decode(self.tokens[start:]).strip()
 
-    async def _weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """(log-probs, unnormalised probabilities with the pending mask applied) for the next
-        token. The engine is asked once per position: a mask_dist and the next_token after it
-        read the same answer."""
+    async def _weights(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(log-probs, unnormalised probabilities under the pending mask, their total) for the
+        next token. The engine is asked once per position (a mask_dist and the next_token
+        after it read the same answer) and each masked vector is built once: this runs for
+        every particle at every step, between the replica's forward passes."""
         if self._last is None or self._last[0] != len(self.tokens):
             lp = await self.lm.next_token_logprobs(self.tokens)
             if self.temp != 1.0:
                 lp = lp / self.temp
                 lp = lp - logsumexp(lp)
-            self._last = (len(self.tokens), lp, np.exp(lp))
-        _, lp, probs = self._last
-        return lp, (probs if self.mask is None else probs * self.mask)
+            probs = np.exp(lp)
+            self._last = (len(self.tokens), lp, probs, float(probs.sum()))
+            self._masked = None
+        _, lp, probs, total = self._last
+        if self.mask is None:
+            return lp, probs, total
+        if self._masked is None or self._masked[0] is not self.mask:
+            masked = probs * self.mask
+            self._masked = (self.mask, masked, float(masked.sum()))
+        return lp, self._masked[1], self._masked[2]
 
     async def _log_mass(self, mask: np.ndarray | None) -> float:
-        """log P(next token in `mask`) under the current (masked, renormalised) distribution."""
-        lp, p = await self._weights()
-        total = float(p.sum(dtype=np.float64))
-        inside = total if mask is None else float(np.add.reduce(p, where=mask, dtype=np.float64))
+        """log P(next token in `mask`) under the current (masked, renormalised) distribution.
+        The product is kept: if the caller then restricts to `mask`, it is the next vector."""
+        lp, p, total = await self._weights()
+        if mask is None:
+            inside = total
+        else:
+            product = p * mask
+            inside = float(product.sum())
+            self._pending = (mask, product, inside)
         if inside > 0 and total > 0:
             return math.log(inside) - math.log(total)
         # Underflow (masses below ~1e-38): redo it in log space.
@@ -270,9 +285,18 @@ class LMContext:
         chosen = allowed if mask is None else allowed & mask
         return logsumexp(lp[chosen]) - logsumexp(lp[allowed])
 
+    def _restrict(self, mask: np.ndarray, inside: bool) -> None:
+        """Limit the next token to `mask` (inside) or its complement."""
+        allowed = mask if inside else ~mask
+        self.mask = allowed if self.mask is None else (self.mask & allowed)
+        pending = self._pending
+        if inside and pending is not None and pending[0] is mask:
+            self._masked = (self.mask, pending[1], pending[2])
+        self._pending = None
+
     def _append(self, token_id: int) -> Token:
         self.tokens.append(int(token_id))
-        self.mask = None
+        self.mask = self._masked = self._pending = None
         return Token(int(token_id), self.lm.vocab.strings[token_id], token_id in self.lm.eos_token_ids)
 
     def __deepcopy__(self, memo):
@@ -283,11 +307,11 @@ class LMContext:
 
     def __getstate__(self):
         # Only token ids travel: the follower is re-attached and KV is rebuilt on arrival.
-        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_last")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_last", "_masked", "_pending")}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._last = None
+        self._last = self._masked = self._pending = None
         self.lm = process_lm()  # a migrated context re-attaches to the local follower
 
 
@@ -296,7 +320,7 @@ class LMNextToken(Distribution):
         self.ctx = ctx
 
     async def sample(self):
-        _, p = await self.ctx._weights()
+        _, p, _ = await self.ctx._weights()
         i = sample_unnormalised(p, _rng().random())
         logp = await self._log_prob_of(i)
         return self.ctx._append(i), logp
@@ -310,13 +334,12 @@ class LMNextToken(Distribution):
 
     async def _log_prob_of(self, token_id: int) -> float:
         """log-prob of `token_id` under the pending mask, renormalised."""
-        lp, p = await self.ctx._weights()
+        lp, _, inside = await self.ctx._weights()
         mask = self.ctx.mask
         if mask is None:
             return float(lp[token_id])
         if not mask[token_id]:
             return -math.inf
-        inside = float(p.sum(dtype=np.float64))
         if inside > 0:
             return float(lp[token_id]) - math.log(inside)
         return float(lp[token_id]) - logsumexp(lp[mask])  # underflow: log space
@@ -355,8 +378,7 @@ class LMTokenMask(Distribution):
         return await self._restrict(bool(value), await self._log_mass())
 
     async def _restrict(self, inside: bool, log_in: float) -> float:
-        allowed = self.mask if inside else ~self.mask
-        self.ctx.mask = allowed if self.ctx.mask is None else (self.ctx.mask & allowed)
+        self.ctx._restrict(self.mask, inside)
         if inside:
             return log_in
         return math.log1p(-math.exp(log_in)) if log_in < 0 else -math.inf
