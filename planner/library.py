@@ -1,8 +1,19 @@
-"""Programs the offline planner writes. For now: the plain-generation program that answers
-any request the planner does not recognise (the constraint templates come with the library
-planner issue)."""
+"""The offline (library) planner: request -> ConstraintSpec -> inference program source.
+
+No large model needed: `parse_request` recognises the constraints, and the program comes from
+templates (`planner/programs/`), as *source*, so it goes through the same sandbox and
+scheduler as a program an LLM planner writes. A request with no recognised constraint gets
+the plain-generation program.
+"""
 
 from __future__ import annotations
+
+from importlib import resources
+
+from pydantic import BaseModel
+
+from planner.parse import parse_request
+from planner.spec import ConstraintSpec
 
 GENERIC_PROGRAM = '''\
 class Program(Model):
@@ -23,3 +34,71 @@ def generic_program(max_tokens: int = 64, chat: bool = True) -> str:
     """Source of the plain-generation program (through the sandbox like any other).
     `chat=False` gives the prompt to the follower as raw text to continue."""
     return GENERIC_PROGRAM.format(max_tokens=int(max_tokens), chat=bool(chat))
+
+
+class Plan(BaseModel):
+    """What the planner decided: the program, the follower's prompt, and why."""
+
+    source: str
+    prompt: str
+    spec: ConstraintSpec
+    recognised: list[str]
+    template: str
+
+
+def plan(request: str, max_tokens: int = 64) -> Plan:
+    spec = parse_request(request)
+    if spec.is_empty():
+        return Plan(source=generic_program(max_tokens), prompt=request, spec=spec,
+                    recognised=[], template="generic")
+    data = program_parameters(spec)
+    template = resources.files("planner.programs").joinpath("word_builder.py").read_text()
+    source = f"SPEC = {data!r}\n\n{template}"
+    return Plan(source=source, prompt=follower_prompt(spec, data["n_sentences"]), spec=spec,
+                recognised=spec.describe(), template="word_builder")
+
+
+def program_parameters(spec: ConstraintSpec) -> dict:
+    """The template's SPEC: sentence plan and constraints as plain data."""
+    if spec.sentence_last_words:
+        n = len(spec.sentence_last_words)
+    elif spec.sentences is not None:
+        n = spec.sentences.low() or 1
+    else:
+        n = 3 if spec.unit == "paragraph" else 1
+    if spec.words is not None and n == 1:
+        low = spec.words.low() or 6
+        high = spec.words.high() or low + 6
+    elif spec.words_per_sentence is not None:
+        low = spec.words_per_sentence.low() or 6
+        high = spec.words_per_sentence.high() or low + 8
+    else:
+        low, high = (8, 16) if n > 1 else (10, 18)
+    needed = max([len(spec.include) + 4, *spec.word_positions.keys(), 1])
+    low = max(low, min(needed, high))
+    chars = spec.characters.exactly if spec.characters and spec.characters.exactly else None
+    return {
+        "n_sentences": n,
+        "lengths": [[low, high]] * n,
+        "positions": dict(sorted(spec.word_positions.items())),
+        "include": list(spec.include),
+        "exclude": list(spec.exclude),
+        "first_word": spec.sentence_first_word,
+        "last_words": list(spec.sentence_last_words),
+        "max_word_chars": spec.max_word_chars,
+        "chars": chars,
+        "constraints": spec.model_dump(exclude_none=True),
+    }
+
+
+def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:
+    """A short instruction a small model can follow; the program enforces the rest."""
+    what = "one sentence" if n_sentences == 1 else f"a paragraph of {n_sentences} sentences"
+    text = f"Write {what}"
+    if spec.topic:
+        text += f" about {spec.topic}"
+    words = spec.include + list(spec.word_positions.values()) + spec.sentence_last_words
+    if words:
+        listed = list(dict.fromkeys(words))
+        text += " that mentions " + (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0])
+    return text + "."

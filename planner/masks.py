@@ -12,6 +12,7 @@ Masks are built from the decoded text of every token, computed once per tokenize
     vocab.eos()                     end-of-sequence tokens
     vocab.alpha_word_starts()       " river": a space then letters
     vocab.alpha_continuations()     "er": letters continuing a word
+    vocab.capital_word_starts()     "The", " He": a capitalised word's first token
     vocab.word_starts()             tokens that begin a new word (whitespace first) or EOS
 """
 
@@ -94,8 +95,18 @@ class Vocabulary:
 
     @lru_cache(maxsize=4)
     def alpha_continuations(self) -> np.ndarray:
-        """Tokens that continue a word: letters only, no leading space ("er" in " riv|er")."""
-        return self._mask(lambda i: self.strings[i].isalpha() and self.strings[i].isascii())
+        """Tokens that continue a word: lower-case letters only, no leading space ("er" in
+        " riv|er"); a capital inside a word ("afterHeel") is almost always a broken word."""
+        return self._mask(lambda i: self.strings[i].isalpha() and self.strings[i].isascii()
+                          and self.strings[i].islower())
+
+    @lru_cache(maxsize=4)
+    def capital_word_starts(self) -> np.ndarray:
+        """Tokens that start a capitalised word, with or without a leading space ("The", " He")."""
+        def capital(i: int) -> bool:
+            t = self.strings[i][1:] if self.strings[i].startswith(" ") else self.strings[i]
+            return len(t) > 0 and t.isalpha() and t.isascii() and t[0].isupper() and (len(t) == 1 or t[1:].islower())
+        return self._mask(capital)
 
     def __deepcopy__(self, memo):
         return self  # read-only and large: shared, never copied into a particle

@@ -337,6 +337,24 @@ MATH = type("math", (), {k: getattr(math, k) for k in (
     "floor", "ceil", "fabs", "pi", "e", "lgamma",
 )})
 
+def _satisfies(text: str, spec: dict) -> bool:
+    """Whether `text` meets a ConstraintSpec (given as plain data), with COLLIE's semantics."""
+    return _verifier(repr(sorted(spec.items())), spec)(text)
+
+
+_VERIFIERS: dict[str, Any] = {}
+
+
+def _verifier(key: str, spec: dict):
+    if key not in _VERIFIERS:
+        from planner.spec import ConstraintSpec
+
+        if len(_VERIFIERS) > 256:
+            _VERIFIERS.clear()
+        _VERIFIERS[key] = ConstraintSpec.model_validate(spec).verifier()
+    return _VERIFIERS[key]
+
+
 API = {
     "Model": api.Model,
     "LMContext": api.LMContext,
@@ -346,6 +364,7 @@ API = {
     "LogCategorical": api.LogCategorical,
     "logsumexp": api.logsumexp,
     "math": MATH,
+    "satisfies": _satisfies,
 }
 
 
