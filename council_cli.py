@@ -122,10 +122,10 @@ def generate(
 @app.command()
 def run(
     prompt: str = typer.Argument(..., help="The task, given to the program as its prompt."),
-    program: Optional[Path] = typer.Option(None, help="A program file (LLaMPPL-style Model)."),
+    program: Optional[Path] = typer.Option(None, help="A program file (LLaMPPL-style Model); default: the library planner writes one."),
     particles: int = typer.Option(16, min=1, max=256),
     method: str = typer.Option("smc", help="smc | is | rs | steer"),
-    max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap of the generic program."),
+    max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap when no constraint is recognised."),
     seed: int = typer.Option(0),
     replicas: Optional[int] = typer.Option(None, help="Follower replicas (pool.replicas)."),
     model: Optional[str] = typer.Option(None, help="'smollm2', an HF directory or a .gguf path."),
@@ -133,20 +133,34 @@ def run(
     address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
     trace: bool = typer.Option(False, help="Print the per-round trace."),
+    show_program: bool = typer.Option(False, help="Print the program that runs."),
 ):
-    """Run an inference program as SMC particles across the follower pool."""
+    """Answer a request: the library planner writes a program (or give --program), and the
+    followers run it as SMC particles."""
     from pydantic import ValidationError
 
     from cluster.runtime import connect_ray
     from cluster.scheduler import InferenceConfig, ProgramSpec
-    from planner.library import generic_program
+    from planner.library import plan
     from planner.sandbox import ProgramError, compile_program
 
     cfg = load_config(config, pool__replicas=replicas, engine__model=model)
-    source = program.read_text() if program else generic_program(max_tokens)
+    try:
+        planned = plan(prompt, max_tokens=max_tokens)
+    except ValueError as exc:  # a malformed JSON spec
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    if program:
+        source, follower_prompt = program.read_text(), prompt
+    else:
+        source, follower_prompt = planned.source, planned.prompt
+        err.print("constraints: " + ("; ".join(planned.recognised) or "none recognised (plain generation)"))
+    if show_program:
+        err.print(source, markup=False, highlight=False)
     try:
         compile_program(source)  # a broken program is reported before anything starts
-        icfg = InferenceConfig(method=method, particles=particles, seed=seed)
+        rounds = 256 if program else planned.rounds
+        icfg = InferenceConfig(method=method, particles=particles, seed=seed, max_rounds=rounds)
     except ProgramError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -154,11 +168,12 @@ def run(
         err.print(f"[red]error:[/red] {describe_validation_error(exc, 'options')}")
         raise typer.Exit(2)
     _check_local_model(cfg, address)
-    spec = ProgramSpec(source=source, prompt=prompt, seed=seed)
+    spec = ProgramSpec(source=source, prompt=follower_prompt, seed=seed)
     with err.status("starting Ray…"):
         connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
     try:
         result = asyncio.run(_run_program(cfg, spec, icfg))
+        result.constraints = [] if program else planned.recognised
     except ProgramError as exc:
         err.print(f"[red]program error:[/red] {exc}")
         raise typer.Exit(1)
@@ -217,6 +232,72 @@ def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
     except ModelNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
+
+
+@app.command("eval")
+def eval_tasks(
+    tasks: Path = typer.Option(..., "--tasks", exists=True, dir_okay=False, help="JSONL with id, prompt."),
+    out: Path = typer.Option(..., "--out", help="JSONL results (resumable)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="At most this many tasks per type."),
+    types: Optional[str] = typer.Option(None, help="Only these types, comma-separated (c04,c05…)."),
+    source: Optional[str] = typer.Option(None, help="Only tasks from this source (e.g. wiki)."),
+    particles: int = typer.Option(16, min=1, max=256),
+    strategy: str = typer.Option("smc", help="smc (library planner + SMC) | follower (baseline)"),
+    seed: int = typer.Option(0),
+    replicas: Optional[int] = typer.Option(None),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+    address: Optional[str] = typer.Option(None),
+    summary_json: Optional[Path] = typer.Option(None, help="Also write the summary here."),
+):
+    """Answer a file of tasks, judge each answer, print a summary table (resumable)."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from bench.evaluate import load_tasks, run_eval, summarise
+    from cluster.runtime import connect_ray
+
+    if strategy not in ("smc", "follower"):
+        err.print(f"[red]error:[/red] unknown strategy {strategy!r} (smc | follower)")
+        raise typer.Exit(2)
+    try:
+        todo = load_tasks(tasks, limit, set(types.split(",")) if types else None, source)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    cfg = load_config(config, pool__replicas=replicas)
+    _check_local_model(cfg, address)
+    connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+
+    async def go():
+        from actors.follower import FollowerActor
+        from cluster.pool import FollowerPool
+
+        pool = await FollowerPool(FollowerActor, cfg).start(monitor=True)
+        try:
+            with Progress(console=err) as bar:
+                job = bar.add_task(f"{strategy} on {len(todo)} tasks", total=len(todo))
+                bar.update(job, completed=0)
+
+                def advance(row):
+                    bar.update(job, advance=1, description=f"{row.id}: {'pass' if row.passed else 'fail'}")
+
+                rows = await run_eval(todo, out, strategy, pool.replica_handles, particles, seed, advance)
+                bar.update(job, completed=len(todo))
+                return rows
+        finally:
+            await pool.shutdown()
+
+    rows = asyncio.run(go())
+    summary = summarise(rows)
+    table = Table(title=f"{strategy}: {len(rows)} tasks")
+    for col in ("type", "tasks", "pass rate", "s/task", "tokens/task"):
+        table.add_column(col)
+    for kind, s in summary.items():
+        table.add_row(kind, str(s["tasks"]), f"{s['pass_rate']:.2f}", f"{s['seconds_per_task']:.1f}",
+                      f"{s['tokens_per_task']:.0f}")
+    Console().print(table)
+    if summary_json:
+        summary_json.write_text(json.dumps(summary, indent=2))
 
 
 @app.command("export-model")

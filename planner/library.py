@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from planner.parse import parse_request
 from planner.spec import ConstraintSpec
@@ -44,6 +44,7 @@ class Plan(BaseModel):
     spec: ConstraintSpec
     recognised: list[str]
     template: str
+    rounds: int = Field(256, description="Rounds the program may need (one word per round).")
 
 
 def plan(request: str, max_tokens: int = 64) -> Plan:
@@ -54,8 +55,12 @@ def plan(request: str, max_tokens: int = 64) -> Plan:
     data = program_parameters(spec)
     template = resources.files("planner.programs").joinpath("word_builder.py").read_text()
     source = f"SPEC = {data!r}\n\n{template}"
+    words = sum(high for _, high in data["lengths"])
+    if data["chars"]:
+        words = data["chars"]  # at least one character per word
     return Plan(source=source, prompt=follower_prompt(spec, data["n_sentences"]), spec=spec,
-                recognised=spec.describe(), template="word_builder")
+                recognised=spec.describe(), template="word_builder",
+                rounds=max(256, words + data["n_sentences"] + 16))
 
 
 def program_parameters(spec: ConstraintSpec) -> dict:
@@ -98,7 +103,9 @@ def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:
     if spec.topic:
         text += f" about {spec.topic}"
     words = spec.include + list(spec.word_positions.values()) + spec.sentence_last_words
-    if words:
+    if words and not spec.topic:
+        # "about …" rather than "using the words …": a 135M follower tends to copy an
+        # instruction's wording into its answer, and a topic is what it follows best.
         listed = list(dict.fromkeys(words))
-        text += " that mentions " + (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0])
+        text += " about " + (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0])
     return text + "."

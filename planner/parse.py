@@ -87,6 +87,14 @@ def _count(qualifier: str | None, value: str, bound: str | None = None) -> Count
     return Count(exactly=n)
 
 
+def _matched_count(m: re.Match) -> Count:
+    """The Count a RANGE-or-QUAL match describes."""
+    if m.group("lo") or m.group("lo2"):
+        return Count(at_least=number(m.group("lo") or m.group("lo2")),
+                     at_most=number(m.group("hi") or m.group("hi2")))
+    return _count(m.group("q"), m.group("n"))
+
+
 def _merge(old: Count | None, new: Count) -> Count:
     if old is None:
         return new
@@ -96,6 +104,11 @@ def _merge(old: Count | None, new: Count) -> Count:
 
 
 QUAL = rf"(?P<q>{EXACT}|{LEAST}|{MOST})?\s*"
+# Phrases that make "N characters" a bound on each word, not on the text.
+WORD_LENGTH = (
+    r"(?:all|every|each) words? (?:must |should )?(?:having|have|has|with|be)|words of|words with|"
+    r"no words? (?:longer|more) than"
+)
 RANGE = rf"(?:between\s+(?P<lo>{NUM})\s+and\s+(?P<hi>{NUM})|(?P<lo2>{NUM})\s*(?:-|to|–)\s*(?P<hi2>{NUM}))"
 
 
@@ -126,12 +139,7 @@ def parse_request(request: str) -> ConstraintSpec:
         rf"(?:{RANGE}|{QUAL}(?P<n>{NUM}))\s+words",
         low,
     ):
-        if m.group("lo") or m.group("lo2"):
-            c = Count(at_least=number(m.group("lo") or m.group("lo2")),
-                      at_most=number(m.group("hi") or m.group("hi2")))
-        else:
-            c = _count(m.group("q"), m.group("n"))
-        per_sentence = _merge(per_sentence, c)
+        per_sentence = _merge(per_sentence, _matched_count(m))
         low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end():]
     if per_sentence:
         spec["words_per_sentence"] = per_sentence
@@ -145,30 +153,22 @@ def parse_request(request: str) -> ConstraintSpec:
             before = low[max(0, m.start() - 25): m.start()]
             if key == "characters" and re.search(r"(?:word|words)\s+(?:having|with|of)?\s*$", before):
                 continue
-            if key == "characters" and re.search(r"all words having|each word|every word|words? of", before + low[m.start(): m.start()]):
+            if key == "characters" and re.search(rf"(?:{WORD_LENGTH})\s*(?:{MOST})?\s*$", before):
                 continue
-            if m.group("lo") or m.group("lo2"):
-                c = Count(at_least=number(m.group("lo") or m.group("lo2")),
-                          at_most=number(m.group("hi") or m.group("hi2")))
-            else:
-                c = _count(m.group("q"), m.group("n"))
-            count = _merge(count, c)
+            count = _merge(count, _matched_count(m))
         if key == "words":
             m = re.search(rf"(?P<n>{NUM})[- ]words? long", low)
             if m and count is None:
                 count = Count(exactly=number(m.group("n")))
-        if key == "sentences":
-            m = re.search(r"\b(?:a|one) (?:single )?sentence\b", low)
-            if m and count is None and unit == "sentence":
-                count = None  # "a sentence" is the unit, not a count constraint
+        if key == "sentences" and unit == "sentence" and count == Count(exactly=1):
+            count = None  # "one sentence" names the unit; it is not a count constraint
         if count is not None:
             spec[key] = count
 
     # -- maximum word length ("all words having at most 6 characters", "no word longer than 6
     # letters", "words of at most 6 letters")
     m = re.search(
-        rf"(?:all words having|each word (?:having|has|with)|every word (?:having|has|with)|words of|"
-        rf"words with|no word (?:longer|more) than|no words? (?:longer|more) than)\s*(?:{MOST})?\s*(?P<n>{NUM})\s*"
+        rf"(?:{WORD_LENGTH})\s*(?:{MOST})?\s*(?P<n>{NUM})\s*"
         r"(?:characters?|letters?|chars?)",
         low,
     )
@@ -241,5 +241,5 @@ def parse_request(request: str) -> ConstraintSpec:
 def _only_word_length_chars(low: str) -> bool:
     """True when every 'N characters' in the request is about word length."""
     mentions = re.findall(r"(?:characters?|letters?|chars?)\b", low)
-    word_length = re.findall(r"(?:all words having|each word|every word|words of|words with|no words? (?:longer|more) than)[^.;]*?(?:characters?|letters?|chars?)\b", low)
+    word_length = re.findall(rf"(?:{WORD_LENGTH})[^.;]*?(?:characters?|letters?|chars?)\b", low)
     return len(mentions) == len(word_length)

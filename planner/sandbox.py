@@ -56,7 +56,10 @@ class BudgetExceeded(BaseException):
 
 
 class SandboxLimits(BaseModel):
-    step_timeout_s: float = Field(10.0, gt=0, description="Wall clock for one step().")
+    # A step awaits the engine (its batch shares the replica with every other particle), so
+    # its wall clock must allow for a busy replica; endless computation is stopped much
+    # sooner by the operation budget.
+    step_timeout_s: float = Field(60.0, gt=0, description="Wall clock for one step().")
     step_ops: int = Field(2_000_000, ge=1000, description="Budget ticks (loop turns, calls) per step.")
     memory_mb: int = Field(512, ge=16, description="Most the process may grow during one step.")
 

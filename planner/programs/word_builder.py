@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (Model, LMContext, SPEC… are provided by the sandbox namespace)
 # The library planner's program for constrained sentences and paragraphs. The planner puts a
 # line `SPEC = {...}` (a ConstraintSpec as plain data) above this text; the result runs in the
 # sandbox like any planner's program, so it uses only the program API.

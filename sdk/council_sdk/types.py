@@ -85,3 +85,6 @@ class CouncilResult(BaseModel):
     wall_time_s: float
     trace: list[RoundTrace] = Field(default_factory=list)
     program: str | None = None
+    constraints: list[str] = Field(
+        default_factory=list, description="The constraints the planner recognised in the request."
+    )

@@ -1,0 +1,137 @@
+"""The request parser: COLLIE's phrasing (all 562 wiki tasks) and hand-written everyday ones."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.constraints import parse_collie
+from planner.library import plan
+from planner.parse import parse_request
+from planner.sandbox import compile_program
+from planner.spec import ConstraintSpec, Count
+
+COLLIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "collie" / "collie.jsonl"
+WIKI_TYPES = {"c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12"}
+
+E = lambda n: Count(exactly=n)  # noqa: E731
+L = lambda n: Count(at_least=n)  # noqa: E731
+M = lambda n: Count(at_most=n)  # noqa: E731
+
+# (request, expected fields of the spec; fields not named must stay empty)
+PHRASINGS = [
+    ("Write a sentence with exactly 12 words.", {"words": E(12)}),
+    ("Give me a sentence that is twelve words long.", {"words": E(12)}),
+    ("A sentence of 12 words please", {"words": E(12)}),
+    ("Write something in exactly twenty-five words.", {"words": E(25)}),
+    ("Use at least 20 words.", {"words": L(20)}),
+    ("Write no more than 30 words about cats.", {"words": M(30), "topic": "cats"}),
+    ("Answer in at most fifteen words.", {"words": M(15)}),
+    ("Write between 10 and 14 words.", {"words": Count(at_least=10, at_most=14)}),
+    ("Use fewer than 10 words.", {"words": M(9)}),
+    ("Write more than 8 words.", {"words": L(9)}),
+    ("Please write a sentence with exactly 82 characters.", {"characters": E(82)}),
+    ("Keep it under 100 characters.", {"characters": M(99)}),
+    ("Write a tweet of at most 140 characters.", {"characters": M(140)}),
+    ("A line of at least 40 characters", {"characters": L(40)}),
+    ("The 6th word should be 'river'.", {"word_positions": {6: "river"}}),
+    ("Word 6 must be river.", {"word_positions": {6: "river"}}),
+    ("word 3 is 'blue'", {"word_positions": {3: "blue"}}),
+    ("Make the first word 'Today'... the first word to be 'Today'.", {"word_positions": {1: "Today"}}),
+    ("with the 2nd and 5th words to be 'cat', 'dog' respectively", {"word_positions": {2: "cat", 5: "dog"}}),
+    ("the third word must be \"sky\"", {"word_positions": {3: "sky"}}),
+    ("Don't use the word 'is'.", {"exclude": ["is"]}),
+    ("Do not use the words 'the' and 'a'.", {"exclude": ["the", "a"]}),
+    ("Avoid the word 'very'.", {"exclude": ["very"]}),
+    ("without using the word 'good'", {"exclude": ["good"]}),
+    ("It must not contain the word 'bad'.", {"exclude": ["bad"]}),
+    ("Never use the word 'really'.", {"exclude": ["really"]}),
+    ("Include the words 'apple', 'pear' and 'plum'.", {"include": ["apple", "pear", "plum"]}),
+    ("Use the words 'storm' and 'harbor'.", {"include": ["storm", "harbor"]}),
+    ("containing the word 'Nugent', 'is', 'witness'", {"include": ["Nugent", "is", "witness"]}),
+    ("Mention the word 'Paris'.", {"include": ["Paris"]}),
+    ("Write a sentence including the word 'lantern'.", {"include": ["lantern"]}),
+    ("Write a paragraph with exactly 3 sentences.", {"sentences": E(3)}),
+    ("Write three sentences about the sea.", {"sentences": E(3), "topic": "the sea"}),
+    ("Write at least 4 sentences.", {"sentences": L(4)}),
+    ("Write no more than 5 sentences.", {"sentences": M(5)}),
+    ("Write 2 sentences.", {"sentences": E(2)}),
+    ("Each sentence should have between 8 and 12 words.", {"words_per_sentence": Count(at_least=8, at_most=12)}),
+    ("Every sentence must have at least 10 words.", {"words_per_sentence": L(10)}),
+    ("with all sentences having at most 18 words", {"words_per_sentence": M(18)}),
+    ("Each sentence 10-15 words.", {"words_per_sentence": Count(at_least=10, at_most=15)}),
+    ("Every sentence starts with 'He'.", {"sentence_first_word": "He"}),
+    ("Each sentence should begin with 'Then'.", {"sentence_first_word": "Then"}),
+    ("with all sentences having the 1st word to be 'She'", {"sentence_first_word": "She"}),
+    ("3 sentences, each ending with 'sea', 'sky', 'land' respectively.",
+     {"sentences": E(3), "sentence_last_words": ["sea", "sky", "land"]}),
+    ("with sentences having the last word to be 'home', 'away', respectively",
+     {"sentence_last_words": ["home", "away"]}),
+    ("Sentences ending with 'blue' and 'green'.", {"sentence_last_words": ["blue", "green"]}),
+    ("All words must have at most 6 characters.", {"max_word_chars": 6}),
+    ("with all words having at most 5 characters", {"max_word_chars": 5}),
+    ("No word longer than 7 letters.", {"max_word_chars": 7}),
+    ("Use words of at most 4 letters.", {"max_word_chars": 4}),
+    ("Write a sentence with at least 20 words, all words having at most 6 characters.",
+     {"words": L(20), "max_word_chars": 6}),
+    ("Write exactly 12 words where the 6th word should be 'river'.",
+     {"words": E(12), "word_positions": {6: "river"}}),
+    ("Write a paragraph of exactly 3 sentences without the words 'be', 'this' or 'is'.",
+     {"sentences": E(3), "exclude": ["be", "this", "is"]}),
+    ("Write 4 sentences about autumn, each sentence with at most 12 words.",
+     {"sentences": E(4), "words_per_sentence": M(12), "topic": "autumn"}),
+    ("A story about a dragon in exactly 50 words.", {"words": E(50), "topic": "a dragon in exactly 50 words"}),
+    ("Tell me about rivers.", {"topic": "rivers"}),
+    ("Write a poem.", {}),
+    ("Hello there!", {}),
+    ("What is the capital of France?", {}),
+    ("Write one sentence about the moon using the word 'silver'.",
+     {"include": ["silver"], "topic": "the moon using the word 'silver'"}),
+    ("Generate a sentence with exactly 17 words; the 4th, 8th, 11th words to be 'aids', 'positioners', 'nests' respectively.",
+     {"words": E(17), "word_positions": {4: "aids", 8: "positioners", 11: "nests"}}),
+    ("Write exactly 2 sentences, every sentence starts with 'We'.", {"sentences": E(2), "sentence_first_word": "We"}),
+    ('{"words": {"exactly": 9}, "include": ["owl"]}', {"words": E(9), "include": ["owl"], "unit": "text"}),
+]
+
+
+@pytest.mark.parametrize("request_text, expected", PHRASINGS, ids=[p[0][:40] for p in PHRASINGS])
+def test_phrasings(request_text, expected):
+    spec = parse_request(request_text)
+    got = spec.model_dump(exclude={"unit"})
+    for key, value in ConstraintSpec().model_dump(exclude={"unit"}).items():
+        want = expected.get(key, value)
+        want = want.model_dump() if isinstance(want, Count) else want
+        assert got[key] == want, f"{key}: {got[key]!r} != {want!r}"
+
+
+def test_at_least_sixty_hand_written_phrasings():
+    assert len(PHRASINGS) >= 60
+
+
+def test_bad_json_spec_is_a_clear_error():
+    with pytest.raises(ValueError, match="invalid constraint spec"):
+        parse_request('{"words": {"exactly": -3}}')
+
+
+def test_every_collie_wiki_prompt_parses_to_collie_s_own_constraint():
+    if not COLLIE.is_file():
+        pytest.skip("COLLIE data not found")
+    tasks = [json.loads(x) for x in COLLIE.read_text().splitlines()]
+    wiki = [t for t in tasks if t["source"] == "wiki" and t["type"] in WIKI_TYPES]
+    assert len(wiki) == 562
+    disagree = []
+    for t in wiki:
+        ours = parse_request(t["prompt"]).verifier()
+        theirs = parse_collie(t["constraint"], t["targets"])
+        # Judged on the reference and on a text that breaks most constraints.
+        for text in (t["reference"], "A short text. Another one."):
+            if ours(text) != theirs(text):
+                disagree.append(t["id"])
+    assert disagree == []
+
+
+def test_plans_compile_in_the_sandbox():
+    for request, _ in PHRASINGS:
+        if request.startswith("{"):
+            continue
+        compile_program(plan(request).source)
