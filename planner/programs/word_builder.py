@@ -13,7 +13,7 @@
 class Program(Model):
     def __init__(self, lm, prompt):
         super().__init__()
-        self.context = LMContext(lm, prompt)
+        self.context = LMContext(lm, prompt, temp=TEMP)
         self.spec = SPEC
         self.period = lm.encode(".")[0]
         self.comma = lm.encode(",")[0]
@@ -83,19 +83,29 @@ class Program(Model):
             await self.sample(self.context.next_token())
 
     async def step_by_characters(self):
-        """Exact character count: free words while there is room, then one last word of
-        exactly the remaining length, then the period."""
-        left = self.spec["chars"] - len(self.context.text.strip())
-        if left <= 15:
-            letters = left - 2 if self.total else left - 1  # (space,) the word, the period
-            if letters < 1:
-                self.condition(False)
-                return
-            await self.exact_word(letters, self.total == 0)
+        """Exact character count. Free words while there is room; in the last 15 characters
+        every word must still leave a way to end exactly: a word, then the period on the
+        last character (a particle left with no way to end is dropped, and SMC refills)."""
+        target = self.spec["chars"]
+        left = target - len(self.context.text.strip())
+        first = self.total == 0
+        room = left - 1 if first else left - 2  # letters if this word is the last one
+        if room < 1:
+            self.condition(False)
+            return
+        if left > 15:
+            await self.free_word(first, min(12, left - 5))
+            return
+        if room <= 3:
+            await self.exact_word(room, first)
+        else:
+            await self.free_word(first, room)
+        left = target - len(self.context.text.strip())
+        if left == 1:
             await self.end_sentence()
             self.finish()
-            return
-        await self.free_word(self.total == 0, min(12, left - 5))
+        elif left < 3:  # no room for " x." any more
+            self.condition(False)
 
     # -- words -------------------------------------------------------------------------
     async def free_word(self, first, max_len=None):
@@ -141,18 +151,17 @@ class Program(Model):
             self.finish()
 
     async def exact_word(self, letters, first):
+        """A one-token word of exactly `letters` letters (" a", " in", " the")."""
         ctx = self.context
         vocab = ctx.lm.vocab
         start = vocab.capital_word_starts() if first else vocab.alpha_word_starts()
-        start = start & vocab.token_length(1, letters)
+        start = start & vocab.token_length(letters, letters)
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
         await self.observe(ctx.mask_dist(start), True)
         word = str(await self.sample(ctx.next_token())).strip()
-        while len(word) < letters:
-            more = vocab.alpha_continuations() & vocab.token_length(1, letters - len(word))
-            await self.observe(ctx.mask_dist(more), True)
-            word = word + str(await self.sample(ctx.next_token()))
+        await self.observe(ctx.mask_dist(vocab.alpha_continuations()), False)
+        self.condition(word.lower() not in self.exclude)
         self.words.append(word)
         self.total = self.total + 1
 
