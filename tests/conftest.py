@@ -77,3 +77,23 @@ def ray_local():
     connect_ray(num_cpus=8, num_gpus=0)
     yield ray
     ray.shutdown()
+
+
+COLLIE_FILE = "data/collie/collie.jsonl"
+
+
+@pytest.fixture(scope="session")
+def collie_tasks():
+    """All 2,080 COLLIE tasks from the project's shared folder (beside the checkout, or
+    $COUNCIL_SHARED). Missing data skips locally but fails in CI, where it must be there."""
+    import json
+    from pathlib import Path
+
+    shared = Path(os.environ.get("COUNCIL_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    path = shared / COLLIE_FILE
+    if not path.is_file():
+        message = f"COLLIE data not found at {path} (set COUNCIL_SHARED to the shared folder)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

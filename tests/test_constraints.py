@@ -1,14 +1,7 @@
 """COLLIE-exact verifiers, checked on all 2,080 COLLIE tasks: each human reference must pass
 its own constraint, except the listed ones, each with its reason."""
 
-import json
-from pathlib import Path
-
-import pytest
-
 from planner.constraints import parse_collie, sentences, words
-
-COLLIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "collie" / "collie.jsonl"
 
 # COLLIE split sentences with NLTK's trained English Punkt model, which cannot be downloaded
 # here; our offline splitter (untrained Punkt + an abbreviation list) draws some boundaries
@@ -31,14 +24,8 @@ KNOWN_DIFFERENCES = {
 }
 
 
-def collie_tasks():
-    if not COLLIE.is_file():
-        pytest.skip(f"COLLIE data not found at {COLLIE}")
-    return [json.loads(line) for line in COLLIE.read_text().splitlines()]
-
-
-def test_every_reference_passes_its_own_constraint():
-    tasks = collie_tasks()
+def test_every_reference_passes_its_own_constraint(collie_tasks):
+    tasks = collie_tasks
     assert len(tasks) == 2080
     assert {t["type"] for t in tasks} == {
         "c01", "c02", "c03", "c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12", "c14"
@@ -47,8 +34,8 @@ def test_every_reference_passes_its_own_constraint():
     assert failing == set(KNOWN_DIFFERENCES)  # no new failure, and no stale exception
 
 
-def test_verifiers_reject_wrong_texts():
-    tasks = {t["id"]: t for t in collie_tasks()}
+def test_verifiers_reject_wrong_texts(collie_tasks):
+    tasks = {t["id"]: t for t in collie_tasks}
 
     def verifier(task_id):
         t = tasks[task_id]

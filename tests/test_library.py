@@ -3,8 +3,6 @@ type DisCIPL reports, planned, run as SMC (in-process replicas), judged by COLLI
 constraint."""
 
 import asyncio
-import json
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from planner.library import plan
 
 pytestmark = pytest.mark.slow
 
-COLLIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "collie" / "collie.jsonl"
 TYPES = ["c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12"]
 
 
@@ -24,18 +21,9 @@ def replicas(smollm2_engine):
     return [LocalReplica("r0", ParticleHost(smollm2_engine))]
 
 
-def first_wiki_task(kind):
-    if not COLLIE.is_file():
-        pytest.skip("COLLIE data not found")
-    for line in COLLIE.read_text().splitlines():
-        task = json.loads(line)
-        if task["source"] == "wiki" and task["type"] == kind:
-            return task
-
-
 @pytest.mark.parametrize("kind", TYPES)
-def test_planned_program_satisfies_a_collie_task(replicas, kind):
-    task = first_wiki_task(kind)
+def test_planned_program_satisfies_a_collie_task(replicas, collie_tasks, kind):
+    task = next(t for t in collie_tasks if t["source"] == "wiki" and t["type"] == kind)
     planned = plan(task["prompt"])
     assert planned.template == "word_builder" and planned.recognised
     spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=0)

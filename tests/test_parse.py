@@ -1,8 +1,5 @@
 """The request parser: COLLIE's phrasing (all 562 wiki tasks) and hand-written everyday ones."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from planner.constraints import parse_collie
@@ -11,7 +8,6 @@ from planner.parse import parse_request
 from planner.sandbox import compile_program
 from planner.spec import ConstraintSpec, Count
 
-COLLIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "collie" / "collie.jsonl"
 WIKI_TYPES = {"c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12"}
 
 E = lambda n: Count(exactly=n)  # noqa: E731
@@ -113,11 +109,8 @@ def test_bad_json_spec_is_a_clear_error():
         parse_request('{"words": {"exactly": -3}}')
 
 
-def test_every_collie_wiki_prompt_parses_to_collie_s_own_constraint():
-    if not COLLIE.is_file():
-        pytest.skip("COLLIE data not found")
-    tasks = [json.loads(x) for x in COLLIE.read_text().splitlines()]
-    wiki = [t for t in tasks if t["source"] == "wiki" and t["type"] in WIKI_TYPES]
+def test_every_collie_wiki_prompt_parses_to_collie_s_own_constraint(collie_tasks):
+    wiki = [t for t in collie_tasks if t["source"] == "wiki" and t["type"] in WIKI_TYPES]
     assert len(wiki) == 562
     disagree = []
     for t in wiki:
