@@ -137,10 +137,14 @@ class ConstraintSpec(BaseModel):
             ]
         if self.word_positions:
             positions = sorted(self.word_positions)
+            # One position is checked as a scalar: COLLIE unwraps a one-item target list but
+            # not a one-item value list, so [word] would never equal [word].
+            where = [p - 1 for p in positions] if len(positions) > 1 else positions[0] - 1
+            wanted = [self.word_positions[p] for p in positions]
             pairs.append((
                 Check(target_level="word", relation="==",
-                      transform=Transform(kind="position", position=[p - 1 for p in positions])),
-                [self.word_positions[p] for p in positions],
+                      transform=Transform(kind="position", position=where)),
+                wanted if len(wanted) > 1 else wanted[0],
             ))
         if self.include:
             pairs.append((Check(target_level="word", transform=Transform(kind="each"), relation="in"),

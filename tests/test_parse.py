@@ -128,3 +128,16 @@ def test_plans_compile_in_the_sandbox():
         if request.startswith("{"):
             continue
         compile_program(plan(request).source)
+
+
+def test_spec_verifiers_judge_texts():
+    twelve = parse_request("Write exactly 12 words where the 6th word should be 'river'.").verifier()
+    assert twelve("The River is a majestic river in the heart of the planet.")
+    assert not twelve("The River is a majestic lake in the heart of the planet.")
+    assert not twelve("The River is a majestic river in the heart of it.")
+    two = parse_request("with the 2nd and 5th words to be 'cat', 'dog' respectively").verifier()
+    assert two("A cat and a dog.") and not two("A dog and a cat.")
+    per = parse_request("Write 2 sentences, each sentence with at most 4 words.").verifier()
+    assert per("I ran home. She sat.") and not per("I ran all the way home. She sat.")
+    avoid = parse_request("Don't use the word 'is'.").verifier()
+    assert avoid("It was fine.") and not avoid("It is fine.")
