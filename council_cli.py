@@ -16,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -27,6 +27,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (print figures, write JSON).")
 app.add_typer(bench_app, name="bench")
 err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One red line on stderr and exit `code` (2: the user's input; 1: the run failed)."""
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def start_ray(cfg: CouncilConfig, address: Optional[str]) -> None:
+    """Join `address`, or start a local Ray with room for every replica's CPUs."""
+    from cluster.runtime import connect_ray
+
+    with err.status("starting Ray…"):
+        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
 
 
 def load_config(config: Optional[Path], **flags) -> CouncilConfig:
@@ -40,8 +54,7 @@ def load_config(config: Optional[Path], **flags) -> CouncilConfig:
     try:
         cfg = CouncilConfig.load(config, overrides=overrides)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
     if "num_cpus" not in cfg.pool.model_fields_set:
         # Embedded default: share this machine's cores between the local replicas.
         cpus = max(1, (os.cpu_count() or 1) // cfg.pool.replicas)
@@ -85,7 +98,6 @@ def generate(
 ):
     """Plain sampling from the follower pool: the first job Council runs."""
     from actors.engines.base import GenerateRequest
-    from cluster.runtime import connect_ray
 
     cfg = load_config(
         config, pool__replicas=replicas, engine__model=model, engine__dtype=dtype
@@ -102,13 +114,11 @@ def generate(
         for i in range(n)
     ]
     _check_local_model(cfg, address)
-    with err.status("starting Ray…"):
-        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+    start_ray(cfg, address)
     try:
         results = asyncio.run(_generate(cfg, requests, stats))
     except Exception as exc:  # a clear one-line error, not a traceback, for expected failures
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1)
+        fail(f"{type(exc).__name__}: {exc}", 1)
     for i, res in enumerate(results):
         if as_json:
             print(res.model_dump_json())
@@ -139,7 +149,6 @@ def run(
     followers run it as SMC particles."""
     from pydantic import ValidationError
 
-    from cluster.runtime import connect_ray
     from cluster.scheduler import InferenceConfig, ProgramSpec
     from planner.library import plan
     from planner.sandbox import ProgramError, compile_program
@@ -148,8 +157,7 @@ def run(
     try:
         planned = plan(prompt, max_tokens=max_tokens)
     except ValueError as exc:  # a malformed JSON spec
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
     if program:
         source, follower_prompt = program.read_text(), prompt
     else:
@@ -162,15 +170,12 @@ def run(
         rounds = 256 if program else planned.rounds
         icfg = InferenceConfig(method=method, particles=particles, seed=seed, max_rounds=rounds)
     except ProgramError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
     except ValidationError as exc:
-        err.print(f"[red]error:[/red] {describe_validation_error(exc, 'options')}")
-        raise typer.Exit(2)
+        fail(f"{describe_validation_error(exc, 'options')}", 2)
     _check_local_model(cfg, address)
     spec = ProgramSpec(source=source, prompt=follower_prompt, seed=seed)
-    with err.status("starting Ray…"):
-        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+    start_ray(cfg, address)
     try:
         result = asyncio.run(_run_program(cfg, spec, icfg))
         result.constraints = [] if program else planned.recognised
@@ -178,8 +183,7 @@ def run(
         err.print(f"[red]program error:[/red] {exc}")
         raise typer.Exit(1)
     except Exception as exc:
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
-        raise typer.Exit(1)
+        fail(f"{type(exc).__name__}: {exc}", 1)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -230,8 +234,7 @@ def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
     try:
         resolve_model(cfg.engine.model, cfg.engine.gguf_file)
     except ModelNotFoundError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
 
 
 @app.command("eval")
@@ -254,19 +257,16 @@ def eval_tasks(
     from rich.table import Table
 
     from bench.evaluate import load_tasks, run_eval, summarise
-    from cluster.runtime import connect_ray
 
     if strategy not in ("smc", "follower"):
-        err.print(f"[red]error:[/red] unknown strategy {strategy!r} (smc | follower)")
-        raise typer.Exit(2)
+        fail(f"unknown strategy {strategy!r} (smc | follower)", 2)
     try:
         todo = load_tasks(tasks, limit, set(types.split(",")) if types else None, source)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
     cfg = load_config(config, pool__replicas=replicas)
     _check_local_model(cfg, address)
-    connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+    start_ray(cfg, address)
 
     async def go():
         from actors.follower import FollowerActor
@@ -312,8 +312,7 @@ def export_model(
     try:
         path = export_hf_directory(model, out_dir)
     except ModelNotFoundError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+        fail(str(exc), 2)
     print(path)
 
 

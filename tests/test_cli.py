@@ -42,3 +42,29 @@ def test_bad_options_exit_2_with_a_message_and_no_traceback(args, message):
     assert run.returncode == 2
     assert message in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_eval_answers_judges_and_resumes(tmp_path):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps({"id": "a", "prompt": "Write a sentence containing the word 'river'."}) + "\n"
+        + json.dumps({"id": "b", "prompt": "Write a sentence with exactly 8 words."}) + "\n"
+    )
+    out = tmp_path / "out.jsonl"
+    run = council("eval", "--tasks", str(tasks), "--out", str(out), "--particles", "4", timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert all(r["passed"] for r in rows), rows
+    assert rows[0]["constraints"] == ["uses 'river'"] and "river" in rows[0]["text"].lower()
+    assert "overall" in run.stdout
+    again = council("eval", "--tasks", str(tasks), "--out", str(out), timeout=300)
+    assert again.returncode == 0
+    assert len(out.read_text().splitlines()) == 2  # nothing answered twice
+
+
+def test_eval_rejects_a_task_file_without_prompts(tmp_path):
+    tasks = tmp_path / "bad.jsonl"
+    tasks.write_text(json.dumps({"id": "x"}) + "\n")
+    run = council("eval", "--tasks", str(tasks), "--out", str(tmp_path / "o.jsonl"), timeout=120)
+    assert run.returncode == 2 and "without id/prompt" in run.stderr
