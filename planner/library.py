@@ -17,7 +17,8 @@ from planner.spec import ConstraintSpec
 
 GENERIC_PROGRAM = '''\
 class Program(Model):
-    """Plain generation: the follower's own distribution, up to {max_tokens} tokens."""
+    """Plain generation: the follower's own distribution, up to {max_tokens} tokens
+    (and, when a single sentence was asked for, up to its first sentence end)."""
 
     def __init__(self, lm, prompt):
         super().__init__()
@@ -25,15 +26,19 @@ class Program(Model):
 
     async def step(self):
         token = await self.sample(self.context.next_token())
-        if token.is_eos or self.context.token_count >= {max_tokens}:
+        one_sentence = {one_sentence} and self.context.token_count > 3
+        if one_sentence and str(token).strip()[-1:] in (".", "!", "?"):
+            self.finish()
+        elif token.is_eos or self.context.token_count >= {max_tokens}:
             self.finish()
 '''
 
 
-def generic_program(max_tokens: int = 64, chat: bool = True) -> str:
+def generic_program(max_tokens: int = 64, chat: bool = True, one_sentence: bool = False) -> str:
     """Source of the plain-generation program (through the sandbox like any other).
     `chat=False` gives the prompt to the follower as raw text to continue."""
-    return GENERIC_PROGRAM.format(max_tokens=int(max_tokens), chat=bool(chat))
+    return GENERIC_PROGRAM.format(max_tokens=int(max_tokens), chat=bool(chat),
+                                  one_sentence=bool(one_sentence))
 
 
 # The follower's distribution is sharpened a little: a 135M model at temperature 1 invents
@@ -55,8 +60,8 @@ class Plan(BaseModel):
 def plan(request: str, max_tokens: int = 64) -> Plan:
     spec = parse_request(request)
     if spec.is_empty():
-        return Plan(source=generic_program(max_tokens), prompt=request, spec=spec,
-                    recognised=[], template="generic")
+        source = generic_program(max_tokens, one_sentence=spec.unit == "sentence")
+        return Plan(source=source, prompt=request, spec=spec, recognised=[], template="generic")
     data = program_parameters(spec)
     template = resources.files("planner.programs").joinpath("word_builder.py").read_text()
     source = f"SPEC = {data!r}\nTEMP = {PROPOSAL_TEMPERATURE}\n\n{template}"
