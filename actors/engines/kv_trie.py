@@ -158,6 +158,3 @@ class KVPrefixTrie:
         while len(self._lp_lru) > self._lp_capacity:
             old, _ = self._lp_lru.popitem(last=False)
             old.logprobs = None
-
-    def node_count(self) -> int:
-        return self.used

