@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import builtins
+import contextlib
 import contextvars
 import hashlib
 import math
@@ -458,14 +459,13 @@ def _program_traceback(exc: BaseException) -> str:
     return "".join(lines).rstrip()
 
 
-async def run_step(coroutine_factory, limits: SandboxLimits, what: str = "step()"):
-    """Run one program coroutine (`start`, `step`) under the sandbox limits."""
+@contextlib.contextmanager
+def _guarded(limits: SandboxLimits, what: str):
+    """Arm the budget for a piece of program code and turn whatever stops it into one
+    ProgramError (run_step and run_sync share this)."""
     with _Armed(limits) as budget:
         try:
-            async with asyncio.timeout(limits.step_timeout_s):  # no extra task per step
-                result = await coroutine_factory()
-        except TimeoutError:
-            raise ProgramError(f"{what} exceeded its time limit of {limits.step_timeout_s:g}s") from None
+            yield
         except BudgetExceeded as exc:
             raise ProgramError(f"{what} stopped: {exc}") from None
         except ProgramError:
@@ -474,20 +474,19 @@ async def run_step(coroutine_factory, limits: SandboxLimits, what: str = "step()
             raise ProgramError(f"{what} raised:\n" + _program_traceback(exc)) from None
         if budget.exceeded:  # the program swallowed the stop somehow: still a failure
             raise ProgramError(f"{what} stopped: {budget.exceeded}")
-        return result
+
+
+async def run_step(coroutine_factory, limits: SandboxLimits, what: str = "step()"):
+    """Run one program coroutine (`start`, `step`) under the sandbox limits."""
+    with _guarded(limits, what):
+        try:
+            async with asyncio.timeout(limits.step_timeout_s):  # no extra task per step
+                return await coroutine_factory()
+        except TimeoutError:
+            raise ProgramError(f"{what} exceeded its time limit of {limits.step_timeout_s:g}s") from None
 
 
 def run_sync(fn, limits: SandboxLimits, what: str):
     """Run synchronous program code (`__init__`, `check`) under the same limits."""
-    with _Armed(limits) as budget:
-        try:
-            result = fn()
-        except BudgetExceeded as exc:
-            raise ProgramError(f"{what} stopped: {exc}") from None
-        except ProgramError:
-            raise
-        except Exception as exc:
-            raise ProgramError(f"{what} raised:\n" + _program_traceback(exc)) from None
-        if budget.exceeded:
-            raise ProgramError(f"{what} stopped: {budget.exceeded}")
-        return result
+    with _guarded(limits, what):
+        return fn()
