@@ -27,26 +27,32 @@ def pool_config(model_dir, replicas=2):
     )
 
 
-def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
-    ray_local, tiny_model_dir
-):
+def run_killing(model_dir, particles, at_round, victims, monitor):
+    """Run the generic program on a fresh 2-replica pool, ray.kill-ing `victims(pool)` when
+    round `at_round` is recorded."""
+
     async def scenario():
-        pool = await FollowerPool(FollowerActor, pool_config(tiny_model_dir)).start(monitor=True)
+        pool = await FollowerPool(FollowerActor, pool_config(model_dir)).start(monitor=monitor)
         try:
             spec = ProgramSpec(source=generic_program(25, chat=False), prompt="Once upon a time", seed=0)
 
-            def kill_at_round_3(trace):
-                if trace.round == 3:
-                    ray.kill(pool.replicas[0].handle)
+            def kill(trace):
+                if trace.round == at_round:
+                    for replica in victims(pool):
+                        ray.kill(replica.handle)
 
-            result = await Scheduler(
-                spec, InferenceConfig(particles=16, seed=0), pool.replica_handles, kill_at_round_3
-            ).run()
-            return result
+            config = InferenceConfig(particles=particles, seed=0)
+            return await Scheduler(spec, config, pool.replica_handles, kill).run()
         finally:
             await pool.shutdown()
 
-    result = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
+    ray_local, tiny_model_dir
+):
+    result = run_killing(tiny_model_dir, 16, 3, lambda pool: pool.replicas[:1], monitor=True)
     lost_rounds = [t for t in result.trace if t.lost]
     assert lost_rounds and lost_rounds[0].lost == 8  # half the particles were on the victim
     assert lost_rounds[0].resampled  # survivors refilled the population
@@ -56,22 +62,8 @@ def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
 
 
 def test_when_no_replica_is_left_the_request_fails_clearly(ray_local, tiny_model_dir):
-    async def scenario():
-        pool = await FollowerPool(FollowerActor, pool_config(tiny_model_dir)).start(monitor=False)
-        try:
-            spec = ProgramSpec(source=generic_program(25, chat=False), prompt="Once upon a time", seed=0)
-
-            def kill_all(trace):
-                if trace.round == 2:
-                    for r in pool.replicas:
-                        ray.kill(r.handle)
-
-            await Scheduler(spec, InferenceConfig(particles=8), pool.replica_handles, kill_all).run()
-        finally:
-            await pool.shutdown()
-
     with pytest.raises(NoReplicaLeft, match="no follower replica is alive"):
-        asyncio.run(scenario())
+        run_killing(tiny_model_dir, 8, 2, lambda pool: pool.replicas, monitor=False)
 
 
 RIVER_PROGRAM = textwrap.dedent('''
