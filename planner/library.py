@@ -88,7 +88,9 @@ def program_parameters(spec: ConstraintSpec) -> dict:
         low = spec.words_per_sentence.low() or 6
         high = spec.words_per_sentence.high() or low + 8
     else:
-        low, high = (8, 16) if n > 1 else (10, 18)
+        # Room enough that the follower ends a sentence where it wants to: a sentence cut
+        # at the limit ("…, this sentence uses a humble.") reads worse than a long one.
+        low, high = (6, 22) if n > 1 else (8, 26)
     needed = max([len(spec.include) + 4, *spec.word_positions.keys(), 1])
     low = max(low, min(needed, high))
     chars = spec.characters.exactly if spec.characters and spec.characters.exactly else None
@@ -113,9 +115,26 @@ def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:
     if spec.topic:
         text += f" about {spec.topic}"
     words = spec.include + list(spec.word_positions.values()) + spec.sentence_last_words
-    if words and not spec.topic:
+    listed = list(dict.fromkeys(w for w in words if is_content_word(w)))
+    if listed and not spec.topic:
         # "about …" rather than "using the words …": a 135M follower tends to copy an
-        # instruction's wording into its answer, and a topic is what it follows best.
-        listed = list(dict.fromkeys(words))
+        # instruction's wording into its answer, and a topic is what it follows best. Only
+        # content words make a topic: "a sentence about of, the and 27" derails it.
         text += " about " + (", ".join(listed[:-1]) + " and " + listed[-1] if len(listed) > 1 else listed[0])
     return text + "."
+
+
+FUNCTION_WORDS = frozenset("""
+a about above after again against all also an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers him his how i if in into is it its itself just like may
+me might more most much must my no nor not now of off on once only or other our out over own
+same she should so some such than that the their them then there these they this those
+through to too under until up upon very was we were what when where which while who whom why
+will with would you your yours
+""".split())
+
+
+def is_content_word(word: str) -> bool:
+    """Whether a word can be a topic: not a function word, not a bare number."""
+    return word.lower() not in FUNCTION_WORDS and any(c.isalpha() for c in word)

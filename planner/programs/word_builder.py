@@ -9,6 +9,16 @@
 # likelihood the follower gives to the constrained text: SMC keeps the particles for which the
 # constraints read naturally (a period where a sentence can end, "river" where a river fits).
 
+PROPOSE_INCLUDE = 0.25   # chance a free step proposes a word still to include
+INCLUDE_COST = 4.0       # nats of twist per word still to include
+REPEAT_COST = 3.0        # nats per repeated word pair ("and a, and a"): small LMs loop
+PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ "
+
+
+def unit(word):
+    """A word as COLLIE compares it: lower-cased, surrounding punctuation removed."""
+    return word.lower().strip(PUNCT)
+
 
 class Program(Model):
     def __init__(self, lm, prompt):
@@ -32,26 +42,21 @@ class Program(Model):
         n = spec["n_sentences"]
         for i in range(n):
             low, high = spec["lengths"][i]
-            if spec["last_words"] or spec["include"]:
-                # A planned length: the forced words need known slots.
+            if spec["last_words"]:
+                # A planned length: the last word needs a known slot.
                 length = await self.sample(LogCategorical(list(range(low, high + 1)),
                                                           [0.0] * (high - low + 1)))
                 low, high = length, length
             self.plan.append([low, high])
         for pos, word in spec["positions"].items():
             self.slots[int(pos)] = word
-        if spec["include"]:
-            first_len = self.plan[0][0]
-            free = [p for p in range(2, first_len) if p not in self.slots]
-            chosen = []
-            for word in spec["include"]:
-                if not free:
-                    break
-                pick = await self.sample(LogCategorical(free, [0.0] * len(free)))
-                free.remove(pick)
-                chosen.append(pick)
-            for pos, word in zip(sorted(chosen), spec["include"]):
-                self.slots[pos] = word
+        # Words to include have no slot: the follower may write one itself, or a step may
+        # propose one (see `free_step`). Until all are in, each still owed costs INCLUDE_COST
+        # of twist, so a particle that placed a word where it reads well is not outweighed
+        # by one that has merely put the work off.
+        self.todo = list(spec["include"])
+        self.twist(-INCLUDE_COST * len(self.todo))
+        self.history = []          # every word written, lower-cased (for repetition)
 
     async def step(self):
         spec = self.spec
@@ -68,12 +73,13 @@ class Program(Model):
         elif position in self.slots:
             await self.force(self.slots[position], k == 0)
         else:
-            await self.free_word(k == 0)
+            await self.free_step(k == 0)
         k = len(self.words)
         if k >= high:
             await self.end_sentence()
             return
-        if k >= low and (self.total + 1) not in self.slots:
+        last = self.sentence == len(self.plan) - 1
+        if k >= low and (self.total + 1) not in self.slots and not (last and self.todo):
             ends = await self.sample(self.context.mask_dist(self.context.lm.vocab.from_ids([self.period])))
             if ends:
                 await self.end_sentence()
@@ -108,6 +114,34 @@ class Program(Model):
             self.condition(False)
 
     # -- words -------------------------------------------------------------------------
+    def capacity(self):
+        """Free word slots left in the text, this one included."""
+        low, high = self.plan[self.sentence]
+        left = high - len(self.words) + sum(h for _, h in self.plan[self.sentence + 1:])
+        reserved = len([p for p in self.slots if p > self.total])
+        if self.spec["last_words"]:
+            reserved = reserved + len(self.plan) - self.sentence
+        return left - reserved
+
+    async def free_step(self, first):
+        """A free word, or one of the words still to include. Proposing an include word
+        with probability PROPOSE_INCLUDE (and writing the follower's own word otherwise) is
+        importance-corrected, so the weight stays the follower's likelihood of the text:
+        a word forced where it reads badly gets a tiny weight and resampling drops it."""
+        if not self.todo:
+            await self.free_word(first)
+            return
+        m = len(self.todo)
+        must = m >= self.capacity()
+        if must or await self.sample(Bernoulli(PROPOSE_INCLUDE)):
+            pick = await self.sample(LogCategorical(list(range(m)), [0.0] * m))
+            if not must:
+                self.score(-math.log(PROPOSE_INCLUDE / m))
+            await self.force(self.todo[pick], first)
+        else:
+            self.score(-math.log(1 - PROPOSE_INCLUDE))
+            await self.free_word(first)
+
     async def free_word(self, first, max_len=None):
         ctx = self.context
         vocab = ctx.lm.vocab
@@ -130,18 +164,30 @@ class Program(Model):
         if len(word) >= limit:
             await self.observe(ctx.mask_dist(vocab.alpha_continuations()), False)
         self.condition(word.lower() not in self.exclude)
-        self.words.append(word)
-        self.total = self.total + 1
+        self.wrote(word, True)
 
     async def force(self, word, first):
         ctx = self.context
-        text = word if (first and ctx.token_count == 0) else " " + word
+        if first:
+            word = word[:1].upper() + word[1:]
+        text = word if ctx.token_count == 0 else " " + word
         for token in ctx.lm.encode(text):
             await self.observe(ctx.next_token(), token)
         # The forced word must end here: the next token may not continue it.
         await self.observe(ctx.mask_dist(ctx.lm.vocab.alpha_continuations()), False)
+        self.wrote(word, False)
+
+    def wrote(self, word, free):
+        key = unit(word)
+        if free and self.history and (self.history[-1], key) in zip(self.history, self.history[1:]):
+            self.score(-REPEAT_COST)
+        self.history.append(key)
         self.words.append(word)
         self.total = self.total + 1
+        done = [w for w in self.todo if unit(w) == key]
+        if done:
+            self.todo.remove(done[0])
+            self.twist(INCLUDE_COST)
 
     async def end_sentence(self):
         await self.observe(self.context.next_token(), self.period)
@@ -162,8 +208,7 @@ class Program(Model):
         word = str(await self.sample(ctx.next_token())).strip()
         await self.observe(ctx.mask_dist(vocab.alpha_continuations()), False)
         self.condition(word.lower() not in self.exclude)
-        self.words.append(word)
-        self.total = self.total + 1
+        self.wrote(word, True)
 
     def check(self, text):
         return satisfies(text, self.spec["constraints"])
