@@ -25,8 +25,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-Level = Literal["character", "word", "sentence", "paragraph"]
+Level = Literal["character", "word", "sentence", "paragraph", "line"]
 PARAGRAPH_BREAK = "\n\n"
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 # Abbreviations after which the trained English Punkt model (what COLLIE used) does not end a
@@ -65,6 +66,8 @@ def _raw_units(text: str, level: Level) -> list[str]:
         return _sentence_splitter().tokenize(text)
     if level == "paragraph":
         return text.split(PARAGRAPH_BREAK)
+    if level == "line":  # not a COLLIE level: lines of a poem or a list; blank lines skipped
+        return [line for line in text.split("\n") if line.strip()]
     raise ValueError(f"unknown level {level!r}")
 
 
@@ -132,11 +135,23 @@ def _position(items: list, i: int):
     return items[i]
 
 
+def _number_sum(lines: list[str]) -> float | None:
+    """The sum of each line's last number ("- Bread: $4.50" -> 4.5); None if a line has none."""
+    total = 0.0
+    for line in lines:
+        found = NUMBER.findall(line)
+        if not found:
+            return None
+        total += float(found[-1].replace(",", ""))
+    return round(total, 2)
+
+
 class Transform(BaseModel):
     """count | position (one index or a list) | each (identity per unit) | each_count |
-    each_position (one index in every unit)."""
+    each_position (one index in every unit) | number_sum (not COLLIE: the sum of each unit's
+    last number, for item lists with a total)."""
 
-    kind: Literal["count", "position", "each", "each_count", "each_position"]
+    kind: Literal["count", "position", "each", "each_count", "each_position", "number_sum"]
     position: int | list[int] | None = None
 
     def apply(self, x):
@@ -150,6 +165,8 @@ class Transform(BaseModel):
             return list(x)
         if self.kind == "each_count":
             return [len(u) for u in x]
+        if self.kind == "number_sum":
+            return _number_sum(x)
         return [_position(u, self.position) for u in x]  # each_position
 
 

@@ -62,31 +62,74 @@ def plan(request: str, max_tokens: int = 64) -> Plan:
     if spec.is_empty():
         source = generic_program(max_tokens, one_sentence=spec.unit == "sentence")
         return Plan(source=source, prompt=request, spec=spec, recognised=[], template="generic")
+    if spec.budget is not None:
+        b = spec.budget
+        data = {"items": b.items, "total": b.total, "currency": b.currency,
+                "constraints": spec.model_dump(exclude_none=True)}
+        return Plan(source=_program("item_list", data), prompt=budget_prompt(spec), spec=spec,
+                    recognised=spec.describe(), template="item_list", rounds=b.items + 16)
     data = program_parameters(spec)
-    template = resources.files("planner.programs").joinpath("word_builder.py").read_text()
-    source = f"SPEC = {data!r}\nTEMP = {PROPOSAL_TEMPERATURE}\n\n{template}"
     words = sum(high for _, high in data["lengths"])
     if data["chars"]:
         words = data["chars"]  # at least one character per word
-    return Plan(source=source, prompt=follower_prompt(spec, data["n_sentences"]), spec=spec,
+    return Plan(source=_program("word_builder", data),
+                prompt=follower_prompt(spec, data["n_sentences"]), spec=spec,
                 recognised=spec.describe(), template="word_builder",
                 rounds=max(256, words + data["n_sentences"] + 16))
 
 
+def _program(template: str, data: dict) -> str:
+    """A template's source with its parameters above it (`SPEC`, `TEMP`)."""
+    text = resources.files("planner.programs").joinpath(f"{template}.py").read_text()
+    return f"SPEC = {data!r}\nTEMP = {PROPOSAL_TEMPERATURE}\n\n{text}"
+
+
+CURRENCY_NAMES = {"$": "dollars", "€": "euros", "£": "pounds"}
+
+
+def budget_prompt(spec: ConstraintSpec) -> str:
+    b = spec.budget
+    assert b is not None
+    what = f" for {spec.topic}" if spec.topic else ""
+    return (f"Write a list of {b.items} things to buy{what}, one per line, "
+            f"each with its price in {CURRENCY_NAMES.get(b.currency, b.currency)}.")
+
+
+def segment_count(spec: ConstraintSpec) -> int:
+    """How many sentences (or lines) the text is planned to have."""
+    if spec.in_lines:
+        for given in (spec.acrostic, spec.line_last_words):
+            if given:
+                return len(given)
+        return spec.lines.low() or 1 if spec.lines else 4
+    if spec.sentence_last_words:
+        return len(spec.sentence_last_words)
+    if spec.sentences is not None:
+        return spec.sentences.low() or 1
+    if spec.paragraphs is not None:
+        return 3 * (spec.paragraphs.low() or 1)
+    return 3 if spec.unit == "paragraph" else 1
+
+
+def paragraph_breaks(spec: ConstraintSpec, n: int) -> list[int]:
+    """Sentence indices after which a paragraph ends (sentences shared out evenly)."""
+    if spec.paragraphs is None or spec.in_lines:
+        return []
+    p = max(1, min(n, spec.paragraphs.low() or 1))
+    return [round(n * (i + 1) / p) - 1 for i in range(p - 1)]
+
+
 def program_parameters(spec: ConstraintSpec) -> dict:
     """The template's SPEC: sentence plan and constraints as plain data."""
-    if spec.sentence_last_words:
-        n = len(spec.sentence_last_words)
-    elif spec.sentences is not None:
-        n = spec.sentences.low() or 1
-    else:
-        n = 3 if spec.unit == "paragraph" else 1
+    n = segment_count(spec)
     if spec.words is not None and n == 1:
         low = spec.words.low() or 6
         high = spec.words.high() or low + 6
     elif spec.words_per_sentence is not None:
         low = spec.words_per_sentence.low() or 6
         high = spec.words_per_sentence.high() or low + 8
+    elif spec.in_lines:
+        low, high = 3, 10
     else:
         # Room enough that the follower ends a sentence where it wants to: a sentence cut
         # at the limit ("…, this sentence uses a humble.") reads worse than a long one.
@@ -96,12 +139,15 @@ def program_parameters(spec: ConstraintSpec) -> dict:
     chars = spec.characters.exactly if spec.characters and spec.characters.exactly else None
     return {
         "n_sentences": n,
+        "lines": spec.in_lines,
+        "breaks": paragraph_breaks(spec, n),
+        "initials": list(spec.acrostic or ""),
         "lengths": [[low, high]] * n,
         "positions": dict(sorted(spec.word_positions.items())),
         "include": list(spec.include),
         "exclude": list(spec.exclude),
-        "first_word": spec.sentence_first_word,
-        "last_words": list(spec.sentence_last_words),
+        "first_word": spec.line_first_word or spec.sentence_first_word,
+        "last_words": list(spec.line_last_words or spec.sentence_last_words),
         "max_word_chars": spec.max_word_chars,
         "chars": chars,
         "constraints": spec.model_dump(exclude_none=True),
@@ -110,10 +156,19 @@ def program_parameters(spec: ConstraintSpec) -> dict:
 
 def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:
     """A short instruction a small model can follow; the program enforces the rest."""
-    what = "one sentence" if n_sentences == 1 else f"a paragraph of {n_sentences} sentences"
+    if spec.in_lines:
+        what = f"a short poem of {n_sentences} lines"
+    elif n_sentences == 1:
+        what = "one sentence"
+    elif spec.paragraphs and (spec.paragraphs.low() or 1) > 1:
+        what = f"{spec.paragraphs.low()} short paragraphs"
+    else:
+        what = f"a paragraph of {n_sentences} sentences"
     text = f"Write {what}"
     if spec.topic:
         text += f" about {spec.topic}"
+    elif spec.acrostic:
+        text += f" about {spec.acrostic.lower()}"  # the word an acrostic spells is its theme
     words = spec.include + list(spec.word_positions.values()) + spec.sentence_last_words
     listed = list(dict.fromkeys(w for w in words if is_content_word(w)))
     if listed and not spec.topic:

@@ -14,6 +14,7 @@ Masks are built from the decoded text of every token, computed once per tokenize
     vocab.alpha_continuations()     "er": letters continuing a word
     vocab.capital_word_starts()     "The", " He": a capitalised word's first token
     vocab.word_starts()             tokens that begin a new word (whitespace first) or EOS
+    vocab.initial("h")              tokens whose first letter is h or H (acrostics)
 """
 
 from __future__ import annotations
@@ -107,6 +108,13 @@ class Vocabulary:
             t = self.strings[i][1:] if self.strings[i].startswith(" ") else self.strings[i]
             return len(t) > 0 and t.isalpha() and t.isascii() and t[0].isupper() and (len(t) == 1 or t[1:].islower())
         return self._mask(capital)
+
+    @lru_cache(maxsize=32)
+    def initial(self, letter: str) -> np.ndarray:
+        """Tokens that start a word with `letter` (either case), with or without a space."""
+        letter = letter.lower()
+        return self._mask(lambda i: self._lower[i][:1] == letter and self._stripped[i][:1].isalpha()
+                          and i not in self.eos_ids)
 
     def __deepcopy__(self, memo):
         return self  # read-only and large: shared, never copied into a particle

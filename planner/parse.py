@@ -146,7 +146,8 @@ def parse_request(request: str) -> ConstraintSpec:
 
     # -- counts of characters / words / sentences
     for noun, key in (("characters?|letters?|chars?", "characters"), ("words?", "words"),
-                      ("sentences?", "sentences")):
+                      ("sentences?", "sentences"), ("paragraphs?", "paragraphs"),
+                      ("lines?", "lines")):
         count = None
         pattern = (rf"(?:{RANGE}|{QUAL}(?P<n>{NUM}))(?:[- ]|\s+)(?:{noun})\b")
         for m in re.finditer(pattern, low):
@@ -162,6 +163,8 @@ def parse_request(request: str) -> ConstraintSpec:
                 count = Count(exactly=number(m.group("n")))
         if key == "sentences" and unit == "sentence" and count == Count(exactly=1):
             count = None  # "one sentence" names the unit; it is not a count constraint
+        if key == "paragraphs" and count == Count(exactly=1):
+            count = None  # likewise "a paragraph"
         if count is not None:
             spec[key] = count
 
@@ -210,6 +213,16 @@ def parse_request(request: str) -> ConstraintSpec:
         if last:
             spec["sentence_last_words"] = last
 
+    _parse_lines(text, spec)
+    budget = _parse_budget(text)
+    if budget:
+        spec["budget"] = budget
+        m = re.search(r"\bfor (?P<topic>(?:a |an |the |my |our )?[a-z][a-z -]{2,40}?)"
+                      r"(?= that| which| with| totall| adding| costing| summing| in total|,|\.|$)", text)
+        if m and not re.match(rf"{NUM}\b", m.group("topic")):
+            spec["topic"] = m.group("topic")
+        spec.pop("lines", None) if spec.get("lines") == Count(exactly=budget["items"]) else None
+
     # -- words to include / avoid
     exclude: list[str] = []
     for m in re.finditer(
@@ -236,6 +249,66 @@ def parse_request(request: str) -> ConstraintSpec:
     if m:
         spec["topic"] = m.group("topic").strip()
     return ConstraintSpec.model_validate(spec)
+
+
+LETTERS = rf"(?:{QUOTED}|(?P<bare>[A-Za-z]+))"
+ACROSTIC = [
+    rf"acrostic(?:\s+poem)?\s+(?:of|for|on|spelling|using|with|about)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
+    rf"(?:one|a|each)\s+line\s+(?:per|for each|for every)\s+letter\s+(?:of|in)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
+    rf"first letters?\s+of\s+(?:the|each|every)\s+lines?\s+(?:should |must )?(?:spells?|spell|reads?|read|form)\s+(?:out\s+)?{LETTERS}",
+    rf"lines?\s+(?:should |must )?(?:starts?|begins?|starting|beginning)\s+with\s+(?:the\s+)?letters?\s+(?:of|in|from)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
+    rf"{LETTERS}\s+as\s+an\s+acrostic",
+]
+
+
+def _parse_lines(text: str, spec: dict) -> None:
+    """Acrostics and each line's first / last words."""
+    for pattern in ACROSTIC:
+        m = re.search(pattern, text, re.I)
+        if m:
+            word = (m.group(1) or m.group("bare")).replace(" ", "")
+            if word.isalpha():
+                spec["acrostic"] = word.upper()
+                if spec.get("lines") and not spec["lines"].ok(len(word)):
+                    spec.pop("lines")
+                break
+    m = re.search(
+        rf"(?:all|every|each) lines? (?:should |must |has to )?(?:start|begin)s? with(?: the word)?\s+{QUOTED}",
+        text, re.I,
+    )
+    if m:
+        spec["line_first_word"] = m.group(1).strip()
+    m = re.search(
+        r"(?:(?:each|every|the) lines? (?:should |must )?(?:ending|ends?) with(?: the words?)?|lines? ending (?:in|with)(?: the words?)?)\s+(?P<words>.+?)(?:\s*,?\s*respectively|\.\s|\.$|$)",
+        text, re.I,
+    )
+    if m:
+        last = quoted_items(text[m.start("words"):])
+        count = spec.get("lines")
+        if len(last) == 1 and count is not None and count.exactly:
+            last = last * count.exactly  # "each line ends with 'night'"
+        if last:
+            spec["line_last_words"] = last
+
+
+CURRENCY = {"$": "$", "€": "€", "£": "£", "dollar": "$", "euro": "€", "pound": "£"}
+ITEMS = r"(?:items?|things?|products?|gifts?|purchases?|expenses?|ingredients?|entries|costs?|lines?)"
+
+
+def _parse_budget(text: str) -> dict | None:
+    """An item list with a total: "4 items for a picnic that add up to $50"."""
+    total = re.search(
+        r"(?:add(?:s|ing)? up to|sum(?:s|ming)? (?:up )?to|total(?:s|ling|ing|led)?(?: of)?|"
+        r"budget(?: is)? of|budget:|(?:spend|spending) (?:exactly )?|in total of|come to|costing)\s+"
+        r"(?:exactly\s+)?(?P<cur>[$€£])?\s*(?P<amt>\d[\d,]*)(?:\.00)?\s*(?P<unit>dollars?|euros?|pounds?)?",
+        text, re.I,
+    )
+    items = re.search(rf"(?P<n>{NUM})\s+(?:[a-z-]+\s+)?{ITEMS}\b", text, re.I)
+    if not (total and items):
+        return None
+    symbol = total.group("cur") or CURRENCY.get((total.group("unit") or "$").lower().rstrip("s"), "$")
+    return {"items": number(items.group("n").lower()), "total": float(total.group("amt").replace(",", "")),
+            "currency": symbol}
 
 
 def _only_word_length_chars(low: str) -> bool:

@@ -66,6 +66,25 @@ class Count(BaseModel):
         return out
 
 
+class Budget(BaseModel):
+    """An item list with a numeric total: `items` lines, each ending in an amount, the amounts
+    adding up to `total` ("4 things for a picnic, $50 in all")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: int = Field(ge=1, le=20)
+    total: float = Field(gt=0, le=1_000_000)
+    currency: str = Field("$", max_length=3)
+
+    @model_validator(mode="after")
+    def _whole(self) -> "Budget":
+        if self.total != int(self.total):
+            raise ValueError("a budget total is a whole number")
+        if self.total < self.items:
+            raise ValueError(f"a total of {self.total:g} cannot cover {self.items} items")
+        return self
+
+
 class ConstraintSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +100,12 @@ class ConstraintSpec(BaseModel):
     sentence_first_word: str | None = Field(None, description="Every sentence starts with it.")
     sentence_last_words: list[str] = Field(default_factory=list, description="Sentence i ends with word i.")
     max_word_chars: int | None = Field(None, ge=1)
+    paragraphs: Count | None = None
+    lines: Count | None = None
+    acrostic: str | None = Field(None, description="Line i starts with letter i (\"HOPE\").")
+    line_first_word: str | None = Field(None, description="Every line starts with it.")
+    line_last_words: list[str] = Field(default_factory=list, description="Line i ends with word i.")
+    budget: Budget | None = None
 
     @model_validator(mode="after")
     def _sane(self) -> "ConstraintSpec":
@@ -89,7 +114,24 @@ class ConstraintSpec(BaseModel):
         if self.sentence_last_words and self.sentences and self.sentences.exactly is not None:
             if len(self.sentence_last_words) != self.sentences.exactly:
                 raise ValueError("one last word is needed per sentence")
+        if self.acrostic is not None:
+            if not self.acrostic.isalpha() or len(self.acrostic) > 40:
+                raise ValueError("an acrostic is 1 to 40 letters")
+            self.acrostic = self.acrostic.upper()
+            if self.lines and not self.lines.ok(len(self.acrostic)):
+                raise ValueError(f"an acrostic of {self.acrostic} has {len(self.acrostic)} lines")
+        if self.line_last_words and self.lines and self.lines.exactly is not None:
+            if len(self.line_last_words) != self.lines.exactly:
+                raise ValueError("one last word is needed per line")
+        if self.budget is not None and self.lines and not self.lines.ok(self.budget.items):
+            raise ValueError("a budget puts one item on each line")
         return self
+
+    @property
+    def in_lines(self) -> bool:
+        """Whether the text is laid out in lines (a poem, an acrostic, a list)."""
+        return bool(self.lines or self.acrostic or self.line_first_word or self.line_last_words
+                    or self.budget)
 
     def is_empty(self) -> bool:
         return self.describe() == []
@@ -115,6 +157,18 @@ class ConstraintSpec(BaseModel):
             out.append("sentences end with " + ", ".join(f"'{w}'" for w in self.sentence_last_words))
         if self.max_word_chars is not None:
             out.append(f"no word longer than {self.max_word_chars} characters")
+        for count, noun in ((self.paragraphs, "paragraphs"), (self.lines, "lines")):
+            if count is not None:
+                out.append(count.describe(noun))
+        if self.acrostic:
+            out.append(f"lines start with the letters of {self.acrostic}")
+        if self.line_first_word:
+            out.append(f"every line starts with '{self.line_first_word}'")
+        if self.line_last_words:
+            out.append("lines end with " + ", ".join(f"'{w}'" for w in self.line_last_words))
+        if self.budget:
+            b = self.budget
+            out.append(f"{b.items} items adding up to {b.currency}{b.total:g}")
         return out
 
     def verifier(self) -> Verifier:
@@ -164,4 +218,25 @@ class ConstraintSpec(BaseModel):
             pairs.append((Check(input_level="word", target_level="character", relation="<=",
                                 reduction="all", transform=Transform(kind="each_count")),
                           self.max_word_chars))
+        if self.paragraphs:
+            pairs += self.paragraphs.checks({"target_level": "paragraph", "transform": count})
+        if self.lines:
+            pairs += self.lines.checks({"target_level": "line", "transform": count})
+        if self.acrostic:
+            pairs.append((Check(input_level="line", target_level="character", relation="==",
+                                transform=Transform(kind="each_position", position=0)),
+                          list(self.acrostic.lower())))
+        if self.line_first_word:
+            pairs.append((Check(input_level="line", target_level="word", relation="==",
+                                reduction="all", transform=Transform(kind="each_position", position=0)),
+                          self.line_first_word))
+        if self.line_last_words:
+            pairs.append((Check(input_level="line", target_level="word", relation="==",
+                                reduction="all", transform=Transform(kind="each_position", position=-1)),
+                          list(self.line_last_words)))
+        if self.budget:
+            pairs.append((Check(target_level="line", relation="==", transform=count),
+                          self.budget.items))
+            pairs.append((Check(target_level="line", relation="==",
+                                transform=Transform(kind="number_sum")), self.budget.total))
         return Verifier(checks=[c for c, _ in pairs], targets=[t for _, t in pairs])

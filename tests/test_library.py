@@ -37,3 +37,31 @@ def test_planned_program_satisfies_a_collie_task(replicas, collie_tasks, kind):
 def test_an_unconstrained_request_gets_plain_generation():
     planned = plan("Tell me something nice.")
     assert planned.template == "generic" and planned.recognised == []
+
+
+EVERYDAY = [
+    ("Write an acrostic poem for HOPE.", "word_builder"),
+    ("Write 3 lines about the sea, each line ending with 'night'.", "word_builder"),
+    ("Write two paragraphs about cats, 2 sentences each... exactly 4 sentences.", "word_builder"),
+    ("List 4 items for a picnic that add up to $50.", "item_list"),
+]
+
+
+@pytest.mark.parametrize("request_text, template", EVERYDAY, ids=[e[0][:30] for e in EVERYDAY])
+def test_planned_program_satisfies_an_everyday_request(replicas, request_text, template):
+    planned = plan(request_text)
+    assert planned.template == template and planned.recognised
+    spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=0)
+    result = asyncio.run(Scheduler(spec, InferenceConfig(particles=8), lambda: replicas).run())
+    assert result.passed_check, result.text
+    assert planned.spec.verifier()(result.text), result.text
+    assert all(w.isascii() for w in result.text.split())
+
+
+def test_a_budget_shares_the_total_out_over_one_item_per_line(replicas):
+    planned = plan("Plan a budget of 200 dollars for 5 gifts.")
+    spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=3)
+    text = asyncio.run(Scheduler(spec, InferenceConfig(particles=8), lambda: replicas).run()).text
+    lines = text.split("\n")
+    assert len(lines) == 5 and all(line.startswith("- ") and ": $" in line for line in lines)
+    assert sum(int(line.rsplit("$", 1)[1]) for line in lines) == 200

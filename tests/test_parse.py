@@ -87,6 +87,27 @@ PHRASINGS = [
      {"words": E(17), "word_positions": {4: "aids", 8: "positioners", 11: "nests"}}),
     ("Write exactly 2 sentences, every sentence starts with 'We'.", {"sentences": E(2), "sentence_first_word": "We"}),
     ('{"words": {"exactly": 9}, "include": ["owl"]}', {"words": E(9), "include": ["owl"], "unit": "text"}),
+    # lines, acrostics, paragraphs, budgets
+    ("Write a poem with one line per letter of HOPE.", {"acrostic": "HOPE"}),
+    ("Write an acrostic poem for 'river'.", {"acrostic": "RIVER"}),
+    ("An acrostic spelling CAT, please.", {"acrostic": "CAT"}),
+    ("The first letters of the lines should spell out MOON.", {"acrostic": "MOON"}),
+    ("Each line starts with a letter of the word 'SUN'... lines starting with the letters of SUN",
+     {"acrostic": "SUN"}),
+    ("Write a 6-line poem about the sea.", {"lines": E(6), "topic": "the sea"}),
+    ("A poem in four lines where every line starts with 'I'.", {"lines": E(4), "line_first_word": "I"}),
+    ("Write 3 lines, each line ending with 'night'.",
+     {"lines": E(3), "line_last_words": ["night", "night", "night"]}),
+    ("Two lines ending with 'day' and 'way'.", {"lines": E(2), "line_last_words": ["day", "way"]}),
+    ("Write no more than 5 lines.", {"lines": M(5)}),
+    ("Write two paragraphs about cats.", {"paragraphs": E(2), "topic": "cats"}),
+    ("Write at least 3 paragraphs.", {"paragraphs": L(3)}),
+    ("List 4 items for a picnic that add up to $50.",
+     {"budget": {"items": 4, "total": 50.0, "currency": "$"}, "topic": "a picnic"}),
+    ("Plan a budget of 200 dollars for 5 gifts.", {"budget": {"items": 5, "total": 200.0, "currency": "$"}}),
+    ("I have €120 in total... three ingredients totalling €120.",
+     {"budget": {"items": 3, "total": 120.0, "currency": "€"}}),
+    ("Six expenses summing to 1,000 pounds.", {"budget": {"items": 6, "total": 1000.0, "currency": "£"}}),
 ]
 
 
@@ -128,6 +149,30 @@ def test_plans_compile_in_the_sandbox():
         if request.startswith("{"):
             continue
         compile_program(plan(request).source)
+
+
+def test_line_and_budget_verifiers_judge_texts():
+    hope = parse_request("Write an acrostic poem for HOPE.").verifier()
+    assert hope("Hold on\nOver the hill\npeople sing\n\nEvery night")  # blank lines skipped
+    assert not hope("Hold on\nOver the hill\nPeople sing")
+    assert not hope("Hold on\nOver the hill\nEvery night\nPeople sing")
+    nights = parse_request("Write 3 lines, each line ending with 'night'.").verifier()
+    assert nights("Dark night\nStill the night,\nGood night.")
+    assert not nights("Dark night\nGood night.") and not nights("Dark night\nGood day\nnight")
+    picnic = parse_request("List 4 items for a picnic that add up to $50.").verifier()
+    assert picnic("- Bread: $5\n- Cheese: $12.50\n- Fruit: $10\n- Juice: $22.50")
+    assert not picnic("- Bread: $5\n- Cheese: $12\n- Fruit: $10\n- Juice: $22")  # 49
+    assert not picnic("- Bread: $5\n- Cheese and fruit: $22.50\n- Juice: $22.50")  # 3 items
+    assert not picnic("- Bread: $5\n- Cheese\n- Fruit: $10\n- Juice: $35")  # a line with no amount
+    two = parse_request("Write two paragraphs about cats.").verifier()
+    assert two("Cats nap. They purr.\n\nCats hunt.") and not two("Cats nap. They purr. Cats hunt.")
+
+
+def test_impossible_specs_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="cannot cover"):
+        parse_request('{"budget": {"items": 5, "total": 3}}')
+    with pytest.raises(ValueError, match="acrostic of HOPE has 4 lines"):
+        parse_request('{"acrostic": "hope", "lines": {"exactly": 3}}')
 
 
 def test_spec_verifiers_judge_texts():

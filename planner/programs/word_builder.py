@@ -27,6 +27,9 @@ class Program(Model):
         self.spec = SPEC
         self.period = lm.encode(".")[0]
         self.comma = lm.encode(",")[0]
+        self.newline = lm.encode("\n")[0]
+        # A sentence ends with a period; a line (poem, acrostic) with a line break.
+        self.stop = self.newline if SPEC["lines"] else self.period
         self.sentence = 0          # index of the sentence being written
         self.words = []            # words of the current sentence
         self.total = 0             # words written so far
@@ -80,7 +83,7 @@ class Program(Model):
             return
         last = self.sentence == len(self.plan) - 1
         if k >= low and (self.total + 1) not in self.slots and not (last and self.todo):
-            ends = await self.sample(self.context.mask_dist(self.context.lm.vocab.from_ids([self.period])))
+            ends = await self.sample(self.context.mask_dist(self.context.lm.vocab.from_ids([self.stop])))
             if ends:
                 await self.end_sentence()
                 return
@@ -149,6 +152,8 @@ class Program(Model):
         if max_len is not None:
             limit = min(limit, max_len)
         start = vocab.capital_word_starts() if first else vocab.alpha_word_starts()
+        if first and self.spec["initials"]:
+            start = start & vocab.initial(self.spec["initials"][self.sentence])
         start = start & vocab.max_chars(limit + 1)
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
@@ -170,7 +175,8 @@ class Program(Model):
         ctx = self.context
         if first:
             word = word[:1].upper() + word[1:]
-        text = word if ctx.token_count == 0 else " " + word
+        at_start = ctx.token_count == 0 or ctx.tokens[-1] == self.newline
+        text = word if at_start else " " + word
         for token in ctx.lm.encode(text):
             await self.observe(ctx.next_token(), token)
         # The forced word must end here: the next token may not continue it.
@@ -190,10 +196,15 @@ class Program(Model):
             self.twist(INCLUDE_COST)
 
     async def end_sentence(self):
-        await self.observe(self.context.next_token(), self.period)
+        last = self.sentence == len(self.plan) - 1
+        if not (self.spec["lines"] and last):  # a poem's last line needs no line break
+            await self.observe(self.context.next_token(), self.stop)
+        if self.sentence in self.spec["breaks"]:
+            for _ in range(2):  # "\n\n", as the tokenizer splits it inside a text
+                await self.observe(self.context.next_token(), self.newline)
         self.sentence = self.sentence + 1
         self.words = []
-        if self.sentence >= len(self.plan):
+        if last:
             self.finish()
 
     async def exact_word(self, letters, first):
