@@ -7,6 +7,7 @@
     council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
     council bench smc --json bench/results/smc.json        # SMC throughput, 1 and 2 replicas
+    council bench planner --json bench/results/planner.json  # what planning adds per request
 """
 
 from __future__ import annotations
@@ -132,7 +133,10 @@ def generate(
 @app.command()
 def run(
     prompt: str = typer.Argument(..., help="The task, given to the program as its prompt."),
-    program: Optional[Path] = typer.Option(None, help="A program file (LLaMPPL-style Model); default: the library planner writes one."),
+    program: Optional[Path] = typer.Option(None, help="A program file (LLaMPPL-style Model); default: the planner writes one."),
+    planner: Optional[str] = typer.Option(None, help="library (default, offline) | openai (an OpenAI-compatible LLM)."),
+    planner_base_url: Optional[str] = typer.Option(None, help="The LLM planner's endpoint, e.g. http://127.0.0.1:8001/v1."),
+    planner_model: Optional[str] = typer.Option(None, help="The LLM planner's model name."),
     particles: int = typer.Option(16, min=1, max=256),
     method: str = typer.Option("smc", help="smc | is | rs | steer"),
     max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap when no constraint is recognised."),
@@ -143,47 +147,45 @@ def run(
     address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
     trace: bool = typer.Option(False, help="Print the per-round trace."),
-    show_program: bool = typer.Option(False, help="Print the program that runs."),
+    show_program: bool = typer.Option(False, help="Print the program that ran."),
 ):
-    """Answer a request: the library planner writes a program (or give --program), and the
-    followers run it as SMC particles."""
+    """Answer a request: the planner writes a program (or give --program), and the followers
+    run it as SMC particles."""
     from pydantic import ValidationError
 
-    from cluster.scheduler import InferenceConfig, ProgramSpec
+    from cluster.runner import RunRequest
+    from cluster.scheduler import InferenceConfig
     from planner.library import plan
     from planner.sandbox import ProgramError, compile_program
 
-    cfg = load_config(config, pool__replicas=replicas, engine__model=model)
+    cfg = load_config(config, pool__replicas=replicas, engine__model=model, planner__kind=planner,
+                      planner__base_url=planner_base_url, planner__model=planner_model)
+    source = None
     try:
-        planned = plan(prompt, max_tokens=max_tokens)
-    except ValueError as exc:  # a malformed JSON spec
-        fail(str(exc), 2)
-    if program:
-        source, follower_prompt = program.read_text(), prompt
-    else:
-        source, follower_prompt = planned.source, planned.prompt
-        err.print("constraints: " + ("; ".join(planned.recognised) or "none recognised (plain generation)"))
-    if show_program:
-        err.print(source, markup=False, highlight=False)
-    try:
-        compile_program(source)  # a broken program is reported before anything starts
-        rounds = 256 if program else planned.rounds
-        icfg = InferenceConfig(method=method, particles=particles, seed=seed, max_rounds=rounds)
+        if program:
+            source = program.read_text()
+            compile_program(source)  # a broken program is reported before anything starts
+        else:
+            plan(prompt)  # a malformed JSON spec is reported before anything starts
+        request = RunRequest(prompt=prompt, program=source, max_tokens=max_tokens, include_program=True,
+                             inference=InferenceConfig(method=method, particles=particles, seed=seed))
     except ProgramError as exc:
         fail(str(exc), 2)
     except ValidationError as exc:
         fail(f"{describe_validation_error(exc, 'options')}", 2)
+    except ValueError as exc:  # a malformed JSON spec
+        fail(str(exc), 2)
     _check_local_model(cfg, address)
-    spec = ProgramSpec(source=source, prompt=follower_prompt, seed=seed)
     start_ray(cfg, address)
     try:
-        result = asyncio.run(_run_program(cfg, spec, icfg))
-        result.constraints = [] if program else planned.recognised
+        result = asyncio.run(_run_request(cfg, request))
     except ProgramError as exc:
         err.print(f"[red]program error:[/red] {exc}")
         raise typer.Exit(1)
     except Exception as exc:
         fail(f"{type(exc).__name__}: {exc}", 1)
+    if show_program and result.program:
+        err.print(result.program, markup=False, highlight=False)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -197,18 +199,36 @@ def run(
             )
     if not result.passed_check:
         err.print("[yellow]note:[/yellow] no finished particle passed the program's check()")
+    led = result.ledger
     err.print(
         f"{result.method}: {result.particles} particles, {result.rounds} rounds, "
         f"{result.follower_tokens} follower tokens, {result.wall_time_s:.1f}s, "
         f"log ML {result.log_ml:.2f}"
+        + (f"; planner {led.planner_prompt_tokens}+{led.planner_completion_tokens} tokens, "
+           f"${led.usd:.4f}" if led and led.planner_calls else ""),
+        soft_wrap=True,
     )
     print(result.text)
 
 
-async def _run_program(cfg: CouncilConfig, spec, icfg):
+def _describe_planner(result) -> str:
+    """One line: which planner wrote the program, and why the chain fell back if it did."""
+    report = result.planner
+    line = {"llm": f"the LLM planner ({report.model}, {len(report.attempts)} attempt(s)"
+                   + (", cached" if report.cached else "") + ")",
+            "library": "the library planner", "generic": "plain generation",
+            "given": "the given program"}[report.path]
+    if report.reason:
+        line += f" — {report.reason}"
+    if report.path in ("library", "generic"):
+        line += "; constraints: " + ("; ".join(result.constraints) or "none recognised")
+    return "program: " + line
+
+
+async def _run_request(cfg: CouncilConfig, request):
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
-    from cluster.scheduler import Scheduler
+    from cluster.runner import CouncilRunner
 
     pool = FollowerPool(FollowerActor, cfg)
     with err.status(f"starting {cfg.pool.replicas} follower replica(s) ({cfg.engine.model})…"):
@@ -220,7 +240,9 @@ async def _run_program(cfg: CouncilConfig, spec, icfg):
                 best = t.best_text.replace("\n", " ")[-60:]
                 status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
 
-            return await Scheduler(spec, icfg, pool.replica_handles, on_round=progress).run()
+            result = await CouncilRunner(cfg, pool.replica_handles).run(request, on_round=progress)
+        err.print(_describe_planner(result), markup=False, highlight=False, soft_wrap=True)
+        return result
     finally:
         await pool.shutdown()
 
@@ -353,3 +375,13 @@ def bench_smc(
 
 if __name__ == "__main__":
     app()
+@bench_app.command("planner")
+def bench_planner(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    n: int = typer.Option(20, min=1, max=1000, help="Requests per measurement."),
+):
+    """Latency the planner adds (library, LLM via a scripted local server, repair, cache)."""
+    from bench.planner import run as run_planner_bench
+
+    run_planner_bench(json_path, n)
+

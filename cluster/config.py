@@ -17,6 +17,9 @@ from typing import Any, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cluster.ledger import Prices
+from planner.llm import LLMPlannerConfig
+
 ENV_PREFIX = "COUNCIL_"
 
 # The embedded default follower: SmolLM2-135M-Instruct, shipped as a GGUF file inside the
@@ -80,9 +83,20 @@ class PoolConfig(_Strict):
     startup_timeout_s: float = Field(300.0, gt=0.0)
 
 
+class PlannerConfig(LLMPlannerConfig):
+    """Which planner writes programs. `openai` speaks to any OpenAI-compatible server (the
+    fields of LLMPlannerConfig); when it fails, the library planner answers."""
+
+    kind: Literal["library", "openai"] = "library"
+    max_concurrency: int = Field(32, ge=1, le=4096, description="Requests one PlannerActor runs at once.")
+    dry_run: bool = Field(True, description="Run an LLM program's first step before accepting it.")
+
+
 class CouncilConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    prices: Prices = Field(default_factory=Prices)
 
     @model_validator(mode="after")
     def _gpu_engine_needs_gpus(self) -> "CouncilConfig":

@@ -68,3 +68,28 @@ def test_eval_rejects_a_task_file_without_prompts(tmp_path):
     tasks.write_text(json.dumps({"id": "x"}) + "\n")
     run = council("eval", "--tasks", str(tasks), "--out", str(tmp_path / "o.jsonl"), timeout=120)
     assert run.returncode == 2 and "without id/prompt" in run.stderr
+
+
+def test_run_with_an_openai_planner_shows_the_program_and_who_wrote_it():
+    from bench.openai_stub import ScriptedOpenAI
+    from planner.llm import example_programs
+
+    program = example_programs()["fixed_word"][0]
+    with ScriptedOpenAI() as server:
+        server.reply(f"```python\n{program}```", usage=(900, 250))
+        run = council("run", "Ten words; the fourth is river.", "--planner", "openai",
+                      "--planner-base-url", server.base_url, "--planner-model", "scripted",
+                      "--particles", "4", "--show-program")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "program: the LLM planner (scripted, 1 attempt(s))" in run.stderr
+    assert 'encode(" river")' in run.stderr  # --show-program printed what ran
+    assert "planner 900+250 tokens" in run.stderr
+    assert run.stdout.split()[3] == "river"
+
+
+def test_run_falls_back_to_the_library_when_the_planner_is_unreachable():
+    run = council("run", "Write a sentence with exactly 6 words.", "--planner", "openai",
+                  "--planner-base-url", "http://127.0.0.1:9/v1", "--particles", "4")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "program: the library planner — LLM planner failed: planner unreachable" in run.stderr
+    assert len(run.stdout.split()) == 6

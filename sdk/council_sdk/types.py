@@ -70,6 +70,40 @@ class RoundTrace(BaseModel):
     scheduler_ms: float = Field(0.0, description="Time spent in the scheduler itself.")
 
 
+class Ledger(BaseModel):
+    """What a request cost: planner and follower tokens, and dollars at the configured prices."""
+
+    planner_calls: int = 0
+    planner_prompt_tokens: int = 0
+    planner_completion_tokens: int = 0
+    follower_tokens: int = 0
+    usd: float = 0.0
+
+
+class PlanAttempt(BaseModel):
+    """One call to an LLM planner and what became of its program."""
+
+    attempt: int
+    ok: bool
+    error: str | None = Field(None, description="Why the program (or the call) was rejected.")
+    seconds: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class PlannerReport(BaseModel):
+    """Which planner wrote the program that ran, and why that one."""
+
+    path: Literal["llm", "library", "generic", "given"] = Field(
+        description="llm: the LLM planner; library: the offline planner; generic: plain "
+        "generation; given: a program supplied with the request.")
+    reason: str | None = Field(None, description="Why the chain fell back, when it did.")
+    model: str | None = None
+    attempts: list[PlanAttempt] = Field(default_factory=list)
+    cached: bool = False
+    seconds: float = 0.0
+
+
 class CouncilResult(BaseModel):
     """One answer from a council, with how it was reached."""
 
@@ -88,3 +122,5 @@ class CouncilResult(BaseModel):
     constraints: list[str] = Field(
         default_factory=list, description="The constraints the planner recognised in the request."
     )
+    planner: PlannerReport | None = None
+    ledger: Ledger | None = None

@@ -1,0 +1,109 @@
+"""One request, end to end: plan the program, run it over the follower pool, account for it.
+
+The PlannerActor (`actors/planner.py`) wraps a `CouncilRunner` in a Ray actor; the CLI uses
+one in-process. The runner knows replicas only as `ReplicaHandle`s, so it runs without Ray in
+tests.
+
+    runner = CouncilRunner(cfg, pool.replica_handles)
+    result = await runner.run(RunRequest(prompt="Write an acrostic for HOPE."))
+    result.planner.path, result.ledger.usd
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Awaitable, Callable
+
+from council_sdk.types import CouncilResult, RoundTrace
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.config import CouncilConfig
+from cluster.ledger import CostLedger
+from cluster.scheduler import InferenceConfig, ProgramSpec, ReplicaHandle, ReplicaLost, Scheduler
+from planner.llm import LLMPlanner
+from planner.planning import PlannedProgram, make_program
+from planner.sandbox import ProgramError
+
+MAX_PROMPT_CHARS = 100_000
+
+
+class RunRequest(BaseModel):
+    """A task for the council (what crosses the PlannerActor boundary)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                        description="The request, in words or as a JSON constraint spec.")
+    program: str | None = Field(None, max_length=100_000, description="Run this program instead of planning one.")
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    max_tokens: int = Field(64, ge=1, le=4096, description="Token cap when no constraint is recognised.")
+    include_program: bool = Field(False, description="Return the program's source with the result.")
+
+
+OnRound = Callable[[RoundTrace], Awaitable[None] | None]
+
+
+class CouncilRunner:
+    def __init__(self, config: CouncilConfig, replicas: Callable[[], list[ReplicaHandle]],
+                 llm: LLMPlanner | None = None):
+        self.config = config
+        self.replicas = replicas
+        if llm is None and config.planner.kind == "openai":
+            llm = LLMPlanner(config.planner, dry_run=self.dry_run if config.planner.dry_run else None)
+        self.llm = llm
+
+    async def run(self, request: RunRequest, on_round: OnRound | None = None) -> CouncilResult:
+        """Raises ValueError for a malformed spec, ProgramError for a given program that fails,
+        NoReplicaLeft when the pool is gone."""
+        planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program)
+        ledger = CostLedger(self.config.prices)
+        ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
+                       calls=len(planned.report.attempts))
+        try:
+            result = await self._run(planned, request, on_round)
+        except ProgramError as exc:
+            if planned.report.path != "llm":
+                raise
+            # The LLM's program passed its dry run but failed later: the library answers.
+            fallback = await make_program(request.prompt, None, request.max_tokens)
+            fallback.report.attempts = planned.report.attempts
+            fallback.report.model = planned.report.model
+            fallback.report.reason = f"LLM program failed while running: {str(exc).splitlines()[0]}"
+            planned = fallback
+            result = await self._run(planned, request, on_round)
+        ledger.followers(result.follower_tokens)
+        result.constraints = planned.recognised
+        result.planner = planned.report
+        result.ledger = ledger.snapshot()
+        result.program = planned.source if request.include_program else None
+        return result
+
+    async def _run(self, planned: PlannedProgram, request: RunRequest, on_round: OnRound | None):
+        icfg = request.inference
+        if planned.report.path in ("library", "generic") and "max_rounds" not in icfg.model_fields_set:
+            icfg = icfg.model_copy(update={"max_rounds": planned.rounds})
+        spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed)
+        return await Scheduler(spec, icfg, self.replicas, on_round=on_round).run()
+
+    async def dry_run(self, source: str, prompt: str) -> str | None:
+        """Run one particle's first step on a live replica: None if it ran, else the error
+        (with the program's traceback), which goes back to the LLM planner."""
+        handles = self.replicas()
+        if not handles:
+            return None  # nothing to try it on: the sandbox check stands alone
+        handle, req = handles[0], f"dry-{uuid.uuid4().hex[:12]}"
+        spec = ProgramSpec(source=source, prompt=prompt)
+        try:
+            states = await handle.spawn(req, spec, [0])
+            if not states[0].error and not states[0].finished:
+                states = await handle.advance(req, [0])
+            return states[0].error
+        except ProgramError as exc:
+            return str(exc)
+        except ReplicaLost:
+            return None
+        finally:
+            try:
+                await handle.drop(req)
+            except ReplicaLost:
+                pass
