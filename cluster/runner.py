@@ -68,7 +68,9 @@ class CouncilRunner:
             fallback = await make_program(request.prompt, None, request.max_tokens)
             fallback.report.attempts = planned.report.attempts
             fallback.report.model = planned.report.model
-            fallback.report.reason = f"LLM program failed while running: {str(exc).splitlines()[0]}"
+            lines = str(exc).strip().splitlines() or [""]
+            what = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1].strip()}"
+            fallback.report.reason = f"LLM program failed while running: {what}"
             planned = fallback
             result = await self._run(planned, request, on_round)
         ledger.followers(result.follower_tokens)

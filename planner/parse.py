@@ -198,20 +198,11 @@ def parse_request(request: str) -> ConstraintSpec:
         spec["word_positions"] = positions
 
     # -- sentences' first / last words
-    m = re.search(
-        rf"(?:all|every|each) sentences? (?:having the (?:1st|first) word to be|(?:should |must )?(?:start|begin)s? with(?: the word)?)\s+{QUOTED}",
-        text, re.I,
-    )
-    if m:
-        spec["sentence_first_word"] = m.group(1).strip()
-    m = re.search(
-        r"(?:sentences? having the last word to be|(?:each|every|the) sentences? (?:should |must )?(?:ending|ends?) with(?: the words?)?|sentences? ending (?:in|with)(?: the words?)?|each ending with(?: the words?)?)\s+(?P<words>.+?)(?:\s*,?\s*respectively|\.\s|\.$|$)",
-        text, re.I,
-    )
-    if m:
-        last = _quoted_or_bare(text[m.start("words"):])
-        if last:
-            spec["sentence_last_words"] = last
+    first, last = _edge_words(text, "sentence", also_last=r"|each ending with(?: the words?)?")
+    if first:
+        spec["sentence_first_word"] = first
+    if last:
+        spec["sentence_last_words"] = last
 
     _parse_lines(text, spec)
     budget = _parse_budget(text)
@@ -272,23 +263,31 @@ def _parse_lines(text: str, spec: dict) -> None:
                 if spec.get("lines") and not spec["lines"].ok(len(word)):
                     spec.pop("lines")
                 break
-    m = re.search(
-        rf"(?:all|every|each) lines? (?:should |must |has to )?(?:start|begin)s? with(?: the word)?\s+{QUOTED}",
+    first, last = _edge_words(text, "line")
+    if first:
+        spec["line_first_word"] = first
+    count = spec.get("lines")
+    if len(last) == 1 and count is not None and count.exactly:
+        last = last * count.exactly  # "each line ends with 'night'"
+    if last:
+        spec["line_last_words"] = last
+
+
+def _edge_words(text: str, unit: str, also_last: str = "") -> tuple[str | None, list[str]]:
+    """The word every `unit` (sentence, line) starts with, and the words they end with."""
+    first = re.search(
+        rf"(?:all|every|each) {unit}s? (?:having the (?:1st|first) word to be|"
+        rf"(?:should |must |has to )?(?:start|begin)s? with(?: the word)?)\s+{QUOTED}",
         text, re.I,
     )
-    if m:
-        spec["line_first_word"] = m.group(1).strip()
-    m = re.search(
-        r"(?:(?:each|every|the) lines? (?:should |must )?(?:ending|ends?) with(?: the words?)?|lines? ending (?:in|with)(?: the words?)?)\s+(?P<words>.+?)(?:\s*,?\s*respectively|\.\s|\.$|$)",
+    last = re.search(
+        rf"(?:{unit}s? having the last word to be|(?:each|every|the) {unit}s? (?:should |must )?"
+        rf"(?:ending|ends?) with(?: the words?)?|{unit}s? ending (?:in|with)(?: the words?)?{also_last})"
+        r"\s+(?P<words>.+?)(?:\s*,?\s*respectively|\.\s|\.$|$)",
         text, re.I,
     )
-    if m:
-        last = quoted_items(text[m.start("words"):])
-        count = spec.get("lines")
-        if len(last) == 1 and count is not None and count.exactly:
-            last = last * count.exactly  # "each line ends with 'night'"
-        if last:
-            spec["line_last_words"] = last
+    return (first.group(1).strip() if first else None,
+            _quoted_or_bare(text[last.start("words"):]) if last else [])
 
 
 CURRENCY = {"$": "$", "€": "€", "£": "£", "dollar": "$", "euro": "€", "pound": "£"}

@@ -206,37 +206,33 @@ class ConstraintSpec(BaseModel):
         if self.exclude:
             pairs.append((Check(target_level="word", transform=Transform(kind="each"),
                                 relation="not in"), list(self.exclude)))
-        if self.sentence_first_word:
-            pairs.append((Check(input_level="sentence", target_level="word", relation="==",
-                                reduction="all", transform=Transform(kind="each_position", position=0)),
-                          self.sentence_first_word))
-        if self.sentence_last_words:
-            pairs.append((Check(input_level="sentence", target_level="word", relation="==",
-                                reduction="all", transform=Transform(kind="each_position", position=-1)),
-                          list(self.sentence_last_words)))
+        for level in ("sentence", "line"):
+            first = getattr(self, f"{level}_first_word")
+            last = getattr(self, f"{level}_last_words")
+            if first:
+                pairs.append((_each_word_at(level, 0), first))
+            if last:
+                pairs.append((_each_word_at(level, -1), list(last)))
         if self.max_word_chars is not None:
             pairs.append((Check(input_level="word", target_level="character", relation="<=",
                                 reduction="all", transform=Transform(kind="each_count")),
                           self.max_word_chars))
-        if self.paragraphs:
-            pairs += self.paragraphs.checks({"target_level": "paragraph", "transform": count})
-        if self.lines:
-            pairs += self.lines.checks({"target_level": "line", "transform": count})
+        for n, level in ((self.paragraphs, "paragraph"), (self.lines, "line")):
+            if n:
+                pairs += n.checks({"target_level": level, "transform": count})
         if self.acrostic:
             pairs.append((Check(input_level="line", target_level="character", relation="==",
                                 transform=Transform(kind="each_position", position=0)),
                           list(self.acrostic.lower())))
-        if self.line_first_word:
-            pairs.append((Check(input_level="line", target_level="word", relation="==",
-                                reduction="all", transform=Transform(kind="each_position", position=0)),
-                          self.line_first_word))
-        if self.line_last_words:
-            pairs.append((Check(input_level="line", target_level="word", relation="==",
-                                reduction="all", transform=Transform(kind="each_position", position=-1)),
-                          list(self.line_last_words)))
         if self.budget:
             pairs.append((Check(target_level="line", relation="==", transform=count),
                           self.budget.items))
             pairs.append((Check(target_level="line", relation="==",
                                 transform=Transform(kind="number_sum")), self.budget.total))
         return Verifier(checks=[c for c, _ in pairs], targets=[t for _, t in pairs])
+
+
+def _each_word_at(level: str, position: int) -> Check:
+    """Every `level` unit (sentence, line) has a given word at `position` (0 first, -1 last)."""
+    return Check(input_level=level, target_level="word", relation="==", reduction="all",
+                 transform=Transform(kind="each_position", position=position))

@@ -42,6 +42,19 @@ class Program(Model):
         await self.sample(self.context.next_token())
         self.finish() if table["missing"] else None
 ```"""
+FAILS_LATER = """```python
+class Program(Model):
+    def __init__(self, lm, prompt):
+        super().__init__()
+        self.context = LMContext(lm, prompt)
+        self.steps = 0
+
+    async def step(self):
+        await self.sample(self.context.next_token())
+        self.steps = self.steps + 1
+        if self.steps == 3:
+            raise ValueError("ran out of ideas")
+```"""
 CONSTRAINED = "Write a sentence with exactly 8 words."
 
 
@@ -115,6 +128,15 @@ def test_a_hostile_program_is_refused_then_the_library_answers(server, replicas)
     assert "LLM planner failed: no valid program after 4 attempts" in report.reason
     assert result.passed_check and len(words(result.text)) == 8
     assert result.ledger.planner_calls == 4  # the failed attempts still cost tokens
+
+
+def test_a_program_that_fails_after_its_dry_run_falls_back_while_running(server, replicas):
+    server.reply(FAILS_LATER)
+    result = run(runner_for(server, replicas), CONSTRAINED)
+    report = result.planner
+    assert report.path == "library" and [a.ok for a in report.attempts] == [True]
+    assert "LLM program failed while running" in report.reason and "ran out of ideas" in report.reason
+    assert result.passed_check and len(words(result.text)) == 8
 
 
 @pytest.mark.parametrize("outage, reason", [
