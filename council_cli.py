@@ -259,6 +259,45 @@ def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
         fail(str(exc), 2)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command("serve")
+def serve_command(
+    host: Optional[str] = typer.Option(None, help="Interface to bind (server.host; default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (server.port; default 8000)."),
+    replicas: Optional[int] = typer.Option(None, help="Follower replicas (pool.replicas)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
+):
+    """Serve Council over HTTP (Ray Serve): OpenAI-compatible and native APIs, until Ctrl-C."""
+    import time
+
+    cfg = load_config(config, server__host=host, server__port=port, pool__replicas=replicas)
+    if not cfg.server.keys() and cfg.server.host not in LOOPBACK:
+        err.print(f"[yellow]no API keys configured:[/yellow] binding to 127.0.0.1, not {cfg.server.host} "
+                  "(set server.api_keys or COUNCIL_API_KEYS to serve other hosts)")
+        cfg.server = cfg.server.model_copy(update={"host": "127.0.0.1"})
+    _check_local_model(cfg, address)
+    start_ray(cfg, address)
+    from ray import serve
+
+    from serve_app import CouncilIngress
+
+    url = f"http://{cfg.server.host}:{cfg.server.port}"
+    with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
+        serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
+        serve.run(CouncilIngress.bind(cfg.model_dump()), name="council", route_prefix="/")
+    err.print(f"Council is serving at {url} (OpenAI base URL {url}/v1); Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        serve.shutdown()
+
+
 @app.command("eval")
 def eval_tasks(
     tasks: Path = typer.Option(..., "--tasks", exists=True, dir_okay=False, help="JSONL with id, prompt."),

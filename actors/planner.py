@@ -1,11 +1,13 @@
 """PlannerActor: the one actor that owns planning and runs each request's strategy.
 
-It starts the follower pool, then serves `run(RunRequest)` calls concurrently (Ray runs an
-async actor's calls on one event loop), at most `planner.max_concurrency` at a time; the rest
-wait their turn in order. The LLM planner's outages never fail a request the fallback chain
-can answer (see `planner/planning.py`).
+It starts the follower pool, then serves requests concurrently (Ray runs an async actor's
+calls on one event loop): `run(RunRequest)` answers directly; `submit(TaskRequest)` queues a
+task (`cluster/tasks.py`) whose progress can be read with `events` and which `cancel` stops,
+freeing its particles on every replica. At most `planner.max_concurrency` requests run at
+once; `server.max_queued` more may wait, beyond that `submit` raises QueueFull. The LLM
+planner's outages never fail a request the fallback chain can answer (`planner/planning.py`).
 
-    planner = PlannerActor.options(name="council-planner").remote(cfg.model_dump())
+    planner = PlannerActor.options(name="council-planner").remote(cfg)
     ray.get(planner.start.remote())
     result = ray.get(planner.run.remote(RunRequest(prompt="Write an acrostic for HOPE.")))
 """
@@ -15,12 +17,14 @@ from __future__ import annotations
 import asyncio
 
 import ray
-from council_sdk.types import CouncilResult, Health
+from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, TaskStatus
 
 from actors.follower import FollowerActor
 from cluster.config import CouncilConfig
+from cluster.metrics import WorkCounter, WorkStats
 from cluster.pool import FollowerPool
-from cluster.runner import CouncilRunner, RunRequest
+from cluster.runner import CouncilRunner, RunRequest, run_request
+from cluster.tasks import Emit, TaskRegistry
 
 
 class CouncilPlanner:
@@ -29,9 +33,14 @@ class CouncilPlanner:
         self.pool = FollowerPool(FollowerActor, self.config)
         self.runner = CouncilRunner(self.config, self.pool.replica_handles)
         self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
+        self.work = WorkCounter()
+        self.tasks = TaskRegistry(
+            self._run_task, max_running=self.config.planner.max_concurrency,
+            max_queued=self.config.server.max_queued,
+            on_end=lambda r: self.work.task_ended(r.request.strategy, r.status, r.result),
+        )
         self._started = False
         self._starting = asyncio.Lock()
-        self.served = 0
 
     async def start(self) -> Health:
         """Start the follower pool (idempotent); returns once every replica is ready."""
@@ -41,22 +50,74 @@ class CouncilPlanner:
                 self._started = True
         return await self.health()
 
+    # -- direct calls ------------------------------------------------------------------------
     async def run(self, request: RunRequest | dict) -> CouncilResult:
         request = RunRequest.model_validate(request)
         await self.start()
         async with self._slots:
-            result = await self.runner.run(request)
-        self.served += 1
-        return result
+            return await self.runner.run(request)
 
+    # -- tasks -------------------------------------------------------------------------------
+    async def submit(self, request: TaskRequest | dict) -> TaskStatus:
+        """Queue a task (raises QueueFull when the queue is at its bound)."""
+        request = TaskRequest.model_validate(request)
+        run_request(request)  # a request that cannot run is refused now, not queued
+        return self.tasks.submit(request).view()
+
+    async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:
+        await self.start()
+
+        def planned(p):
+            emit("planned", planner=p.report, constraints=p.recognised)
+
+        def round_done(trace):
+            emit("round", round=trace)
+            if trace.resampled:
+                emit("resampled", round=trace)
+
+        return await self.runner.run(run_request(request), on_round=round_done, on_planned=planned)
+
+    async def status(self, task_id: str) -> TaskStatus:
+        return self.tasks.get(task_id).view()
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
+        return (await self.tasks.wait(task_id, timeout)).view()
+
+    async def events(self, task_id: str, after: int = 0, timeout: float = 15.0) -> list[TaskEvent]:
+        return await self.tasks.events(task_id, after, timeout)
+
+    async def cancel(self, task_id: str) -> TaskStatus:
+        record = self.tasks.cancel(task_id)
+        if record.job is not None:
+            await asyncio.wait([record.job], timeout=30)  # particles freed before we answer
+        return record.view()
+
+    # -- health ------------------------------------------------------------------------------
     async def health(self) -> Health:
-        return Health(status="ok" if self.pool.live() else "starting",
-                      replicas_live=len(self.pool.live()), replicas=self.config.pool.replicas)
+        live = len(self.pool.live())
+        depth = self.tasks.depth()
+        return Health(status="ok" if live else "starting", replicas_live=live,
+                      replicas=self.config.pool.replicas, queued=depth["queued"],
+                      running=depth["running"])
+
+    async def stats(self) -> WorkStats:
+        health = await self.health()
+        return self.work.snapshot(queued=health.queued, running=health.running,
+                                  replicas_live=health.replicas_live, replicas=health.replicas)
+
+    async def replica_stats(self) -> list:
+        """Each replica's stats (how many requests still hold particles there, among others)."""
+        return await self.pool.stats()
+
+    async def generate(self, request):
+        """Plain sampling from the pool (`POST /v1/generate`)."""
+        await self.start()
+        return await self.pool.call("generate", request)
 
     async def shutdown(self) -> None:
         await self.pool.shutdown()
 
 
 # The planner itself needs no CPU of its own: the followers do the work. max_concurrency is
-# Ray's cap on queued calls; the semaphore above is the real limit on running requests.
+# Ray's cap on concurrent calls; the registry and the semaphore above are the real limits.
 PlannerActor = ray.remote(num_cpus=0, max_concurrency=10_000, max_restarts=0)(CouncilPlanner)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from cluster.ledger import Prices
 from planner.llm import LLMPlannerConfig
@@ -92,11 +92,31 @@ class PlannerConfig(LLMPlannerConfig):
     dry_run: bool = Field(True, description="Run an LLM program's first step before accepting it.")
 
 
+class ServerConfig(_Strict):
+    """The HTTP service (serve_app.py)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer keys; else $COUNCIL_API_KEYS (comma-separated). With none, the "
+        "server binds to localhost only.")
+    max_queued: int = Field(64, ge=0, le=100_000, description="Tasks waiting beyond the running ones; more get 429.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    wait_timeout_s: float = Field(900.0, gt=0, description="Longest an inline (waiting) request is held.")
+
+    def keys(self) -> set[str]:
+        keys = {k.get_secret_value() for k in self.api_keys}
+        keys |= {k.strip() for k in os.environ.get("COUNCIL_API_KEYS", "").split(",") if k.strip()}
+        return keys
+
+
 class CouncilConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     prices: Prices = Field(default_factory=Prices)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @model_validator(mode="after")
     def _gpu_engine_needs_gpus(self) -> "CouncilConfig":

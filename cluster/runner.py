@@ -11,10 +11,11 @@ tests.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Awaitable, Callable
 
-from council_sdk.types import CouncilResult, RoundTrace
+from council_sdk.types import AVAILABLE_STRATEGIES, MAX_PROMPT_CHARS, CouncilResult, RoundTrace, TaskRequest
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.config import CouncilConfig
@@ -24,7 +25,7 @@ from planner.llm import LLMPlanner
 from planner.planning import PlannedProgram, make_program
 from planner.sandbox import ProgramError
 
-MAX_PROMPT_CHARS = 100_000
+
 
 
 class RunRequest(BaseModel):
@@ -41,6 +42,22 @@ class RunRequest(BaseModel):
 
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
+OnPlanned = Callable[[PlannedProgram], None]
+
+
+def run_request(task: TaskRequest) -> RunRequest:
+    """A native API task as the runner's request (a spec travels as its JSON text)."""
+    if task.strategy not in AVAILABLE_STRATEGIES:
+        raise ValueError(f"strategy {task.strategy!r} is not available; use one of {list(AVAILABLE_STRATEGIES)}")
+    inference = {"method": task.method, "particles": task.particles, "seed": task.seed,
+                 "max_wall_s": task.max_wall_s}
+    if task.max_rounds is not None:
+        inference["max_rounds"] = task.max_rounds
+    if task.max_follower_tokens is not None:
+        inference["max_tokens"] = task.max_follower_tokens
+    prompt = task.prompt if task.prompt is not None else json.dumps(task.spec)
+    return RunRequest(prompt=prompt, program=task.program, max_tokens=task.max_tokens,
+                      include_program=task.include_program, inference=InferenceConfig(**inference))
 
 
 class CouncilRunner:
@@ -52,10 +69,13 @@ class CouncilRunner:
             llm = LLMPlanner(config.planner, dry_run=self.dry_run if config.planner.dry_run else None)
         self.llm = llm
 
-    async def run(self, request: RunRequest, on_round: OnRound | None = None) -> CouncilResult:
+    async def run(self, request: RunRequest, on_round: OnRound | None = None,
+                  on_planned: OnPlanned | None = None) -> CouncilResult:
         """Raises ValueError for a malformed spec, ProgramError for a given program that fails,
         NoReplicaLeft when the pool is gone."""
         planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program)
+        if on_planned is not None:
+            on_planned(planned)
         ledger = CostLedger(self.config.prices)
         ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
                        calls=len(planned.report.attempts))

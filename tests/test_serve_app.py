@@ -1,12 +1,37 @@
-"""The Ray Serve app in front of the follower pool, over real HTTP on 127.0.0.1."""
+"""The service over real HTTP on 127.0.0.1: one Serve app (SmolLM2 follower, library planner)
+started once for the module, reached through the official `openai` client, the SDK and raw
+HTTP."""
 
+import asyncio
+import json
 import socket
+import time
 
 import httpx
+import openai
 import pytest
-from council_sdk import Council, CouncilError
+from council_sdk import (
+    AsyncCouncil, AuthenticationError, BadRequestError, Council, NotFoundError, RateLimitError,
+)
+
+from planner.constraints import words
 
 pytestmark = pytest.mark.slow
+
+KEY = "test-key-1"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+EIGHT = "Write a sentence with exactly 8 words."
+# A program that keeps going for thousands of steps: something to cancel.
+ENDLESS = """
+class Program(Model):
+    def __init__(self, lm, prompt):
+        super().__init__()
+        self.context = LMContext(lm, prompt, chat=False)
+
+    async def step(self):
+        await self.observe(self.context.mask_dist(self.context.lm.vocab.eos()), False)
+        await self.sample(self.context.next_token())
+"""
 
 
 def free_port() -> int:
@@ -16,7 +41,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(ray_local, tiny_model_dir):
+def base_url(ray_local):
     from ray import serve
 
     from serve_app import CouncilIngress
@@ -24,43 +49,207 @@ def base_url(ray_local, tiny_model_dir):
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = {
-        "engine": {"model": tiny_model_dir, "dtype": "float32"},
         "pool": {"replicas": 1, "num_cpus": 1},
+        "planner": {"max_concurrency": 4},
+        "server": {"api_keys": [KEY], "max_queued": 4, "max_body_bytes": 200_000},
     }
     serve.run(CouncilIngress.bind(config), name="council-test", route_prefix="/")
-    yield f"http://127.0.0.1:{port}"
-    serve.shutdown()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while httpx.get(f"{url}/healthz").json()["replicas_live"] < 1:
+        assert time.monotonic() < deadline, "the follower pool did not start"
+        time.sleep(1)
+    yield url
+    serve.delete("council-test")
 
 
-def test_generate_over_http_with_the_sdk(base_url):
-    with Council(base_url) as council:
-        result = council.generate("hi", max_tokens=5, seed=1)
-        assert 0 < result.completion_tokens <= 5 and isinstance(result.text, str)
-        assert council.generate("hi", max_tokens=5, seed=1) == result  # seeded: reproducible
+@pytest.fixture
+def client(base_url):
+    return openai.OpenAI(base_url=f"{base_url}/v1", api_key=KEY, max_retries=8)
+
+
+def metric(base_url, name: str, **labels) -> float:
+    """One sample's value from /metrics (0 if absent); labels match in any order."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(httpx.get(f"{base_url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+# -- the OpenAI-compatible API ---------------------------------------------------------------
+
+
+def test_the_openai_client_gets_a_chat_completion(client):
+    reply = client.chat.completions.create(model="council-smc", messages=[{"role": "user", "content": EIGHT}])
+    text = reply.choices[0].message.content
+    assert len(words(text)) == 8 and reply.choices[0].finish_reason == "stop"
+    assert reply.usage.completion_tokens > 0 and reply.model == "council-smc"
+    assert [m.id for m in client.models.list()] == ["council-smc"]
+
+
+def test_the_openai_client_streams_a_chat_completion(client):
+    chunks = list(client.chat.completions.create(
+        model="council-smc", messages=[{"role": "system", "content": "Be brief."},
+                                       {"role": "user", "content": EIGHT}],
+        stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len(words(text)) == 8
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_unknown_and_reserved_models_are_404_in_openai_shape(client):
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    assert "no model 'gpt-9'" in str(info.value)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.chat.completions.create(model="council-vote", messages=[{"role": "user", "content": "hi"}])
+    assert "reserved" in str(info.value)
+
+
+# -- the SDK and the native API --------------------------------------------------------------
+
+
+def test_sdk_run_returns_the_result_with_planner_and_ledger(base_url):
+    with Council(base_url, api_key=KEY) as council:
+        result = council.run(EIGHT, particles=8)
+        assert result.passed_check and len(words(result.text)) == 8
+        assert result.constraints == ["exactly 8 words"] and result.planner.path == "library"
+        assert result.ledger.follower_tokens == result.follower_tokens > 0
+        spec = council.run({"words": {"exactly": 5}}, particles=4)
+        assert len(words(spec.text)) == 5
+
+
+def test_sdk_stream_yields_events_in_order_and_ends_with_the_result(base_url):
+    with Council(base_url, api_key=KEY) as council:
+        events = list(council.stream("Write an acrostic poem for SUN.", particles=4))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    kinds = [e.type for e in events]
+    assert kinds[:3] == ["queued", "running", "planned"] and kinds[-1] == "finished"
+    assert "round" in kinds and events[2].constraints == ["lines start with the letters of SUN"]
+    rounds = [e.round.round for e in events if e.type == "round"]
+    assert rounds == sorted(rounds)
+    text = events[-1].result.text
+    assert [line[0] for line in text.splitlines()] == ["S", "U", "N"]
+
+
+def test_sdk_cancel_stops_a_task_and_frees_its_particles(base_url, ray_local):
+    with Council(base_url, api_key=KEY) as council:
+        task = council.submit("Go on forever.", program=ENDLESS, particles=4, max_rounds=4000)
+        for event in council.events(task.id):
+            if event.type == "round":
+                break
+        status = council.cancel(task.id)
+        assert status.status == "cancelled" and status.error.kind == "cancelled"
+        assert council.get(task.id).status == "cancelled"
+    planner = ray_local.get_actor("council-planner")
+    stats = ray_local.get(planner.replica_stats.remote())
+    assert all(r["smc_requests"] == 0 for r in stats)  # no replica still holds its particles
+
+
+def test_a_client_that_disconnects_cancels_its_work(base_url):
+    before = metric(base_url, "council_tasks_total", strategy="council-smc", status="cancelled")
+    body = {"prompt": "Go on forever.", "program": ENDLESS, "particles": 4, "max_rounds": 4000, "wait": True}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{base_url}/v1/tasks", json=body, headers=AUTH, timeout=3)
+    deadline = time.monotonic() + 30
+    while metric(base_url, "council_tasks_total", strategy="council-smc", status="cancelled") <= before:
+        assert time.monotonic() < deadline, "the abandoned task was not cancelled"
+        time.sleep(0.5)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_a_key_is_required_except_for_health_and_metrics(base_url):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        reply = httpx.post(f"{base_url}/v1/tasks", json={"prompt": "hi"}, headers=headers)
+        assert reply.status_code == 401 and "API key" in reply.json()["error"]["message"]
+    assert httpx.get(f"{base_url}/healthz").status_code == 200
+    assert httpx.get(f"{base_url}/metrics").status_code == 200
+    with Council(base_url) as council, pytest.raises(AuthenticationError):
+        council.get("task-x")
+
+
+@pytest.mark.parametrize("send, status, words_in_message", [
+    (lambda u: httpx.post(f"{u}/v1/tasks", content=b"{not json", headers={**AUTH, "content-type": "application/json"}),
+     400, "not valid JSON"),
+    (lambda u: httpx.get(f"{u}/v1/tasks/task-nope", headers=AUTH), 404, "no task 'task-nope'"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"prompt": "x" * 300_000}, headers=AUTH), 413, "over 200000 bytes"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"prompt": "hi", "particles": 1000}, headers=AUTH), 422, "particles"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"prompt": "x" * 100_001}, headers=AUTH), 422, "prompt"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"prompt": "hi", "spec": {}}, headers=AUTH), 422, "exactly one"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"spec": {"words": {"exactly": -1}}, "wait": True}, headers=AUTH),
+     400, "invalid constraint spec"),
+    (lambda u: httpx.post(f"{u}/v1/tasks", json={"prompt": "hi", "program": "import os", "wait": True}, headers=AUTH),
+     400, "import"),
+    (lambda u: httpx.post(f"{u}/v1/chat/completions", json={"model": "council-smc", "messages": []}, headers=AUTH),
+     422, "messages"),
+    (lambda u: httpx.post(f"{u}/v1/chat/completions", headers=AUTH,
+                          json={"model": "council-smc", "messages": [{"role": "system", "content": "x"}]}),
+     400, "user message"),
+])
+def test_client_mistakes_are_4xx_with_a_readable_message(base_url, send, status, words_in_message):
+    reply = send(base_url)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert words_in_message in error["message"] and error["type"]
+    assert "Traceback" not in reply.text and reply.headers["x-request-id"]
+
+
+def test_a_burst_above_the_queue_bound_gets_429_and_every_accepted_task_is_answered(base_url):
+    async def burst():
+        async with httpx.AsyncClient(base_url=base_url, headers=AUTH, timeout=60) as http:
+            body = {"prompt": "Write a sentence with exactly 6 words.", "particles": 4}
+            return await asyncio.gather(*(http.post("/v1/tasks", json=body) for _ in range(16)))
+
+    replies = asyncio.run(burst())
+    accepted = [r.json()["id"] for r in replies if r.status_code == 202]
+    refused = [r for r in replies if r.status_code == 429]
+    assert len(accepted) + len(refused) == 16 and refused and accepted
+    assert all(r.headers["retry-after"] and "queue is full" in r.json()["error"]["message"] for r in refused)
+    with Council(base_url, api_key=KEY) as council:
+        for task_id in accepted:
+            for event in council.events(task_id):
+                pass
+            assert event.type == "finished" and len(words(event.result.text)) == 6
+
+
+def test_twenty_concurrent_requests_are_all_answered_and_counted(base_url):
+    before = metric(base_url, "council_tasks_total", strategy="council-smc", status="succeeded")
+
+    async def twenty():
+        async with AsyncCouncil(base_url, api_key=KEY, max_retries=60) as council:
+            return await asyncio.gather(*(
+                council.run(f"Write a sentence with exactly {5 + i % 4} words.", particles=4, seed=i)
+                for i in range(20)))
+
+    results = asyncio.run(twenty())
+    assert [len(words(r.text)) for r in results] == [5 + i % 4 for i in range(20)]
+    assert metric(base_url, "council_tasks_total", strategy="council-smc", status="succeeded") >= before + 20
+    assert metric(base_url, "council_http_requests_total", endpoint="/v1/tasks", status="200") >= 20
+    assert metric(base_url, "council_replicas_live") == 1
+
+
+def test_sdk_errors_are_typed(base_url):
+    with Council(base_url, api_key=KEY, max_retries=0) as council:
+        with pytest.raises(NotFoundError):
+            council.get("task-missing")
+        with pytest.raises(BadRequestError) as info:
+            council.run("hi", particles=1, program="class Program(Model):\n    pass\n")
+        assert "__init__ raised" in info.value.message
+    assert issubclass(RateLimitError, Exception)
+
+
+def test_plain_generation_over_http(base_url):
+    with Council(base_url, api_key=KEY) as council:
+        result = council.generate("The capital of France is", chat=False, max_tokens=4, temperature=0)
+        assert result.text.startswith(" Paris")
         health = council.health()
         assert (health.status, health.replicas_live, health.replicas) == ("ok", 1, 1)
-
-
-def test_sdk_raises_typed_errors(base_url):
-    with Council(base_url) as council:
-        with pytest.raises(CouncilError) as info:
-            council._send("POST", "/v1/generate", json={"prompt": "a", "max_tokens": -1})
-        assert info.value.status == 422
-        with pytest.raises(ValueError):  # caught client-side before any request is sent
-            council.generate(None)
-
-
-@pytest.mark.parametrize(
-    "payload",
-    [
-        {},  # neither prompt nor messages
-        {"prompt": "a", "messages": [{"role": "user", "content": "b"}]},
-        {"prompt": "a", "max_tokens": 0},
-        {"prompt": "a", "temperature": -1},
-        {"prompt": "a", "unknown_field": 1},
-    ],
-)
-def test_bad_requests_are_422_with_a_message(base_url, payload):
-    reply = httpx.post(f"{base_url}/v1/generate", json=payload, timeout=60)
-    assert reply.status_code == 422
-    assert reply.json()["detail"]
+    reply = httpx.post(f"{base_url}/v1/generate", json={"prompt": "a", "max_tokens": 0}, headers=AUTH)
+    assert reply.status_code == 422 and "max_tokens" in reply.json()["error"]["message"]
+    assert json.loads(reply.text)["error"]["param"] == "max_tokens"

@@ -1,6 +1,17 @@
-"""Client SDK for Council: `Council` plus the wire types of the HTTP API."""
+"""Client SDK for Council: `Council` / `AsyncCouncil` plus the wire types of the HTTP API."""
 
-from council_sdk.client import Council, CouncilError
-from council_sdk.types import GenerateRequest, GenerateResult, Health, Message
+from council_sdk.client import (
+    AsyncCouncil, AuthenticationError, BadRequestError, Council, CouncilError, NotFoundError,
+    RateLimitError, ServerError, ServiceUnavailableError,
+)
+from council_sdk.types import (
+    CouncilResult, GenerateRequest, GenerateResult, Health, Ledger, Message, PlannerReport,
+    TaskEvent, TaskRequest, TaskStatus,
+)
 
-__all__ = ["Council", "CouncilError", "GenerateRequest", "GenerateResult", "Health", "Message"]
+__all__ = [
+    "AsyncCouncil", "AuthenticationError", "BadRequestError", "Council", "CouncilError",
+    "CouncilResult", "GenerateRequest", "GenerateResult", "Health", "Ledger", "Message",
+    "NotFoundError", "PlannerReport", "RateLimitError", "ServerError", "ServiceUnavailableError",
+    "TaskEvent", "TaskRequest", "TaskStatus",
+]

@@ -1,53 +1,196 @@
-"""`Council`: a small synchronous client for a Council service.
+"""Clients for a Council service: `Council` (blocking) and `AsyncCouncil` (asyncio).
 
     from council_sdk import Council
 
-    with Council("http://127.0.0.1:8000") as council:
-        print(council.generate("Name a river.", max_tokens=16).text)
+    with Council("http://127.0.0.1:8000", api_key="...") as council:
+        result = council.run("Write a sentence with exactly 12 words.", particles=16)
+        print(result.text, result.constraints, result.ledger.usd)
+
+        for event in council.stream("Write an acrostic for HOPE."):
+            print(event.type, event.round.ess if event.round else "")
+
+        task = council.submit({"words": {"exactly": 9}})      # a spec instead of a prompt
+        council.cancel(task.id)
+
+Errors are typed (`AuthenticationError`, `BadRequestError`, `NotFoundError`,
+`RateLimitError`, `ServiceUnavailableError`, `ServerError`, all `CouncilError`); 429 and 503
+are retried with backoff, honouring `Retry-After`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import os
+import random
+import time
+from typing import Any, AsyncIterator, Iterable, Iterator
 
 import httpx
 
-from council_sdk.types import GenerateRequest, GenerateResult, Health
+from council_sdk.types import (
+    CouncilResult, GenerateRequest, GenerateResult, Health, TaskEvent, TaskRequest, TaskStatus,
+)
+
+RETRY_STATUSES = (429, 503)
 
 
 class CouncilError(Exception):
     """The service answered with an error; `status` is the HTTP status."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, type: str | None = None, code: str | None = None):
         super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
+        self.status, self.message, self.type, self.code = status, message, type, code
 
 
-class Council:
+class AuthenticationError(CouncilError):
+    """401: no API key, or a wrong one."""
+
+
+class BadRequestError(CouncilError):
+    """400, 411, 413, 422: the request itself is wrong; the message says how."""
+
+
+class NotFoundError(CouncilError):
+    """404: no such task, route or model."""
+
+
+class RateLimitError(CouncilError):
+    """429: the service's queue is full (retried automatically first)."""
+
+
+class ServiceUnavailableError(CouncilError):
+    """503: no follower replica is alive (retried automatically first)."""
+
+
+class ServerError(CouncilError):
+    """5xx: the service failed."""
+
+
+def _error_for(reply: httpx.Response) -> CouncilError:
+    try:
+        body = reply.json()
+        err = body.get("error") if isinstance(body, dict) else None
+        message = err.get("message") if isinstance(err, dict) else body.get("detail", reply.text)
+        type_, code = (err.get("type"), err.get("code")) if isinstance(err, dict) else (None, None)
+    except ValueError:
+        message, type_, code = reply.text, None, None
+    status = reply.status_code
+    cls = {401: AuthenticationError, 404: NotFoundError, 429: RateLimitError,
+           503: ServiceUnavailableError}.get(status)
+    if cls is None:
+        cls = BadRequestError if 400 <= status < 500 else ServerError
+    return cls(status, str(message), type_, code)
+
+
+def _retry_delay(reply: httpx.Response, attempt: int) -> float:
+    after = reply.headers.get("retry-after")
+    try:
+        if after is not None:
+            return min(60.0, float(after))
+    except ValueError:
+        pass
+    return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+
+
+def _task(prompt: str | dict | None, spec: dict | None, options: dict) -> dict:
+    """A TaskRequest body: a dict given as `prompt` is taken as a spec."""
+    if isinstance(prompt, dict):
+        prompt, spec = None, prompt
+    return TaskRequest(prompt=prompt, spec=spec, **options).model_dump(exclude_none=True)
+
+
+class _SSE:
+    """Server-sent events from lines: yields (event, data) when a blank line ends one."""
+
+    def __init__(self):
+        self.event, self.data = None, []
+
+    def feed(self, line: str) -> tuple[str | None, str] | None:
+        if not line:
+            if not self.data:
+                return None
+            out = (self.event, "\n".join(self.data))
+            self.event, self.data = None, []
+            return out
+        if line.startswith(":"):
+            return None  # a comment (keep-alive, progress)
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            self.event = value
+        elif field == "data":
+            self.data.append(value)
+        return None
+
+
+def _events(lines: Iterable[str]) -> Iterator[TaskEvent]:
+    sse = _SSE()
+    for line in lines:
+        got = sse.feed(line.rstrip("\r"))
+        if got is not None:
+            event = TaskEvent.model_validate_json(got[1])
+            yield event
+            if event.terminal:
+                return
+
+
+class _Base:
+    def __init__(self, base_url: str, api_key: str | None, timeout: float, max_retries: int):
+        api_key = api_key or os.environ.get("COUNCIL_API_KEY")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url, self.timeout, self.max_retries = base_url.rstrip("/"), timeout, max_retries
+
+
+class Council(_Base):
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None,
-                 timeout: float = 300.0):
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+                 timeout: float = 900.0, max_retries: int = 5):
+        super().__init__(base_url, api_key, timeout, max_retries)
+        self._http = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=timeout)
 
+    # -- tasks -------------------------------------------------------------------------------
+    def run(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> CouncilResult:
+        """Answer a request and wait for it; options are TaskRequest's fields."""
+        status = TaskStatus.model_validate(self._send("POST", "/v1/tasks", json={**_task(prompt, spec, options), "wait": True}))
+        return status.result
+
+    def submit(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> TaskStatus:
+        return TaskStatus.model_validate(self._send("POST", "/v1/tasks", json=_task(prompt, spec, options)))
+
+    def get(self, task_id: str) -> TaskStatus:
+        return TaskStatus.model_validate(self._send("GET", f"/v1/tasks/{task_id}"))
+
+    def cancel(self, task_id: str) -> TaskStatus:
+        return TaskStatus.model_validate(self._send("DELETE", f"/v1/tasks/{task_id}"))
+
+    def events(self, task_id: str) -> Iterator[TaskEvent]:
+        """A task's progress, from its first event to its last (finished, failed, cancelled)."""
+        with self._http.stream("GET", f"/v1/tasks/{task_id}/events", timeout=None) as reply:
+            if not reply.is_success:
+                reply.read()
+                raise _error_for(reply)
+            yield from _events(reply.iter_lines())
+
+    def stream(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> Iterator[TaskEvent]:
+        """Submit a request and yield its progress; the last event carries the result."""
+        yield from self.events(self.submit(prompt, spec=spec, **options).id)
+
+    # -- the rest ----------------------------------------------------------------------------
     def generate(self, prompt: str | None = None, **options: Any) -> GenerateResult:
         """Plain sampling from the follower pool; options are GenerateRequest's fields."""
-        request = GenerateRequest(prompt=prompt, **options)
-        body = request.model_dump(exclude_none=True)
+        body = GenerateRequest(prompt=prompt, **options).model_dump(exclude_none=True)
         return GenerateResult.model_validate(self._send("POST", "/v1/generate", json=body))
 
     def health(self) -> Health:
         return Health.model_validate(self._send("GET", "/healthz"))
 
     def _send(self, method: str, path: str, **kwargs) -> Any:
-        reply = self._http.request(method, path, **kwargs)
-        if reply.is_success:
-            return reply.json()
-        try:
-            detail = reply.json().get("detail", reply.text)
-        except ValueError:
-            detail = reply.text
-        raise CouncilError(reply.status_code, detail if isinstance(detail, str) else str(detail))
+        for attempt in range(self.max_retries + 1):
+            reply = self._http.request(method, path, **kwargs)
+            if reply.is_success:
+                return reply.json()
+            if reply.status_code not in RETRY_STATUSES or attempt == self.max_retries:
+                raise _error_for(reply)
+            time.sleep(_retry_delay(reply, attempt))
 
     def close(self) -> None:
         self._http.close()
@@ -57,3 +200,63 @@ class Council:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class AsyncCouncil(_Base):
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None,
+                 timeout: float = 900.0, max_retries: int = 5):
+        super().__init__(base_url, api_key, timeout, max_retries)
+        self._http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout)
+
+    async def run(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> CouncilResult:
+        body = {**_task(prompt, spec, options), "wait": True}
+        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=body)).result
+
+    async def submit(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> TaskStatus:
+        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=_task(prompt, spec, options)))
+
+    async def get(self, task_id: str) -> TaskStatus:
+        return TaskStatus.model_validate(await self._send("GET", f"/v1/tasks/{task_id}"))
+
+    async def cancel(self, task_id: str) -> TaskStatus:
+        return TaskStatus.model_validate(await self._send("DELETE", f"/v1/tasks/{task_id}"))
+
+    async def events(self, task_id: str) -> AsyncIterator[TaskEvent]:
+        async with self._http.stream("GET", f"/v1/tasks/{task_id}/events", timeout=None) as reply:
+            if not reply.is_success:
+                await reply.aread()
+                raise _error_for(reply)
+            sse = _SSE()
+            async for line in reply.aiter_lines():
+                got = sse.feed(line.rstrip("\r"))
+                if got is not None:
+                    event = TaskEvent.model_validate_json(got[1])
+                    yield event
+                    if event.terminal:
+                        return
+
+    async def stream(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> AsyncIterator[TaskEvent]:
+        status = await self.submit(prompt, spec=spec, **options)
+        async for event in self.events(status.id):
+            yield event
+
+    async def health(self) -> Health:
+        return Health.model_validate(await self._send("GET", "/healthz"))
+
+    async def _send(self, method: str, path: str, **kwargs) -> Any:
+        for attempt in range(self.max_retries + 1):
+            reply = await self._http.request(method, path, **kwargs)
+            if reply.is_success:
+                return reply.json()
+            if reply.status_code not in RETRY_STATUSES or attempt == self.max_retries:
+                raise _error_for(reply)
+            await asyncio.sleep(_retry_delay(reply, attempt))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncCouncil":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()

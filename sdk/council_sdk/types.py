@@ -47,6 +47,8 @@ class Health(BaseModel):
     status: str
     replicas_live: int
     replicas: int
+    queued: int = Field(0, description="Tasks waiting for a slot.")
+    running: int = 0
 
 
 # -- program-guided inference (SMC and friends) ------------------------------------------
@@ -124,3 +126,127 @@ class CouncilResult(BaseModel):
     )
     planner: PlannerReport | None = None
     ledger: Ledger | None = None
+
+
+# -- the native tasks API ------------------------------------------------------------------
+
+STRATEGIES = ("council-smc", "council-vote", "council-cascade", "council-signal", "follower", "planner")
+AVAILABLE_STRATEGIES = ("council-smc",)
+MAX_PROMPT_CHARS = 100_000
+
+TaskState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class TaskRequest(BaseModel):
+    """`POST /v1/tasks`: a request in words (`prompt`) or as a constraint spec (`spec`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, min_length=1, max_length=MAX_PROMPT_CHARS)
+    spec: dict | None = Field(None, description="A structured constraint spec instead of a prompt.")
+    strategy: str = Field("council-smc", description="council-smc (others are reserved).")
+    particles: int = Field(16, ge=1, le=256)
+    method: Literal["smc", "is", "rs", "steer"] = "smc"
+    max_tokens: int = Field(64, ge=1, le=4096, description="Answer length when no constraint is recognised.")
+    max_rounds: int | None = Field(None, ge=1, le=4096)
+    max_follower_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Budget for the whole task.")
+    max_wall_s: float = Field(600.0, gt=0, le=3600)
+    seed: int = 0
+    program: str | None = Field(None, max_length=100_000, description="Run this program instead of planning.")
+    include_program: bool = False
+    wait: bool = Field(False, description="Answer inline instead of returning the task's id.")
+
+    @model_validator(mode="after")
+    def _one_input(self) -> "TaskRequest":
+        if (self.prompt is None) == (self.spec is None):
+            raise ValueError("give exactly one of `prompt` or `spec`")
+        return self
+
+
+class TaskError(BaseModel):
+    kind: Literal["bad_request", "unavailable", "internal", "cancelled"]
+    message: str
+
+
+class TaskStatus(BaseModel):
+    id: str
+    status: TaskState
+    strategy: str
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    result: CouncilResult | None = None
+    error: TaskError | None = None
+
+
+class TaskEvent(BaseModel):
+    """One step of a task's progress (`GET /v1/tasks/{id}/events`, SSE)."""
+
+    task_id: str
+    seq: int
+    type: Literal["queued", "running", "planned", "round", "resampled", "finished", "failed", "cancelled"]
+    time: float
+    planner: PlannerReport | None = None
+    constraints: list[str] | None = None
+    round: RoundTrace | None = None
+    result: CouncilResult | None = None
+    error: TaskError | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in ("finished", "failed", "cancelled")
+
+
+# -- errors, in OpenAI's shape --------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# -- the OpenAI-compatible API ---------------------------------------------------------------
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # content parts: keep the text ones
+            return "".join(p.get("text", "") for p in self.content if isinstance(p, dict))
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    """The fields Council reads; OpenAI's other parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1, max_length=256)
+    stream: bool = False
+    stream_options: dict | None = None
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096)
+    n: int = Field(1, ge=1, le=1, description="One answer per request.")
+    seed: int | None = None
+
+    def prompt(self) -> str:
+        """The request the council answers: the last user message, after any system text."""
+        users = [m for m in self.messages if m.role == "user"]
+        if not users:
+            raise ValueError("messages: at least one user message is needed")
+        system = " ".join(m.text() for m in self.messages if m.role in ("system", "developer")).strip()
+        last = users[-1].text().strip()
+        if not last:
+            raise ValueError("messages: the last user message is empty")
+        return f"{system}\n\n{last}" if system else last

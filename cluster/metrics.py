@@ -1,0 +1,117 @@
+"""Prometheus metrics of the service (`GET /metrics`).
+
+Two sources: the HTTP layer counts requests and their latency where they arrive (the ingress);
+the work itself — tasks by strategy and outcome, planner and follower tokens, cost, SMC
+rounds, resampling, ESS, queue depth, live replicas — is counted where it happens (the
+PlannerActor's `WorkStats`) and read at scrape time, so the figures are right however many
+ingress replicas there are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from council_sdk.types import CouncilResult
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from pydantic import BaseModel, Field
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class WorkStats(BaseModel):
+    """Cumulative counts kept by the PlannerActor."""
+
+    tasks: dict[str, int] = Field(default_factory=dict, description="'strategy/status' -> count")
+    planner_prompt_tokens: int = 0
+    planner_completion_tokens: int = 0
+    follower_tokens: int = 0
+    cost_usd: float = 0.0
+    rounds: int = 0
+    resamples: int = 0
+    ess_fraction_sum: float = 0.0
+    queued: int = 0
+    running: int = 0
+    replicas_live: int = 0
+    replicas: int = 0
+
+
+class WorkCounter:
+    """Accumulates WorkStats as tasks end (lives in the PlannerActor)."""
+
+    def __init__(self):
+        self.stats = WorkStats()
+        self._tasks: Counter[str] = Counter()
+
+    def task_ended(self, strategy: str, status: str, result: CouncilResult | None) -> None:
+        self._tasks[f"{strategy}/{status}"] += 1
+        if result is None:
+            return
+        s = self.stats
+        if result.ledger:
+            s.planner_prompt_tokens += result.ledger.planner_prompt_tokens
+            s.planner_completion_tokens += result.ledger.planner_completion_tokens
+            s.cost_usd += result.ledger.usd
+        s.follower_tokens += result.follower_tokens
+        s.rounds += len(result.trace)
+        s.resamples += sum(1 for t in result.trace if t.resampled)
+        s.ess_fraction_sum += sum(t.ess / max(1, result.particles) for t in result.trace)
+
+    def snapshot(self, **gauges: int) -> WorkStats:
+        return self.stats.model_copy(update={"tasks": dict(self._tasks), **gauges})
+
+
+class ServiceMetrics:
+    """The ingress's registry: HTTP metrics plus the PlannerActor's WorkStats at scrape time."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = PromCounter("council_http_requests", "HTTP requests by endpoint and status.",
+                                    ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram("council_http_request_seconds", "HTTP request latency.", ["endpoint"],
+                                 registry=self.registry,
+                                 buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+        self._work = WorkStats()
+        self.registry.register(_WorkCollector(self))
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        self.requests.labels(endpoint, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+
+    def render(self, work: WorkStats | None) -> bytes:
+        if work is not None:
+            self._work = work
+        return generate_latest(self.registry)
+
+
+class _WorkCollector:
+    def __init__(self, metrics: ServiceMetrics):
+        self.metrics = metrics
+
+    def collect(self):
+        w = self.metrics._work
+        tasks = CounterMetricFamily("council_tasks", "Tasks ended, by strategy and status.",
+                                    labels=["strategy", "status"])
+        for key, n in sorted(w.tasks.items()):
+            strategy, status = key.split("/", 1)
+            tasks.add_metric([strategy, status], n)
+        yield tasks
+        tokens = CounterMetricFamily("council_tokens", "Tokens used, by who used them.", labels=["kind"])
+        tokens.add_metric(["planner_prompt"], w.planner_prompt_tokens)
+        tokens.add_metric(["planner_completion"], w.planner_completion_tokens)
+        tokens.add_metric(["follower"], w.follower_tokens)
+        yield tokens
+        yield CounterMetricFamily("council_cost_usd", "Cost at the configured prices.", value=w.cost_usd)
+        yield CounterMetricFamily("council_smc_rounds", "SMC rounds run.", value=w.rounds)
+        yield CounterMetricFamily("council_smc_resamples", "SMC rounds that resampled.", value=w.resamples)
+        yield CounterMetricFamily("council_smc_ess_fraction_sum",
+                                  "Sum over rounds of ESS / particles (divide by rounds for the mean).",
+                                  value=w.ess_fraction_sum)
+        queue = GaugeMetricFamily("council_queue_depth", "Tasks queued and running.", labels=["state"])
+        queue.add_metric(["queued"], w.queued)
+        queue.add_metric(["running"], w.running)
+        yield queue
+        yield GaugeMetricFamily("council_replicas_live", "Follower replicas alive.", value=w.replicas_live)
+        yield GaugeMetricFamily("council_replicas", "Follower replicas configured.", value=w.replicas)
