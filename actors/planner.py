@@ -15,16 +15,20 @@ planner's outages never fail a request the fallback chain can answer (`planner/p
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import ray
 from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, TaskStatus
 
 from actors.follower import FollowerActor
+from cluster.autoscale import ScalePolicy
 from cluster.config import CouncilConfig
 from cluster.metrics import WorkCounter, WorkStats
 from cluster.pool import FollowerPool
 from cluster.runner import CouncilRunner, RunRequest, run_request
 from cluster.tasks import Emit, TaskRegistry
+
+log = logging.getLogger(__name__)
 
 
 class CouncilPlanner:
@@ -41,6 +45,8 @@ class CouncilPlanner:
         )
         self._started = False
         self._starting = asyncio.Lock()
+        self._direct = 0  # `run` calls in flight (tasks are counted by the registry)
+        self._scaler: asyncio.Task | None = None
 
     async def start(self) -> Health:
         """Start the follower pool (idempotent); returns once every replica is ready."""
@@ -48,14 +54,20 @@ class CouncilPlanner:
             if not self._started:
                 await self.pool.start(monitor=True)
                 self._started = True
+                if self.config.pool.elastic:
+                    self._scaler = asyncio.create_task(self._autoscale())
         return await self.health()
 
     # -- direct calls ------------------------------------------------------------------------
     async def run(self, request: RunRequest | dict) -> CouncilResult:
         request = RunRequest.model_validate(request)
         await self.start()
-        async with self._slots:
-            return await self.runner.run(request)
+        self._direct += 1
+        try:
+            async with self._slots:
+                return await self.runner.run(request)
+        finally:
+            self._direct -= 1
 
     # -- tasks -------------------------------------------------------------------------------
     async def submit(self, request: TaskRequest | dict) -> TaskStatus:
@@ -97,13 +109,14 @@ class CouncilPlanner:
         live = len(self.pool.live())
         depth = self.tasks.depth()
         return Health(status="ok" if live else "starting", replicas_live=live,
-                      replicas=self.config.pool.replicas, queued=depth["queued"],
+                      replicas=len(self.pool.replicas), queued=depth["queued"],
                       running=depth["running"])
 
     async def stats(self) -> WorkStats:
         health = await self.health()
         return self.work.snapshot(queued=health.queued, running=health.running,
-                                  replicas_live=health.replicas_live, replicas=health.replicas)
+                                  replicas_live=health.replicas_live, replicas=health.replicas,
+                                  scaled_up=self.pool.scaled_up, scaled_down=self.pool.scaled_down)
 
     async def replica_stats(self) -> list:
         """Each replica's stats (how many requests still hold particles there, among others)."""
@@ -114,7 +127,25 @@ class CouncilPlanner:
         await self.start()
         return await self.pool.call("generate", request)
 
+    async def _autoscale(self, period_s: float = 1.0) -> None:
+        """Grow or shrink the pool with the load (see cluster/autoscale.py)."""
+        policy = ScalePolicy.from_pool(self.config.pool)
+        while True:
+            await asyncio.sleep(period_s)
+            depth = self.tasks.depth()
+            live = len([r for r in self.pool.live() if not r.draining])
+            step = policy.decide(depth["queued"] + depth["running"] + self._direct, live)
+            try:
+                if step > 0:
+                    await self.pool.scale_up()
+                elif step < 0:
+                    await self.pool.retire()
+            except Exception as exc:  # noqa: BLE001 - a failed step is retried next period
+                log.warning("autoscaling step %+d failed: %s", step, exc)
+
     async def shutdown(self) -> None:
+        if self._scaler is not None:
+            self._scaler.cancel()
         await self.pool.shutdown()
 
 

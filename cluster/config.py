@@ -81,6 +81,25 @@ class PoolConfig(_Strict):
     health_check_interval_s: float = Field(2.0, gt=0.0)
     health_check_timeout_s: float = Field(10.0, gt=0.0)
     startup_timeout_s: float = Field(300.0, gt=0.0)
+    # Elastic pool: between min_replicas and max_replicas (both default to `replicas`: fixed).
+    min_replicas: int | None = Field(None, ge=1, le=1024)
+    max_replicas: int | None = Field(None, ge=1, le=1024)
+    target_load_per_replica: float = Field(
+        4.0, gt=0, description="Requests (queued + running) per replica above which the pool grows.")
+    scale_up_after_s: float = Field(10.0, ge=0, description="How long the load must stay high.")
+    scale_down_idle_s: float = Field(120.0, ge=0, description="How long the pool must be idle to shrink.")
+    drain_timeout_s: float = Field(300.0, gt=0, description="Longest wait for a retiring replica's particles.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "PoolConfig":
+        low, high = self.min_replicas or self.replicas, self.max_replicas or self.replicas
+        if not low <= self.replicas <= high:
+            raise ValueError(f"need min_replicas ({low}) <= replicas ({self.replicas}) <= max_replicas ({high})")
+        return self
+
+    @property
+    def elastic(self) -> bool:
+        return (self.min_replicas or self.replicas) != (self.max_replicas or self.replicas)
 
 
 class PlannerConfig(LLMPlannerConfig):

@@ -36,6 +36,8 @@ class WorkStats(BaseModel):
     running: int = 0
     replicas_live: int = 0
     replicas: int = 0
+    scaled_up: int = 0
+    scaled_down: int = 0
 
 
 class WorkCounter:
@@ -114,4 +116,9 @@ class _WorkCollector:
         queue.add_metric(["running"], w.running)
         yield queue
         yield GaugeMetricFamily("council_replicas_live", "Follower replicas alive.", value=w.replicas_live)
-        yield GaugeMetricFamily("council_replicas", "Follower replicas configured.", value=w.replicas)
+        yield GaugeMetricFamily("council_replicas", "Follower replicas in the pool.", value=w.replicas)
+        scale = CounterMetricFamily("council_pool_scale_events", "Replicas added and retired.",
+                                    labels=["direction"])
+        scale.add_metric(["up"], w.scaled_up)
+        scale.add_metric(["down"], w.scaled_down)
+        yield scale

@@ -51,6 +51,8 @@ class Replica:
     alive: bool = False
     inflight: int = 0
     restarting: asyncio.Task | None = field(default=None, repr=False)
+    draining: bool = False  # being retired: finishes its particles, takes no new work
+    pg: PlacementGroup | None = field(default=None, repr=False)  # own group (added replicas)
 
     @property
     def replica_id(self) -> str:
@@ -66,21 +68,31 @@ class FollowerPool:
         self._monitor: asyncio.Task | None = None
         self._rr = itertools.count()
         self.restarts = 0
+        self.scaled_up = 0
+        self.scaled_down = 0
 
     # -- life cycle -------------------------------------------------------------------------
-    async def start(self, monitor: bool = True) -> "FollowerPool":
+    def _bundle(self) -> dict[str, float]:
         pool = self.config.pool
-        bundle = {k: v for k, v in (("CPU", pool.num_cpus), ("GPU", pool.num_gpus)) if v > 0}
-        if bundle:
-            self._pg = placement_group([bundle] * pool.replicas, strategy=pool.placement_strategy)
-            try:
-                await asyncio.wait_for(self._pg.ready(), pool.startup_timeout_s)
-            except asyncio.TimeoutError:
-                remove_placement_group(self._pg)
-                raise PoolStartError(
-                    f"cannot place {pool.replicas} follower replica(s) of {bundle} each within "
-                    f"{pool.startup_timeout_s:.0f}s; the cluster offers {ray.cluster_resources()}"
-                ) from None
+        return {k: v for k, v in (("CPU", pool.num_cpus), ("GPU", pool.num_gpus)) if v > 0}
+
+    async def _placement_group(self, count: int) -> PlacementGroup | None:
+        pool, bundle = self.config.pool, self._bundle()
+        if not bundle:
+            return None
+        pg = placement_group([bundle] * count, strategy=pool.placement_strategy)
+        try:
+            await asyncio.wait_for(pg.ready(), pool.startup_timeout_s)
+        except asyncio.TimeoutError:
+            remove_placement_group(pg)
+            raise PoolStartError(
+                f"cannot place {count} follower replica(s) of {bundle} each within "
+                f"{pool.startup_timeout_s:.0f}s; the cluster offers {ray.cluster_resources()}"
+            ) from None
+        return pg
+
+    async def start(self, monitor: bool = True) -> "FollowerPool":
+        self._pg = await self._placement_group(self.config.pool.replicas)
         await asyncio.gather(*(self._launch(r) for r in self.replicas))
         if monitor:
             self._monitor = asyncio.create_task(self._monitor_loop())
@@ -95,6 +107,8 @@ class FollowerPool:
             if r.handle is not None:
                 ray.kill(r.handle)
             r.alive = False
+            if r.pg is not None:
+                remove_placement_group(r.pg)
         if self._pg is not None:
             remove_placement_group(self._pg)
             self._pg = None
@@ -104,9 +118,10 @@ class FollowerPool:
             "num_cpus": self.config.pool.num_cpus,
             "num_gpus": self.config.pool.num_gpus,
         }
-        if self._pg is not None:
+        if replica.pg is not None or self._pg is not None:
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                placement_group=self._pg, placement_group_bundle_index=replica.index
+                placement_group=replica.pg or self._pg,
+                placement_group_bundle_index=0 if replica.pg is not None else replica.index,
             )
         handle = self._actor_cls.options(**options).remote(
             self.config.engine.model_dump(), replica.replica_id
@@ -130,7 +145,7 @@ class FollowerPool:
 
     def pick(self) -> Replica:
         """The live replica with the fewest calls in flight (round-robin among equals)."""
-        live = self.live()
+        live = [r for r in self.live() if not r.draining]
         if not live:
             raise NoLiveReplicaError(self._down_message())
         start = next(self._rr)
@@ -154,6 +169,48 @@ class FollowerPool:
     def replica_handles(self) -> list["RayReplicaHandle"]:
         """The live replicas as the SMC scheduler's ReplicaHandles."""
         return [RayReplicaHandle(self, r) for r in self.live()]
+
+    # -- elasticity -------------------------------------------------------------------------
+    async def scale_up(self) -> Replica:
+        """Add one replica (in a placement group of its own)."""
+        replica = Replica(max((r.index for r in self.replicas), default=-1) + 1)
+        replica.pg = await self._placement_group(1)
+        try:
+            await self._launch(replica)
+        except PoolStartError:
+            if replica.pg is not None:
+                remove_placement_group(replica.pg)
+            raise
+        self.replicas.append(replica)
+        self.scaled_up += 1
+        log.info("pool grew to %d replicas (%s added)", len(self.replicas), replica.replica_id)
+        return replica
+
+    async def retire(self, replica: Replica | None = None) -> Replica | None:
+        """Drain one replica (the least busy) and remove it: it takes no new particles, the
+        scheduler moves its particles to the others, and once none is left it is stopped."""
+        candidates = [r for r in self.live() if not r.draining]
+        if len(candidates) <= 1:
+            return None
+        replica = replica or min(candidates, key=lambda r: (r.inflight, -r.index))
+        replica.draining = True
+        deadline = asyncio.get_running_loop().time() + self.config.pool.drain_timeout_s
+        while replica.alive and asyncio.get_running_loop().time() < deadline:
+            try:
+                stats = await replica.handle.stats.remote()
+                if stats.smc_requests == 0 and replica.inflight == 0:
+                    break
+            except RayActorError:
+                break
+            await asyncio.sleep(0.5)
+        self.replicas.remove(replica)
+        replica.alive = False
+        ray.kill(replica.handle)
+        if replica.pg is not None:
+            remove_placement_group(replica.pg)
+        self.scaled_down += 1
+        log.info("pool shrank to %d replicas (%s retired)", len(self.replicas), replica.replica_id)
+        return replica
 
     # -- calls ------------------------------------------------------------------------------
     async def call(self, method: str, *args, replica: Replica | None = None, **kwargs) -> Any:
@@ -258,6 +315,10 @@ class RayReplicaHandle(ForwardingReplicaHandle):
         self._replica = replica
         self._handle = replica.handle
         self.replica_id = f"{replica.replica_id}.{replica.generation}"
+
+    @property
+    def accepting(self) -> bool:
+        return not self._replica.draining
 
     async def _call(self, method: str, *args):
         try:

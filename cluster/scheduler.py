@@ -92,6 +92,8 @@ class NoReplicaLeft(RuntimeError):
 
 class ReplicaHandle(Protocol):
     replica_id: str
+    # Optional `accepting: bool` (default True): False while the replica drains before it is
+    # retired; the scheduler then places no new particles there and moves its particles off.
 
     async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]: ...
 
@@ -251,9 +253,13 @@ class Scheduler:
             raise NoReplicaLeft("no follower replica is alive to run the particles")
         return live
 
+    def _accepting(self) -> dict[str, ReplicaHandle]:
+        """Live replicas that take new particles (a draining one only finishes its own)."""
+        return {rid: h for rid, h in self._live().items() if getattr(h, "accepting", True)}
+
     async def _spawn(self, n: int) -> None:
         """Start n fresh particles, dealt round-robin over the live replicas."""
-        live = self._live()
+        live = self._accepting()
         ids = [next(self._ids) for _ in range(n)]
         groups = {rid: ids[i :: len(live)] for i, rid in enumerate(live)}
         groups = {rid: g for rid, g in groups.items() if g}
@@ -392,15 +398,26 @@ class Scheduler:
         """Move active particles from the busiest to the idlest replica while loads differ by
         more than `imbalance` (and use replicas that joined, e.g. a replacement)."""
         live = self._live()
+        accepting = list(self._accepting())
+        if not accepting:
+            return 0
         load = {rid: 0 for rid in live}
         for p in self.particles.values():
             if p.active and p.replica in load:
                 load[p.replica] += 1
         moves: dict[tuple[str, str], list[int]] = defaultdict(list)
         moving: set[int] = set()
+        # A draining replica (being retired) hands all its particles on.
+        for pid, p in self.particles.items():
+            if p.active and p.replica in load and p.replica not in accepting:
+                dst = min(accepting, key=load.get)
+                moves[(p.replica, dst)].append(pid)
+                moving.add(pid)
+                load[p.replica] -= 1
+                load[dst] += 1
         while True:
-            src = max(load, key=load.get)
-            dst = min(load, key=load.get)
+            src = max(accepting, key=load.get)
+            dst = min(accepting, key=load.get)
             if load[src] - load[dst] <= self.config.imbalance:
                 break
             pid = next(

@@ -119,6 +119,28 @@ def test_resampling_conserves_n_and_migration_keeps_every_particle_once(exact_se
     assert all(not r.host._requests for r in replicas)  # finished requests leave nothing behind
 
 
+def test_a_draining_replica_hands_its_particles_on_and_gets_no_new_ones(exact_setup):
+    engine = exact_setup[0][0].host.lm._engine
+    replicas = [LocalReplica(f"d{i}", ParticleHost(engine)) for i in range(2)]
+    spec = ProgramSpec(source=generic_program(max_tokens=6, chat=False), prompt="Rivers", seed=2)
+    sched = Scheduler(spec, InferenceConfig(particles=8, seed=2), lambda: replicas)
+    per_round = []
+
+    def on_round(trace):
+        per_round.append(dict(trace.particles_per_replica))
+        replicas[1].accepting = False  # retiring d1 from the first round on
+
+    sched._on_round = on_round
+    result = asyncio.run(sched.run())
+    assert per_round[0]["d1"] > 0  # it had particles before it started draining
+    assert all(r.get("d1", 0) == 0 for r in per_round[1:])  # moved off after one round
+    assert sum(per_round[-1].values()) == 8 and result.text  # none lost
+    retired = Scheduler(spec, InferenceConfig(particles=8, seed=3), lambda: replicas)
+    retired._on_round = lambda t: per_round.append(dict(t.particles_per_replica))
+    asyncio.run(retired.run())
+    assert per_round[-1].get("d1", 0) == 0  # a new request never lands on it
+
+
 @pytest.mark.parametrize("method", ["is", "rs", "steer"])
 def test_other_inference_methods(exact_setup, method):
     replicas, source, exact, _ = exact_setup
