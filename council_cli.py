@@ -8,6 +8,7 @@
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
     council bench smc --json bench/results/smc.json        # SMC throughput, 1 and 2 replicas
     council bench planner --json bench/results/planner.json  # what planning adds per request
+    council bench serve --json bench/results/serve.json      # HTTP overhead, requests/s
 """
 
 from __future__ import annotations
@@ -423,4 +424,16 @@ def bench_planner(
     from bench.planner import run as run_planner_bench
 
     run_planner_bench(json_path, n)
+
+@bench_app.command("serve")
+def bench_serve(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    latency_n: int = typer.Option(20, min=2, max=1000, help="Sequential requests per latency figure."),
+    per_level: int = typer.Option(64, min=1, max=10_000, help="Requests per concurrency level."),
+    levels: str = typer.Option("1,8,32", help="Concurrency levels."),
+):
+    """Latency through HTTP + Serve vs the PlannerActor directly; requests/s at 1, 8, 32."""
+    from bench.serve import run as run_serve_bench
+
+    run_serve_bench(json_path, latency_n, tuple(int(x) for x in levels.split(",")), per_level)
 
