@@ -138,6 +138,10 @@ def run(
     planner: Optional[str] = typer.Option(None, help="library (default, offline) | openai (an OpenAI-compatible LLM)."),
     planner_base_url: Optional[str] = typer.Option(None, help="The LLM planner's endpoint, e.g. http://127.0.0.1:8001/v1."),
     planner_model: Optional[str] = typer.Option(None, help="The LLM planner's model name."),
+    strategy: str = typer.Option("council-smc", help="council-smc | council-vote | council-cascade | "
+                                 "council-signal | follower | planner | best-of-n"),
+    samples: int = typer.Option(5, min=1, max=64, help="vote / best-of-n: follower samples."),
+    threshold: Optional[float] = typer.Option(None, help="vote: agreement; cascade: mean log-prob."),
     particles: int = typer.Option(16, min=1, max=256),
     method: str = typer.Option("smc", help="smc | is | rs | steer"),
     max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap when no constraint is recognised."),
@@ -154,6 +158,8 @@ def run(
     run it as SMC particles."""
     from pydantic import ValidationError
 
+    from council_sdk.types import STRATEGIES, TaskRequest
+
     from cluster.runner import RunRequest
     from cluster.scheduler import InferenceConfig
     from planner.library import plan
@@ -168,8 +174,14 @@ def run(
             compile_program(source)  # a broken program is reported before anything starts
         else:
             plan(prompt)  # a malformed JSON spec is reported before anything starts
-        request = RunRequest(prompt=prompt, program=source, max_tokens=max_tokens, include_program=True,
-                             inference=InferenceConfig(method=method, particles=particles, seed=seed))
+        if strategy == "council-smc":
+            request = RunRequest(prompt=prompt, program=source, max_tokens=max_tokens, include_program=True,
+                                 inference=InferenceConfig(method=method, particles=particles, seed=seed))
+        else:
+            if strategy not in STRATEGIES:
+                fail(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}", 2)
+            request = TaskRequest(prompt=prompt, strategy=strategy, samples=samples, threshold=threshold,
+                                  max_tokens=max_tokens, seed=seed)
     except ProgramError as exc:
         fail(str(exc), 2)
     except ValidationError as exc:
@@ -213,7 +225,17 @@ def run(
 
 
 def _describe_planner(result) -> str:
-    """One line: which planner wrote the program, and why the chain fell back if it did."""
+    """One line: which planner wrote the program (or what the strategy did)."""
+    if result.strategy != "council-smc":
+        line = f"strategy: {result.strategy}"
+        if result.votes:
+            line += " · votes " + ", ".join(f"{k!r}: {n}" for k, n in result.votes.items())
+        if result.confidence is not None:
+            line += f" · confidence {result.confidence:.3f}"
+        if result.signal:
+            line += f" · signal {result.signal!r}"
+        line += " · escalated to the planner model" if result.escalated else ""
+        return line + (f" ({result.escalation})" if result.escalation else "")
     report = result.planner
     line = {"llm": f"the LLM planner ({report.model}, {len(report.attempts)} attempt(s)"
                    + (", cached" if report.cached else "") + ")",
@@ -227,6 +249,8 @@ def _describe_planner(result) -> str:
 
 
 async def _run_request(cfg: CouncilConfig, request):
+    from council_sdk.types import TaskRequest
+
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
     from cluster.runner import CouncilRunner
@@ -241,7 +265,11 @@ async def _run_request(cfg: CouncilConfig, request):
                 best = t.best_text.replace("\n", " ")[-60:]
                 status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
 
-            result = await CouncilRunner(cfg, pool.replica_handles).run(request, on_round=progress)
+            runner = CouncilRunner(cfg, pool.replica_handles, generate=lambda r: pool.call("generate", r))
+            if isinstance(request, TaskRequest):
+                result = await runner.run_task(request, lambda kind, **d: status.update(d.get("message") or kind))
+            else:
+                result = await runner.run(request, on_round=progress)
         err.print(_describe_planner(result), markup=False, highlight=False, soft_wrap=True)
         return result
     finally:

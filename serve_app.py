@@ -258,7 +258,7 @@ class CouncilIngress:
                          "message": {"role": "assistant", "content": result.text}}],
             "usage": _usage(result),
             "council": {"task_id": status.id, "passed_check": result.passed_check,
-                        "constraints": result.constraints,
+                        "constraints": result.constraints, "escalated": result.escalated,
                         "planner": result.planner.model_dump() if result.planner else None,
                         "ledger": result.ledger.model_dump() if result.ledger else None},
         }

@@ -35,7 +35,8 @@ class CouncilPlanner:
     def __init__(self, config: CouncilConfig | dict):
         self.config = CouncilConfig.model_validate(config)
         self.pool = FollowerPool(FollowerActor, self.config)
-        self.runner = CouncilRunner(self.config, self.pool.replica_handles)
+        self.runner = CouncilRunner(self.config, self.pool.replica_handles,
+                                    generate=lambda r: self.pool.call("generate", r))
         self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
         self.work = WorkCounter()
         self.tasks = TaskRegistry(
@@ -73,21 +74,15 @@ class CouncilPlanner:
     async def submit(self, request: TaskRequest | dict) -> TaskStatus:
         """Queue a task (raises QueueFull when the queue is at its bound)."""
         request = TaskRequest.model_validate(request)
-        run_request(request)  # a request that cannot run is refused now, not queued
+        if request.strategy == "council-smc":
+            run_request(request)  # a request that cannot run is refused now, not queued
+        elif request.prompt is None:
+            raise ValueError(f"strategy {request.strategy!r} answers a prompt, not a spec")
         return self.tasks.submit(request).view()
 
     async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:
         await self.start()
-
-        def planned(p):
-            emit("planned", planner=p.report, constraints=p.recognised)
-
-        def round_done(trace):
-            emit("round", round=trace)
-            if trace.resampled:
-                emit("resampled", round=trace)
-
-        return await self.runner.run(run_request(request), on_round=round_done, on_planned=planned)
+        return await self.runner.run_task(request, emit)
 
     async def status(self, task_id: str) -> TaskStatus:
         return self.tasks.get(task_id).view()

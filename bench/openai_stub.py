@@ -76,11 +76,16 @@ class ScriptedOpenAI:
                                {"retry-after-ms": "20"} if entry["status"] == 429 else {})
                     return
                 prompt, completion = entry["usage"]
+                content = entry["content"]
+                cap = body.get("max_tokens")
+                if cap:  # a real server stops at max_tokens: one word stands for one token here
+                    content = " ".join(content.split(" ")[:cap])
+                    completion = min(completion, cap)
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0,
                     "model": body.get("model", "stub"),
                     "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": entry["content"]}}],
+                                 "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                               "total_tokens": prompt + completion},
                 })

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from cluster.config import CouncilConfig
 from cluster.ledger import CostLedger
 from cluster.scheduler import InferenceConfig, ProgramSpec, ReplicaHandle, ReplicaLost, Scheduler
-from planner.llm import LLMPlanner
+from cluster.strategies import STRATEGIES, StrategyContext
+from cluster.strategies.base import Generate
+from planner.llm import ChatModel, LLMPlanner
 from planner.planning import PlannedProgram, make_program
 from planner.sandbox import ProgramError
 
@@ -49,6 +51,8 @@ def run_request(task: TaskRequest) -> RunRequest:
     """A native API task as the runner's request (a spec travels as its JSON text)."""
     if task.strategy not in AVAILABLE_STRATEGIES:
         raise ValueError(f"strategy {task.strategy!r} is not available; use one of {list(AVAILABLE_STRATEGIES)}")
+    if task.strategy != "council-smc":
+        raise ValueError(f"{task.strategy!r} is not run as an inference program")
     inference = {"method": task.method, "particles": task.particles, "seed": task.seed,
                  "max_wall_s": task.max_wall_s}
     if task.max_rounds is not None:
@@ -62,12 +66,36 @@ def run_request(task: TaskRequest) -> RunRequest:
 
 class CouncilRunner:
     def __init__(self, config: CouncilConfig, replicas: Callable[[], list[ReplicaHandle]],
-                 llm: LLMPlanner | None = None):
+                 llm: LLMPlanner | None = None, generate: Generate | None = None):
         self.config = config
         self.replicas = replicas
+        self.generate = generate  # plain follower sampling (the strategies besides SMC)
         if llm is None and config.planner.kind == "openai":
             llm = LLMPlanner(config.planner, dry_run=self.dry_run if config.planner.dry_run else None)
         self.llm = llm
+        # The planner model also answers escalations and writes signals: whenever an endpoint
+        # is configured, even while the offline library writes the programs.
+        self.big = llm.chat if llm else (ChatModel(config.planner) if config.planner.base_url else None)
+
+    async def run_task(self, task: TaskRequest, emit: Callable[..., None] = lambda kind, **d: None) -> CouncilResult:
+        """A native task with any strategy; progress goes to `emit(kind, **data)`."""
+        if task.strategy == "council-smc":
+            def planned(p):
+                emit("planned", planner=p.report, constraints=p.recognised)
+
+            def round_done(trace):
+                emit("round", round=trace)
+                if trace.resampled:
+                    emit("resampled", round=trace)
+
+            return await self.run(run_request(task), on_round=round_done, on_planned=planned)
+        if task.prompt is None:
+            raise ValueError(f"strategy {task.strategy!r} answers a prompt, not a spec")
+        if self.generate is None:
+            raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
+        ctx = StrategyContext(generate=self.generate, big=self.big, ledger=CostLedger(self.config.prices),
+                              emit=emit)
+        return await STRATEGIES[task.strategy](task, ctx)
 
     async def run(self, request: RunRequest, on_round: OnRound | None = None,
                   on_planned: OnPlanned | None = None) -> CouncilResult:

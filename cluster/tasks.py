@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 from council_sdk.types import CouncilResult, TaskError, TaskEvent, TaskRequest, TaskStatus
 
 from cluster.scheduler import NoReplicaLeft
+from planner.llm import PlannerFailed
 from planner.sandbox import ProgramError
 
 Emit = Callable[..., None]
@@ -70,7 +71,7 @@ def classify(exc: BaseException) -> TaskError:
     """What went wrong, as the client should hear it."""
     if isinstance(exc, (ValueError, ProgramError)):
         return TaskError(kind="bad_request", message=str(exc))
-    if isinstance(exc, NoReplicaLeft):
+    if isinstance(exc, (NoReplicaLeft, PlannerFailed)):
         return TaskError(kind="unavailable", message=str(exc))
     return TaskError(kind="internal", message=f"{type(exc).__name__}: {exc}")
 

@@ -169,18 +169,58 @@ def normalise(request: str) -> str:
 # -- the planner -----------------------------------------------------------------------------
 
 
-class LLMPlanner:
-    def __init__(self, config: LLMPlannerConfig, dry_run: DryRun | None = None, client=None):
+class ChatModel:
+    """The big model behind the planner, for any chat call (programs, escalations, signals).
+    Errors come back as PlannerFailed with a one-line reason."""
+
+    def __init__(self, config: LLMPlannerConfig, client=None):
         from openai import AsyncOpenAI
 
         self.config = config
-        self.dry_run = dry_run
         self.client = client or AsyncOpenAI(
             base_url=config.base_url,
             api_key=config.resolved_api_key(),
             timeout=config.timeout_s,
             max_retries=config.api_retries,  # the client backs off on 429 / 5xx / timeouts
         )
+
+    async def complete(self, messages: list[dict], max_tokens: int | None = None,
+                       temperature: float | None = None) -> tuple[str, Usage]:
+        import openai
+
+        cfg = self.config
+        try:
+            response = await self.client.chat.completions.create(
+                model=cfg.model, messages=messages,
+                temperature=cfg.temperature if temperature is None else temperature,
+                max_tokens=max_tokens or cfg.max_tokens,
+            )
+        except openai.APITimeoutError:
+            raise PlannerFailed(f"planner timed out after {cfg.timeout_s:g} s", [], Usage()) from None
+        except openai.RateLimitError:
+            raise PlannerFailed("planner rate-limited (HTTP 429) after "
+                                f"{cfg.api_retries} retries", [], Usage()) from None
+        except openai.APIStatusError as exc:
+            raise PlannerFailed(f"planner API returned HTTP {exc.status_code}: "
+                                f"{_first_line(str(exc.message))}", [], Usage()) from None
+        except openai.APIConnectionError as exc:
+            raise PlannerFailed(f"planner unreachable at {cfg.base_url or 'api.openai.com'}: "
+                                f"{_first_line(str(exc))}", [], Usage()) from None
+        if not response.choices:
+            raise PlannerFailed("planner returned no choices", [], Usage())
+        text = response.choices[0].message.content or ""
+        used = Usage()
+        if response.usage is not None:
+            used = Usage(prompt_tokens=response.usage.prompt_tokens or 0,
+                         completion_tokens=response.usage.completion_tokens or 0)
+        return text, used
+
+
+class LLMPlanner:
+    def __init__(self, config: LLMPlannerConfig, dry_run: DryRun | None = None, client=None):
+        self.config = config
+        self.dry_run = dry_run
+        self.chat = ChatModel(config, client)
         self._cache: OrderedDict[str, WrittenProgram] = OrderedDict()
         self._inflight: dict[str, asyncio.Future] = {}
 
@@ -217,7 +257,7 @@ class LLMPlanner:
         for attempt in range(1, self.config.repair_attempts + 2):
             t0 = time.monotonic()
             try:
-                reply, used = await self._complete(messages)
+                reply, used = await self.chat.complete(messages)
             except PlannerFailed as exc:
                 attempts.append(PlanAttempt(attempt=attempt, ok=False, error=exc.reason,
                                             seconds=time.monotonic() - t0))
@@ -238,35 +278,6 @@ class LLMPlanner:
             f"no valid program after {len(attempts)} attempts (last: {_first_line(attempts[-1].error)})",
             attempts, usage,
         )
-
-    async def _complete(self, messages: list[dict]) -> tuple[str, Usage]:
-        import openai
-
-        cfg = self.config
-        try:
-            response = await self.client.chat.completions.create(
-                model=cfg.model, messages=messages, temperature=cfg.temperature,
-                max_tokens=cfg.max_tokens,
-            )
-        except openai.APITimeoutError:
-            raise PlannerFailed(f"planner timed out after {cfg.timeout_s:g} s", [], Usage()) from None
-        except openai.RateLimitError:
-            raise PlannerFailed("planner rate-limited (HTTP 429) after "
-                                f"{cfg.api_retries} retries", [], Usage()) from None
-        except openai.APIStatusError as exc:
-            raise PlannerFailed(f"planner API returned HTTP {exc.status_code}: "
-                                f"{_first_line(str(exc.message))}", [], Usage()) from None
-        except openai.APIConnectionError as exc:
-            raise PlannerFailed(f"planner unreachable at {cfg.base_url or 'api.openai.com'}: "
-                                f"{_first_line(str(exc))}", [], Usage()) from None
-        if not response.choices:
-            raise PlannerFailed("planner returned no choices", [], Usage())
-        text = response.choices[0].message.content or ""
-        used = Usage()
-        if response.usage is not None:
-            used = Usage(prompt_tokens=response.usage.prompt_tokens or 0,
-                         completion_tokens=response.usage.completion_tokens or 0)
-        return text, used
 
     async def _reject(self, source: str, request: str) -> str | None:
         """Why a program is not acceptable (sandbox, then a one-step dry run), or None."""

@@ -127,3 +127,21 @@ def test_serve_starts_the_service_and_stops_on_ctrl_c():
         stderr = proc.communicate(timeout=120)[1]
     assert "binding to 127.0.0.1, not 0.0.0.0" in stderr  # no keys: localhost only
     assert "Traceback" not in stderr
+
+
+def test_run_with_another_strategy_escalates_to_the_planner_model():
+    from bench.openai_stub import ScriptedOpenAI
+
+    with ScriptedOpenAI() as server:
+        server.default = {"content": "42", "usage": (50, 1)}
+        run = council("run", "What is 17 + 25? Answer with the number only.", "--strategy", "council-vote",
+                      "--samples", "3", "--threshold", "1.5", "--planner-base-url", server.base_url,
+                      "--max-tokens", "12")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "strategy: council-vote" in run.stderr and "escalated to the planner model" in run.stderr
+    assert run.stdout.strip() == "42"
+
+
+def test_an_unknown_strategy_is_a_usage_error():
+    run = council("run", "hi", "--strategy", "council-magic", timeout=120)
+    assert run.returncode == 2 and "unknown strategy 'council-magic'" in run.stderr

@@ -14,6 +14,8 @@ from council_sdk import (
     AsyncCouncil, AuthenticationError, BadRequestError, Council, NotFoundError, RateLimitError,
 )
 
+from bench.openai_stub import ScriptedOpenAI
+from council_sdk.types import STRATEGIES
 from planner.constraints import words
 
 pytestmark = pytest.mark.slow
@@ -41,7 +43,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def base_url(ray_local):
+def big():
+    """The planner model for escalations and signals (programs still come from the library)."""
+    with ScriptedOpenAI() as stub:
+        stub.default = {"content": "42", "usage": (40, 1)}
+        yield stub
+
+
+@pytest.fixture(scope="module")
+def base_url(ray_local, big):
     from ray import serve
 
     from serve_app import CouncilIngress
@@ -50,7 +60,7 @@ def base_url(ray_local):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = {
         "pool": {"replicas": 1, "num_cpus": 1},
-        "planner": {"max_concurrency": 4},
+        "planner": {"max_concurrency": 4, "base_url": big.base_url, "model": "big", "api_retries": 0},
         "server": {"api_keys": [KEY], "max_queued": 4, "max_body_bytes": 200_000},
     }
     serve.run(CouncilIngress.bind(config), name="council-test", route_prefix="/")
@@ -87,7 +97,7 @@ def test_the_openai_client_gets_a_chat_completion(client):
     text = reply.choices[0].message.content
     assert len(words(text)) == 8 and reply.choices[0].finish_reason == "stop"
     assert reply.usage.completion_tokens > 0 and reply.model == "council-smc"
-    assert [m.id for m in client.models.list()] == ["council-smc"]
+    assert [m.id for m in client.models.list()] == list(STRATEGIES)
 
 
 def test_the_openai_client_streams_a_chat_completion(client):
@@ -101,13 +111,25 @@ def test_the_openai_client_streams_a_chat_completion(client):
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
 
 
-def test_unknown_and_reserved_models_are_404_in_openai_shape(client):
+def test_an_unknown_model_is_404_in_openai_shape(client):
     with pytest.raises(openai.NotFoundError) as info:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     assert "no model 'gpt-9'" in str(info.value)
-    with pytest.raises(openai.NotFoundError) as info:
-        client.chat.completions.create(model="council-vote", messages=[{"role": "user", "content": "hi"}])
-    assert "reserved" in str(info.value)
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "council-smc"])
+def test_every_strategy_answers_through_the_openai_client_and_the_sdk(client, base_url, strategy):
+    question = "What is 17 + 25? Answer with the number only."
+    reply = client.chat.completions.create(model=strategy, messages=[{"role": "user", "content": question}],
+                                           max_tokens=16)
+    assert reply.choices[0].message.content and reply.model == strategy
+    council_info = reply.model_extra["council"]
+    assert council_info["ledger"]["follower_tokens"] + council_info["ledger"]["planner_prompt_tokens"] > 0
+    with Council(base_url, api_key=KEY) as council:
+        result = council.run(question, strategy=strategy, samples=3, max_tokens=16)
+        assert result.strategy == strategy and result.text
+        if strategy in ("planner", "council-signal"):
+            assert result.ledger.planner_calls == 1
 
 
 # -- the SDK and the native API --------------------------------------------------------------

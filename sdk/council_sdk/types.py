@@ -126,12 +126,20 @@ class CouncilResult(BaseModel):
     )
     planner: PlannerReport | None = None
     ledger: Ledger | None = None
+    strategy: str = "council-smc"
+    escalated: bool = Field(False, description="The planner model answered instead of the followers.")
+    escalation: str | None = Field(None, description="Why it escalated (or why it could not).")
+    votes: dict[str, int] | None = Field(None, description="vote / best-of-n: normalised answer -> count.")
+    confidence: float | None = Field(None, description="cascade: the follower's mean token log-prob.")
+    signal: str | None = Field(None, description="signal: the planner's reasoning signal.")
+    compression_ratio: float | None = Field(None, description="cascade: escalated prompt / original.")
 
 
 # -- the native tasks API ------------------------------------------------------------------
 
-STRATEGIES = ("council-smc", "council-vote", "council-cascade", "council-signal", "follower", "planner")
-AVAILABLE_STRATEGIES = ("council-smc",)
+STRATEGIES = ("council-smc", "council-vote", "council-cascade", "council-signal", "follower",
+              "planner", "best-of-n")
+AVAILABLE_STRATEGIES = STRATEGIES
 MAX_PROMPT_CHARS = 100_000
 
 TaskState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -144,7 +152,8 @@ class TaskRequest(BaseModel):
 
     prompt: str | None = Field(None, min_length=1, max_length=MAX_PROMPT_CHARS)
     spec: dict | None = Field(None, description="A structured constraint spec instead of a prompt.")
-    strategy: str = Field("council-smc", description="council-smc (others are reserved).")
+    strategy: str = Field("council-smc", description="council-smc | council-vote | council-cascade | "
+                          "council-signal | follower | planner | best-of-n")
     particles: int = Field(16, ge=1, le=256)
     method: Literal["smc", "is", "rs", "steer"] = "smc"
     max_tokens: int = Field(64, ge=1, le=4096, description="Answer length when no constraint is recognised.")
@@ -154,6 +163,12 @@ class TaskRequest(BaseModel):
     seed: int = 0
     program: str | None = Field(None, max_length=100_000, description="Run this program instead of planning.")
     include_program: bool = False
+    samples: int = Field(5, ge=1, le=64, description="vote / best-of-n: follower samples.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="vote / best-of-n: sampling temperature.")
+    threshold: float | None = Field(
+        None, description="vote: agreement below which it escalates (default 0.6); cascade: mean "
+        "token log-prob below which it escalates (default -0.5).")
+    signal_tokens: int = Field(64, ge=1, le=1024, description="signal: cap on the planner's signal.")
     wait: bool = Field(False, description="Answer inline instead of returning the task's id.")
 
     @model_validator(mode="after")
@@ -184,13 +199,15 @@ class TaskEvent(BaseModel):
 
     task_id: str
     seq: int
-    type: Literal["queued", "running", "planned", "round", "resampled", "finished", "failed", "cancelled"]
+    type: Literal["queued", "running", "planned", "round", "resampled", "progress", "finished",
+                  "failed", "cancelled"]
     time: float
     planner: PlannerReport | None = None
     constraints: list[str] | None = None
     round: RoundTrace | None = None
     result: CouncilResult | None = None
     error: TaskError | None = None
+    message: str | None = Field(None, description="progress: what the strategy just did.")
 
     @property
     def terminal(self) -> bool:

@@ -1,0 +1,75 @@
+"""What a strategy works with, and the pieces the strategies share."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from council_sdk.types import CouncilResult, GenerateRequest, GenerateResult, PosteriorEntry, TaskRequest
+
+from cluster.ledger import CostLedger
+from planner.llm import ChatModel, PlannerFailed
+
+Generate = Callable[[GenerateRequest], Awaitable[GenerateResult]]
+
+
+class NeedsPlannerModel(ValueError):
+    """The strategy needs the planner model and none is configured (a client error: 400)."""
+
+
+@dataclass
+class StrategyContext:
+    generate: Generate                  # one follower sample (the pool routes it)
+    big: ChatModel | None               # the planner model, when one is configured
+    ledger: CostLedger
+    emit: Callable[..., None] = lambda kind, **data: None
+
+    async def sample(self, task: TaskRequest, prompt: str, temperature: float, seed: int,
+                     max_tokens: int | None = None) -> GenerateResult:
+        out = await self.generate(GenerateRequest(prompt=prompt, max_tokens=max_tokens or task.max_tokens,
+                                                  temperature=temperature, seed=seed))
+        self.ledger.followers(out.completion_tokens)
+        return out
+
+    async def ask_planner(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        """The planner model's answer (its tokens go to the ledger); PlannerFailed on outage."""
+        if self.big is None:
+            raise NeedsPlannerModel("this strategy needs a planner model: set planner.base_url "
+                                    "and planner.model (an OpenAI-compatible endpoint)")
+        text, usage = await self.big.complete(messages, max_tokens=max_tokens, temperature=0.0)
+        self.ledger.planner(usage.prompt_tokens, usage.completion_tokens)
+        return text.strip()
+
+
+def normalise(answer: str) -> str:
+    """A short answer as votes compare it: its first line, case-folded and trimmed of
+    punctuation, or, when it holds a number, that number's value ("12.0 km" -> "12")."""
+    line = answer.strip().splitlines()[0] if answer.strip() else ""
+    numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", line)
+    if numbers:
+        value = float(numbers[0].replace(",", ""))
+        return str(int(value)) if value.is_integer() else f"{value:g}"
+    return re.sub(r"\s+", " ", line.casefold()).strip(" .,!?;:'\"")
+
+
+def mean_logprob(sample: GenerateResult) -> float:
+    lps = sample.token_logprobs
+    return sum(lps) / len(lps) if lps else -math.inf
+
+
+def result(strategy: str, text: str, ledger: CostLedger, started: float, samples: int,
+           posterior: dict[str, float] | None = None, **extra) -> CouncilResult:
+    led = ledger.snapshot()
+    entries = [PosteriorEntry(text=t, probability=p) for t, p in sorted(
+        (posterior or {text: 1.0}).items(), key=lambda kv: -kv[1])]
+    return CouncilResult(
+        text=text, passed_check=True, method=strategy, strategy=strategy, particles=samples,
+        posterior=entries, log_ml=0.0, rounds=1, stopped="finished",
+        follower_tokens=led.follower_tokens, wall_time_s=time.monotonic() - started,
+        ledger=led, **extra)
+
+
+__all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "mean_logprob", "result"]

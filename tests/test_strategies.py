@@ -1,0 +1,110 @@
+"""vote, cascade, signal and the baselines on the real SmolLM2 follower, with the scripted
+OpenAI-compatible server (bench/openai_stub.py) as the planner model."""
+
+import asyncio
+
+import pytest
+from council_sdk.types import TaskRequest
+
+from bench.openai_stub import ScriptedOpenAI
+from cluster.config import CouncilConfig
+from cluster.runner import CouncilRunner
+from cluster.strategies.base import NeedsPlannerModel
+from cluster.strategies.cascade import compress
+from planner.constraints import words
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "What is 17 + 25? Answer with the number only."
+
+
+@pytest.fixture
+def server():
+    with ScriptedOpenAI() as stub:
+        yield stub
+
+
+def runner(engine, server=None):
+    planner = {"base_url": server.base_url, "model": "big", "api_retries": 0} if server else {}
+    return CouncilRunner(CouncilConfig.from_dict({"planner": planner}), lambda: [],
+                         generate=engine.generate)
+
+
+def run(r, **task):
+    events = []
+    result = asyncio.run(r.run_task(TaskRequest(**task), lambda kind, **d: events.append(kind)))
+    return result, events
+
+
+def test_vote_escalates_exactly_when_agreement_is_below_the_threshold(smollm2_engine, server):
+    server.default = {"content": "42", "usage": (80, 2)}
+    base = {"prompt": QUESTION, "strategy": "council-vote", "samples": 6, "temperature": 1.0, "seed": 3}
+    first, events = run(runner(smollm2_engine, server), **base, threshold=0.0)
+    agreement = first.confidence
+    assert not first.escalated and server.requests == [] and "progress" in events
+    assert sum(first.votes.values()) == 6 and 0 < agreement <= 1
+    same, _ = run(runner(smollm2_engine, server), **base, threshold=agreement)
+    assert not same.escalated and same.text == first.text  # not below: the followers decide
+    above, _ = run(runner(smollm2_engine, server), **base, threshold=agreement + 1e-9)
+    assert above.escalated and above.text == "42" and "below" in above.escalation
+    shown = server.messages(0)[-1]["content"]
+    assert QUESTION in shown and all(k in shown or k == "" for k in first.votes)
+    led = above.ledger
+    assert (led.planner_prompt_tokens, led.planner_completion_tokens) == (80, 2)
+    assert led.follower_tokens == above.follower_tokens > 0
+
+
+def test_cascade_escalates_exactly_below_the_threshold_with_an_exclusion_hint(smollm2_engine, server):
+    server.default = {"content": "42", "usage": (60, 1)}
+    base = {"prompt": "Please could you tell me: " + QUESTION, "strategy": "council-cascade"}
+    kept, _ = run(runner(smollm2_engine, server), **base, threshold=-1e9)
+    c = kept.confidence
+    assert not kept.escalated and server.requests == [] and c < 0
+    still, _ = run(runner(smollm2_engine, server), **base, threshold=c - 1e-9)
+    assert not still.escalated and still.text == kept.text
+    up, _ = run(runner(smollm2_engine, server), **base, threshold=c + 1e-9)
+    assert up.escalated and up.text == "42" and up.compression_ratio < 1
+    sent = server.messages(0)[-1]["content"]
+    assert f'"{kept.text}"' in sent and "unreliable" in sent  # the exclusion hint
+    assert not sent.lower().startswith("please")  # the compressed prompt
+
+
+def test_signal_respects_its_token_cap_and_the_follower_answers(smollm2_engine, server):
+    server.default = {"content": "add the tens then the ones " * 20, "usage": (50, 500)}
+    result, _ = run(runner(smollm2_engine, server), prompt=QUESTION, strategy="council-signal",
+                    signal_tokens=12)
+    assert server.requests[0]["max_tokens"] == 12
+    assert len(result.signal.split()) <= 12 and result.text
+    assert result.ledger.planner_completion_tokens == 12 and result.ledger.follower_tokens > 0
+
+
+def test_baselines(smollm2_engine, server):
+    server.default = {"content": "42", "usage": (30, 1)}
+    follower, _ = run(runner(smollm2_engine, server), prompt=QUESTION, strategy="follower")
+    assert follower.text and follower.ledger.planner_calls == 0 and server.requests == []
+    planner, _ = run(runner(smollm2_engine, server), prompt=QUESTION, strategy="planner")
+    assert planner.text == "42" and planner.ledger.follower_tokens == 0 and planner.ledger.planner_calls == 1
+    best, _ = run(runner(smollm2_engine), prompt="Write a sentence with exactly 5 words.",
+                  strategy="best-of-n", samples=8, temperature=1.0, max_tokens=24)
+    assert best.constraints == ["exactly 5 words"] and sum(best.votes.values()) == 8
+    assert best.passed_check == (len(words(best.text)) == 5)
+
+
+def test_strategies_that_need_the_planner_model_say_so(smollm2_engine):
+    for strategy in ("council-signal", "planner"):
+        with pytest.raises(NeedsPlannerModel, match="planner.base_url"):
+            run(runner(smollm2_engine), prompt=QUESTION, strategy=strategy)
+    # vote and cascade keep the followers' answer, and say why they could not escalate
+    vote, _ = run(runner(smollm2_engine), prompt=QUESTION, strategy="council-vote", samples=3, threshold=2)
+    assert not vote.escalated and vote.text
+
+
+def test_an_outage_of_the_planner_model_leaves_the_follower_answer(smollm2_engine, server):
+    server.status(500, times=2)
+    result, _ = run(runner(smollm2_engine, server), prompt=QUESTION, strategy="council-cascade", threshold=0)
+    assert not result.escalated and "HTTP 500" in result.escalation and result.text
+
+
+def test_compress_drops_filler_only():
+    assert compress("Please, could you tell me   what is 2 + 2?") == "What is 2 + 2?"
+    assert compress("Convert 5 km to m.") == "Convert 5 km to m."
