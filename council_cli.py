@@ -465,3 +465,44 @@ def bench_serve(
 
     run_serve_bench(json_path, latency_n, tuple(int(x) for x in levels.split(",")), per_level)
 
+@bench_app.command("strategies")
+def bench_strategies(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    limit: int = typer.Option(120, min=1, max=300, help="Questions from the labelled set."),
+    strategies: str = typer.Option(",".join(("follower", "best-of-n", "council-vote", "council-cascade",
+                                             "council-signal", "planner")), help="Which to run."),
+    plot: Optional[Path] = typer.Option(Path("bench/results/cascade_curve.png"), help="The cascade's curve (PNG)."),
+):
+    """Accuracy, escalation rate and tokens of every strategy on the short-answer set."""
+    from bench.strategies import run as run_strategies_bench
+
+    run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot)
+
+
+@app.command("calibrate-cascade")
+def calibrate_cascade(
+    target: float = typer.Option(0.9, min=0.0, max=1.0, help="Accuracy wanted on the answers the follower keeps."),
+    limit: int = typer.Option(300, min=1, help="Questions from the labelled set."),
+    tasks: Optional[Path] = typer.Option(None, help="JSONL with question, answer (default: the shipped set)."),
+):
+    """The cascade threshold (mean token log-prob) for a target accuracy, from a labelled set."""
+    import asyncio as _asyncio
+
+    from actors.engines.torch_engine import TorchEngine
+    from bench.strategies import DATA, _answer_all, calibrate, correct, load
+    from cluster.config import EngineConfig
+    from cluster.runner import CouncilRunner
+
+    rows = load(tasks or DATA, limit)
+    if not rows or not all("question" in r and "answer" in r for r in rows):
+        fail("the task file needs lines with `question` and `answer`", 2)
+    engine = TorchEngine.load(EngineConfig())
+    runner = CouncilRunner(CouncilConfig(), lambda: [], generate=engine.generate)
+    results = _asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=-1e9))
+    right = [correct(r.text, row["answer"]) for r, row in zip(results, rows)]
+    threshold = calibrate([r.confidence for r in results], right, target)
+    kept = sum(r.confidence >= threshold for r in results)
+    err.print(f"follower alone: {sum(right) / len(rows):.3f} accurate on {len(rows)} questions; "
+              f"at threshold {threshold:.4f} it keeps {kept} answers and escalates {len(rows) - kept}")
+    print(f"{threshold:.4f}")
+

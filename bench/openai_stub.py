@@ -37,6 +37,11 @@ class ScriptedOpenAI:
         for _ in range(times):
             self.script.append({"content": content, "usage": usage})
 
+    def respond_with(self, responder, usage: tuple[int, int] = (100, 10)) -> None:
+        """Answer every request not otherwise scripted with `responder(request_body)`, which
+        returns the text, or (text, (prompt_tokens, completion_tokens))."""
+        self.default = {"responder": responder, "usage": usage}
+
     def status(self, code: int, times: int = 1) -> None:
         for _ in range(times):
             self.script.append({"status": code})
@@ -76,7 +81,10 @@ class ScriptedOpenAI:
                                {"retry-after-ms": "20"} if entry["status"] == 429 else {})
                     return
                 prompt, completion = entry["usage"]
-                content = entry["content"]
+                # a responder computes the reply from the request (a deterministic stand-in)
+                content = entry["responder"](body) if "responder" in entry else entry["content"]
+                if isinstance(content, tuple):  # (text, (prompt_tokens, completion_tokens))
+                    content, (prompt, completion) = content
                 cap = body.get("max_tokens")
                 if cap:  # a real server stops at max_tokens: one word stands for one token here
                     content = " ".join(content.split(" ")[:cap])

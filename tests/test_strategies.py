@@ -108,3 +108,29 @@ def test_an_outage_of_the_planner_model_leaves_the_follower_answer(smollm2_engin
 def test_compress_drops_filler_only():
     assert compress("Please, could you tell me   what is 2 + 2?") == "What is 2 + 2?"
     assert compress("Convert 5 km to m.") == "Convert 5 km to m."
+
+
+def test_the_short_answer_set_and_the_cascade_curve(tmp_path):
+    from bench.strategies import calibrate, cascade_curve, correct, load, plot_curve
+
+    rows = load()
+    assert len(rows) == 300 and len({r["id"] for r in rows}) == 300
+    assert correct("43 + 21 = 64", "64") and correct("The answer is 64.", "64") and not correct("65", "64")
+    confidences, right = [-0.1, -0.5, -1.0, -2.0], [True, True, False, False]
+    curve = cascade_curve(confidences, right, escalation_tokens=50)
+    assert curve[0]["accuracy"] == 0.5 and curve[0]["escalation_rate"] == 0  # never escalate
+    assert curve[-1]["accuracy"] == 1.0 and curve[-1]["escalation_rate"] == 1  # always
+    assert calibrate(confidences, right, target=1.0) == -0.5  # keeps the two right answers
+    plot_curve(curve, 0.5, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_bench_strategies_quick_run_reports_every_field(smollm2_engine, tmp_path):
+    from bench.strategies import run as run_bench
+
+    report = run_bench(tmp_path / "s.json", limit=4, strategies=("follower", "council-cascade"),
+                       plot=tmp_path / "c.png", engine=smollm2_engine)
+    for row in report["strategies"].values():
+        assert set(row) >= {"accuracy", "escalation_rate", "planner_prompt_tokens", "follower_tokens"}
+        assert 0 <= row["accuracy"] <= 1 and row["follower_tokens"] > 0
+    assert report["cascade_curve"] and (tmp_path / "c.png").exists() and (tmp_path / "s.json").exists()

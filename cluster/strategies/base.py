@@ -46,11 +46,11 @@ class StrategyContext:
 
 def normalise(answer: str) -> str:
     """A short answer as votes compare it: its first line, case-folded and trimmed of
-    punctuation, or, when it holds a number, that number's value ("12.0 km" -> "12")."""
+    punctuation, or, when it holds numbers, the last one's value ("7 + 5 = 12.0" -> "12")."""
     line = answer.strip().splitlines()[0] if answer.strip() else ""
     numbers = re.findall(r"-?\d[\d,]*(?:\.\d+)?", line)
     if numbers:
-        value = float(numbers[0].replace(",", ""))
+        value = float(numbers[-1].replace(",", ""))
         return str(int(value)) if value.is_integer() else f"{value:g}"
     return re.sub(r"\s+", " ", line.casefold()).strip(" .,!?;:'\"")
 

@@ -1,0 +1,170 @@
+"""`council bench strategies`: every council and baseline on a labelled short-answer set.
+
+The set (`bench/data/short_answers.jsonl`, 300 arithmetic and unit-conversion questions with
+exact answers) is answered by each strategy with the real SmolLM2 follower in this process.
+No model bigger than the follower runs here, so the *planner model* is the scripted local
+OpenAI-compatible server acting as an oracle: it answers escalations with the right answer and
+writes signals that restate the operation without its result. Planner-side accuracy is
+therefore an upper bound; what the bench measures honestly is the follower side, how often
+each strategy escalates, and the tokens each spends (planner tokens estimated at 4 characters
+per token for the oracle's prompts and replies).
+
+Reported per strategy: accuracy, escalation rate, planner prompt / completion tokens and
+follower tokens per question, seconds per question. The cascade's accuracy-vs-cost curve over
+thresholds is saved as a PNG; `calibrate()` picks the threshold for a target accuracy.
+
+    council bench strategies --limit 120 --json bench/results/strategies.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from pathlib import Path
+
+DATA = Path(__file__).with_name("data") / "short_answers.jsonl"
+ALL = ("follower", "best-of-n", "council-vote", "council-cascade", "council-signal", "planner")
+
+
+def load(path: Path = DATA, limit: int | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def _tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4))
+
+
+def oracle(answers: dict[str, str]):
+    """The scripted planner model: right answers to escalations, answer-free signals."""
+
+    def respond(body: dict):
+        messages = body.get("messages", [])
+        asked = messages[-1]["content"] if messages else ""
+        prompt_tokens = sum(_tokens(m.get("content") or "") for m in messages)
+        question = next((q for q in answers if q.split("?")[0] in asked), None)
+        if "reasoning signal" in (messages[0].get("content") or ""):
+            text = "Work it out step by step: " + (question.split("?")[0] if question else "the question")
+        else:
+            text = answers.get(question, "I do not know.")
+        return text, (prompt_tokens, _tokens(text))
+
+    return respond
+
+
+def correct(answer: str, gold: str) -> bool:
+    from cluster.strategies.base import normalise
+
+    return normalise(answer) == normalise(gold)
+
+
+async def _answer_all(runner, rows, strategy: str, **options) -> list:
+    from council_sdk.types import TaskRequest
+
+    async def one(i, row):
+        return await runner.run_task(TaskRequest(prompt=row["question"], strategy=strategy, seed=i,
+                                                 max_tokens=24, **options))
+
+    out = []
+    for start in range(0, len(rows), 16):  # 16 at a time: they share the engine's autobatch
+        out += await asyncio.gather(*(one(start + i, r) for i, r in enumerate(rows[start:start + 16])))
+    return out
+
+
+def summarise(rows, results, seconds: float) -> dict:
+    n = len(rows)
+    return {
+        "questions": n,
+        "accuracy": sum(correct(r.text, row["answer"]) for r, row in zip(results, rows)) / n,
+        "escalation_rate": sum(r.escalated for r in results) / n,
+        "planner_prompt_tokens": sum(r.ledger.planner_prompt_tokens for r in results) / n,
+        "planner_completion_tokens": sum(r.ledger.planner_completion_tokens for r in results) / n,
+        "follower_tokens": sum(r.ledger.follower_tokens for r in results) / n,
+        "seconds_per_question": seconds / n,
+    }
+
+
+def cascade_curve(confidences: list[float], follower_right: list[bool], escalation_tokens: float) -> list[dict]:
+    """Accuracy and planner tokens per question for thresholds across the confidences seen,
+    with escalations answered correctly (the oracle)."""
+    points = sorted(set(confidences)) + [math.inf]
+    curve = []
+    for t in [-math.inf] + points:
+        escalate = [c < t for c in confidences]
+        acc = sum(True if e else ok for e, ok in zip(escalate, follower_right)) / len(confidences)
+        rate = sum(escalate) / len(confidences)
+        curve.append({"threshold": t, "accuracy": acc, "escalation_rate": rate,
+                      "planner_tokens": rate * escalation_tokens})
+    return curve
+
+
+def calibrate(confidences: list[float], follower_right: list[bool], target: float) -> float:
+    """The lowest threshold at which the answers the follower keeps are right at least
+    `target` of the time (so the fewest questions escalate)."""
+    for t in sorted(set(confidences)):
+        kept = [ok for c, ok in zip(confidences, follower_right) if c >= t]
+        if kept and sum(kept) / len(kept) >= target:
+            return t
+    return math.inf
+
+
+def plot_curve(curve: list[dict], follower_accuracy: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([p["escalation_rate"] for p in curve], [p["accuracy"] for p in curve], marker=".")
+    ax.axhline(follower_accuracy, color="grey", linestyle="--", label="follower alone")
+    ax.set_xlabel("escalation rate (share of questions the planner model answers)")
+    ax.set_ylabel("accuracy")
+    ax.set_title("cascade: accuracy vs cost over confidence thresholds")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
+        plot: Path | None = None, engine=None) -> dict:
+    from actors.engines.torch_engine import TorchEngine
+    from bench.openai_stub import ScriptedOpenAI
+    from cluster.config import CouncilConfig, EngineConfig
+    from cluster.runner import CouncilRunner
+
+    rows = load(limit=limit)
+    engine = engine or TorchEngine.load(EngineConfig())
+    report: dict = {"big_model": "scripted oracle (bench/openai_stub.py); no larger model runs here",
+                    "follower": "SmolLM2-135M-Instruct", "strategies": {}}
+    with ScriptedOpenAI() as server:
+        server.respond_with(oracle({r["question"]: r["answer"] for r in rows}))
+        cfg = CouncilConfig.from_dict({"planner": {"base_url": server.base_url, "model": "oracle"}})
+        runner = CouncilRunner(cfg, lambda: [], generate=engine.generate)
+        for name in strategies:
+            t0 = time.perf_counter()
+            results = asyncio.run(_answer_all(runner, rows, name, samples=5))
+            report["strategies"][name] = summarise(rows, results, time.perf_counter() - t0)
+            row = report["strategies"][name]
+            print(f"{name:16s} accuracy {row['accuracy']:.3f}  escalated {row['escalation_rate']:.2f}  "
+                  f"planner {row['planner_prompt_tokens']:.0f}+{row['planner_completion_tokens']:.1f} tok/q  "
+                  f"follower {row['follower_tokens']:.1f} tok/q  {row['seconds_per_question']:.2f} s/q")
+        # The curve needs the follower's own answer for every question: one pass that never escalates.
+        follower = asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=-1e9))
+        confidences = [r.confidence for r in follower]
+        right = [correct(r.text, row["answer"]) for r, row in zip(follower, rows)]
+        per_escalation = sum(_tokens(r["question"]) + 40 for r in rows) / len(rows)
+        curve = cascade_curve(confidences, right, per_escalation)
+        report["cascade_curve"] = [{**p, "threshold": p["threshold"] if math.isfinite(p["threshold"]) else None}
+                                   for p in curve]
+        report["calibrated_threshold_for_0.9"] = calibrate(confidences, right, 0.9)
+    if plot:
+        plot_curve(curve, sum(right) / len(right), plot)
+        report["plot"] = str(plot)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, default=lambda x: None))
+    return report
