@@ -145,3 +145,10 @@ def test_run_with_another_strategy_escalates_to_the_planner_model():
 def test_an_unknown_strategy_is_a_usage_error():
     run = council("run", "hi", "--strategy", "council-magic", timeout=120)
     assert run.returncode == 2 and "unknown strategy 'council-magic'" in run.stderr
+
+
+def test_calibrate_cascade_prints_a_threshold():
+    run = council("calibrate-cascade", "--limit", "6", "--target", "0.5")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "follower alone:" in run.stderr
+    float(run.stdout.strip().splitlines()[-1])  # the threshold (inf when no threshold reaches it)
