@@ -182,7 +182,7 @@ def parse_request(request: str) -> ConstraintSpec:
     # -- words at positions
     positions: dict[int, str] = {}
     m = re.search(
-        rf"(?:the\s+)?(?P<ords>{ORD}(?:\s*(?:,|and)\s*{ORD})*)\s+words?\s+(?:to be|should be|must be|is|are|being|=)\s+(?P<words>.+?)(?:\s+respectively|[.;]|$)",
+        rf"(?:the\s+)?(?P<ords>{ORD}(?:\s*(?:,|and)\s*{ORD})*)\s+words?\s+(?:to be|should be|must be|is|are|being|=)\s+(?P<words>.+?)(?:\s+respectively|;|\.(?:\s|$)|$)",
         text, re.I,
     )
     if m and re.search(r"sentences?\s+having\s+(?:the\s+)?$", text[: m.start("ords")], re.I):
