@@ -5,7 +5,8 @@ A FastAPI ingress in front of the PlannerActor (which owns the follower pool):
     GET  /healthz                    open: replicas and queue
     GET  /metrics                    open: Prometheus text
     GET  /v1/models                  the strategies, as OpenAI models
-    POST /v1/chat/completions        OpenAI-compatible (`stream: true` as SSE chunks)
+    POST /v1/chat/completions        OpenAI-compatible (`stream: true` as SSE chunks); `model`
+                                     is the strategy (council-smc, council-vote, …)
     POST /v1/tasks                   native: prompt or spec; `wait: true` answers inline
     GET  /v1/tasks/{id}              status and result
     GET  /v1/tasks/{id}/events       SSE progress: queued, planned, round…, finished
@@ -40,7 +41,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from council_sdk.types import (
-    AVAILABLE_STRATEGIES, STRATEGIES, ChatCompletionRequest, ErrorBody, ErrorDetail,
+    AVAILABLE_STRATEGIES, ChatCompletionRequest, ErrorBody, ErrorDetail,
     GenerateRequest, GenerateResult, Health, TaskRequest, TaskStatus,
 )
 
@@ -106,11 +107,8 @@ async def _unexpected(request: Request, exc: Exception):
 
 
 def _unknown_strategy(name: str, param: str) -> ApiError:
-    if name in STRATEGIES:
-        message = f"{param} {name!r} is reserved for a strategy that is not available yet; available: {list(AVAILABLE_STRATEGIES)}"
-    else:
-        message = f"no {param} {name!r}; available: {list(AVAILABLE_STRATEGIES)}"
-    return ApiError(404, message, "invalid_request_error", param=param, code="model_not_found")
+    return ApiError(404, f"no {param} {name!r}; available: {list(AVAILABLE_STRATEGIES)}",
+                    "invalid_request_error", param=param, code="model_not_found")
 
 
 def _usage(result) -> dict:
