@@ -97,3 +97,22 @@ def collie_tasks():
             pytest.fail(message)
         pytest.skip(message)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+ENDLESS_PROGRAM = """
+class Program(Model):
+    def __init__(self, lm, prompt):
+        super().__init__()
+        self.context = LMContext(lm, prompt, chat=False)
+
+    async def step(self):
+        await self.observe(self.context.mask_dist(self.context.lm.vocab.eos()), False)
+        await self.sample(self.context.next_token())
+"""
+
+
+@pytest.fixture(scope="session")
+def endless_program() -> str:
+    """A program that keeps generating for as many rounds as it is given: work to cancel,
+    drain or scale for."""
+    return ENDLESS_PROGRAM

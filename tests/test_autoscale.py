@@ -53,20 +53,11 @@ def test_a_short_spike_does_not_grow_the_pool_and_bounds_are_restored():
     assert policy.decide(load=0, live=5) == -1  # above max
 
 
-ENDLESS = """
-class Program(Model):
-    def __init__(self, lm, prompt):
-        super().__init__()
-        self.context = LMContext(lm, prompt, chat=False)
 
-    async def step(self):
-        await self.observe(self.context.mask_dist(self.context.lm.vocab.eos()), False)
-        await self.sample(self.context.next_token())
-"""
 
 
 @pytest.mark.slow
-def test_the_pool_grows_under_load_and_retires_a_replica_when_idle(ray_local, tiny_model_dir):
+def test_the_pool_grows_under_load_and_retires_a_replica_when_idle(ray_local, tiny_model_dir, endless_program):
     from council_sdk.types import TaskRequest
 
     from actors.planner import PlannerActor
@@ -81,7 +72,7 @@ def test_the_pool_grows_under_load_and_retires_a_replica_when_idle(ray_local, ti
     actor = PlannerActor.remote(cfg)
     try:
         ray.get(actor.start.remote(), timeout=300)
-        long = [ray.get(actor.submit.remote(TaskRequest(prompt="go", program=ENDLESS, particles=8,
+        long = [ray.get(actor.submit.remote(TaskRequest(prompt="go", program=endless_program, particles=8,
                                                         max_rounds=4096, seed=i)))
                 for i in range(3)]
         deadline = time.monotonic() + 120

@@ -23,17 +23,6 @@ pytestmark = pytest.mark.slow
 KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 EIGHT = "Write a sentence with exactly 8 words."
-# A program that keeps going for thousands of steps: something to cancel.
-ENDLESS = """
-class Program(Model):
-    def __init__(self, lm, prompt):
-        super().__init__()
-        self.context = LMContext(lm, prompt, chat=False)
-
-    async def step(self):
-        await self.observe(self.context.mask_dist(self.context.lm.vocab.eos()), False)
-        await self.sample(self.context.next_token())
-"""
 
 
 def free_port() -> int:
@@ -158,9 +147,9 @@ def test_sdk_stream_yields_events_in_order_and_ends_with_the_result(base_url):
     assert [line[0] for line in text.splitlines()] == ["S", "U", "N"]
 
 
-def test_sdk_cancel_stops_a_task_and_frees_its_particles(base_url, ray_local):
+def test_sdk_cancel_stops_a_task_and_frees_its_particles(base_url, ray_local, endless_program):
     with Council(base_url, api_key=KEY) as council:
-        task = council.submit("Go on forever.", program=ENDLESS, particles=4, max_rounds=4000)
+        task = council.submit("Go on forever.", program=endless_program, particles=4, max_rounds=4000)
         for event in council.events(task.id):
             if event.type == "round":
                 break
@@ -172,9 +161,9 @@ def test_sdk_cancel_stops_a_task_and_frees_its_particles(base_url, ray_local):
     assert all(r["smc_requests"] == 0 for r in stats)  # no replica still holds its particles
 
 
-def test_a_client_that_disconnects_cancels_its_work(base_url):
+def test_a_client_that_disconnects_cancels_its_work(base_url, endless_program):
     before = metric(base_url, "council_tasks_total", strategy="council-smc", status="cancelled")
-    body = {"prompt": "Go on forever.", "program": ENDLESS, "particles": 4, "max_rounds": 4000, "wait": True}
+    body = {"prompt": "Go on forever.", "program": endless_program, "particles": 4, "max_rounds": 4000, "wait": True}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{base_url}/v1/tasks", json=body, headers=AUTH, timeout=3)
     deadline = time.monotonic() + 30

@@ -20,6 +20,7 @@ are retried with backoff, honouring `Retry-After`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import time
@@ -140,6 +141,15 @@ class _Base:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url, self.timeout, self.max_retries = base_url.rstrip("/"), timeout, max_retries
 
+    def _retry_delay(self, reply: httpx.Response, attempt: int) -> float | None:
+        """None when the reply succeeded; seconds to wait before retrying a 429 / 503; else
+        the error, raised."""
+        if reply.is_success:
+            return None
+        if reply.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
+            raise _error_for(reply)
+        return _retry_delay(reply, attempt)
+
 
 class Council(_Base):
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None,
@@ -184,13 +194,12 @@ class Council(_Base):
         return Health.model_validate(self._send("GET", "/healthz"))
 
     def _send(self, method: str, path: str, **kwargs) -> Any:
-        for attempt in range(self.max_retries + 1):
+        for attempt in itertools.count():
             reply = self._http.request(method, path, **kwargs)
-            if reply.is_success:
+            delay = self._retry_delay(reply, attempt)
+            if delay is None:
                 return reply.json()
-            if reply.status_code not in RETRY_STATUSES or attempt == self.max_retries:
-                raise _error_for(reply)
-            time.sleep(_retry_delay(reply, attempt))
+            time.sleep(delay)
 
     def close(self) -> None:
         self._http.close()
@@ -244,13 +253,12 @@ class AsyncCouncil(_Base):
         return Health.model_validate(await self._send("GET", "/healthz"))
 
     async def _send(self, method: str, path: str, **kwargs) -> Any:
-        for attempt in range(self.max_retries + 1):
+        for attempt in itertools.count():
             reply = await self._http.request(method, path, **kwargs)
-            if reply.is_success:
+            delay = self._retry_delay(reply, attempt)
+            if delay is None:
                 return reply.json()
-            if reply.status_code not in RETRY_STATUSES or attempt == self.max_retries:
-                raise _error_for(reply)
-            await asyncio.sleep(_retry_delay(reply, attempt))
+            await asyncio.sleep(delay)
 
     async def aclose(self) -> None:
         await self._http.aclose()
