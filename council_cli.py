@@ -441,8 +441,6 @@ def bench_smc(
     run_smc_bench(json_path=json_path, particles=particles, steps=steps, dtype=dtype)
 
 
-if __name__ == "__main__":
-    app()
 @bench_app.command("planner")
 def bench_planner(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
@@ -506,3 +504,6 @@ def calibrate_cascade(
               f"at threshold {threshold:.4f} it keeps {kept} answers and escalates {len(rows) - kept}")
     print(f"{threshold:.4f}")
 
+
+if __name__ == "__main__":
+    app()
