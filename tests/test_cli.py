@@ -121,7 +121,9 @@ def test_serve_starts_the_service_and_stops_on_ctrl_c():
             assert time.monotonic() < deadline, "council serve did not come up"
             time.sleep(1)
         models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
-        assert [m["id"] for m in models["data"]] == ["council-smc"]
+        from council_sdk.types import STRATEGIES
+
+        assert [m["id"] for m in models["data"]] == list(STRATEGIES)
     finally:
         proc.send_signal(signal.SIGINT)
         stderr = proc.communicate(timeout=120)[1]
