@@ -152,6 +152,10 @@ class Program(Model):
         if max_len is not None:
             limit = min(limit, max_len)
         start = vocab.capital_word_starts() if first else vocab.alpha_word_starts()
+        if first and not self.at_line_start():
+            # After a period the next sentence needs its space: "Golaghat.A museum" is one
+            # sentence to the splitter, and the sentence count fails.
+            start = start & vocab.word_starts()
         if first and self.spec["initials"]:
             start = start & vocab.initial(self.spec["initials"][self.sentence])
         start = start & vocab.max_chars(limit + 1)
@@ -175,13 +179,16 @@ class Program(Model):
         ctx = self.context
         if first:
             word = word[:1].upper() + word[1:]
-        at_start = ctx.token_count == 0 or ctx.tokens[-1] == self.newline
-        text = word if at_start else " " + word
+        text = word if self.at_line_start() else " " + word
         for token in ctx.lm.encode(text):
             await self.observe(ctx.next_token(), token)
         # The forced word must end here: the next token may not continue it.
         await self.observe(ctx.mask_dist(ctx.lm.vocab.alpha_continuations()), False)
         self.wrote(word, False)
+
+    def at_line_start(self):
+        ctx = self.context
+        return ctx.token_count == 0 or ctx.tokens[-1] == self.newline
 
     def wrote(self, word, free):
         key = unit(word)
@@ -212,6 +219,8 @@ class Program(Model):
         ctx = self.context
         vocab = ctx.lm.vocab
         start = vocab.capital_word_starts() if first else vocab.alpha_word_starts()
+        if first and not self.at_line_start():
+            start = start & vocab.word_starts()
         start = start & vocab.token_length(letters, letters)
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
