@@ -290,7 +290,7 @@ class CouncilIngress:
                                .model_dump_json()}
                         return
         except asyncio.CancelledError:
-            self.planner.cancel.remote(task_id)  # the client went away: free the particles
+            self.planner.abandon.remote(task_id)  # the client went away: free the particles
             raise
 
     # -- plain sampling -------------------------------------------------------------------------
@@ -305,8 +305,14 @@ class CouncilIngress:
 
     # -- helpers --------------------------------------------------------------------------------
     async def _submit(self, task: TaskRequest) -> TaskStatus:
+        # The id is chosen here, so a client that leaves while the submission is on its way
+        # can still have its task cancelled.
+        task_id = f"task-{uuid.uuid4().hex[:16]}"
         try:
-            return await self.planner.submit.remote(task)
+            return await self.planner.submit.remote(task, task_id)
+        except asyncio.CancelledError:
+            self.planner.abandon.remote(task_id)
+            raise
         except QueueFull as exc:
             raise ApiError(429, str(exc), "rate_limit_error", code="queue_full",
                            headers={"Retry-After": "1"}) from None
@@ -319,7 +325,7 @@ class CouncilIngress:
             return await self.planner.wait.remote(task_id, self.config.server.wait_timeout_s)
         except asyncio.CancelledError:
             log.info("client went away: cancelling %s", task_id)
-            self.planner.cancel.remote(task_id)
+            self.planner.abandon.remote(task_id)
             raise
         except (asyncio.TimeoutError, ray.exceptions.GetTimeoutError):
             self.planner.cancel.remote(task_id)

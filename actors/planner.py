@@ -71,14 +71,14 @@ class CouncilPlanner:
             self._direct -= 1
 
     # -- tasks -------------------------------------------------------------------------------
-    async def submit(self, request: TaskRequest | dict) -> TaskStatus:
+    async def submit(self, request: TaskRequest | dict, task_id: str | None = None) -> TaskStatus:
         """Queue a task (raises QueueFull when the queue is at its bound)."""
         request = TaskRequest.model_validate(request)
         if request.strategy == "council-smc":
             run_request(request)  # a request that cannot run is refused now, not queued
         elif request.prompt is None:
             raise ValueError(f"strategy {request.strategy!r} answers a prompt, not a spec")
-        return self.tasks.submit(request).view()
+        return self.tasks.submit(request, task_id).view()
 
     async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:
         await self.start()
@@ -92,6 +92,10 @@ class CouncilPlanner:
 
     async def events(self, task_id: str, after: int = 0, timeout: float = 15.0) -> list[TaskEvent]:
         return await self.tasks.events(task_id, after, timeout)
+
+    async def abandon(self, task_id: str) -> None:
+        """The client went away: cancel the task, even one whose submission is still on its way."""
+        self.tasks.abandon(task_id)
 
     async def cancel(self, task_id: str) -> TaskStatus:
         record = self.tasks.cancel(task_id)

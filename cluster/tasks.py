@@ -85,13 +85,21 @@ class TaskRegistry:
         self.max_queued = max_queued
         self.keep_finished = keep_finished
         self._tasks: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._abandoned: OrderedDict[str, None] = OrderedDict()  # cancelled before they arrived
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def submit(self, request: TaskRequest) -> TaskRecord:
+    def submit(self, request: TaskRequest, task_id: str | None = None) -> TaskRecord:
         waiting = self.depth()["queued"]
         if waiting >= self.max_queued:
             raise QueueFull(waiting)
-        record = TaskRecord(id=f"task-{uuid.uuid4().hex[:16]}", request=request)
+        record = TaskRecord(id=task_id or f"task-{uuid.uuid4().hex[:16]}", request=request)
+        if record.id in self._tasks:
+            raise ValueError(f"task id {record.id!r} is taken")
+        if self._abandoned.pop(record.id, False) is None:
+            # Its client left before the submission arrived: record it, run nothing.
+            self._tasks[record.id] = record
+            self._end(record, "cancelled", TaskError(kind="cancelled", message="the client went away before it started"))
+            return record
         self._tasks[record.id] = record
         self._emit(record, "queued")
         record.job = asyncio.get_running_loop().create_task(self._drive(record))
@@ -104,25 +112,38 @@ class TaskRegistry:
                 record.status, record.started = "running", time.time()
                 self._emit(record, "running")
                 record.result = await self._run(record.request, lambda kind, **data: self._emit(record, kind, **data))
-            record.status = "succeeded"
-            self._emit(record, "finished", result=record.result)
+            self._end(record, "succeeded")
         except asyncio.CancelledError:
-            record.status = "cancelled"
-            record.error = TaskError(kind="cancelled", message="the task was cancelled")
-            self._emit(record, "cancelled", error=record.error)
+            self._end(record, "cancelled", TaskError(kind="cancelled", message="the task was cancelled"))
         except Exception as exc:  # noqa: BLE001 - every failure becomes the task's error
-            record.status, record.error = "failed", classify(exc)
-            self._emit(record, "failed", error=record.error)
-        finally:
-            record.finished = time.time()
-            if self._on_end is not None:
-                self._on_end(record)
-            await self._notify(record)
+            self._end(record, "failed", classify(exc))
+        await self._notify(record)
+
+    def _end(self, record: TaskRecord, status: str, error: TaskError | None = None) -> None:
+        """Mark a task ended, once (a task cancelled before it started ends here too)."""
+        if record.done:
+            return
+        record.status, record.error, record.finished = status, error, time.time()
+        self._emit(record, {"succeeded": "finished"}.get(status, status),
+                   result=record.result, error=error)
+        if self._on_end is not None:
+            self._on_end(record)
+
+    def abandon(self, task_id: str) -> None:
+        """Cancel a task whose client went away, even if its submission has not arrived yet."""
+        if task_id in self._tasks:
+            self.cancel(task_id)
+            return
+        self._abandoned[task_id] = None
+        while len(self._abandoned) > 10_000:
+            self._abandoned.popitem(last=False)
 
     def cancel(self, task_id: str) -> TaskRecord:
         record = self.get(task_id)
         if not record.done and record.job is not None:
             record.job.cancel()
+            if record.status == "queued":  # it may never start, so it never sees the cancel
+                self._end(record, "cancelled", TaskError(kind="cancelled", message="the task was cancelled"))
         return record
 
     # -- reading -----------------------------------------------------------------------------
