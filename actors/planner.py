@@ -25,7 +25,7 @@ from cluster.autoscale import ScalePolicy
 from cluster.config import CouncilConfig
 from cluster.metrics import WorkCounter, WorkStats
 from cluster.pool import FollowerPool
-from cluster.runner import CouncilRunner, RunRequest, run_request
+from cluster.runner import CouncilRunner, RunRequest, check_runnable
 from cluster.tasks import Emit, TaskRegistry
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,7 @@ class CouncilPlanner:
     async def submit(self, request: TaskRequest | dict, task_id: str | None = None) -> TaskStatus:
         """Queue a task (raises QueueFull when the queue is at its bound)."""
         request = TaskRequest.model_validate(request)
-        if request.strategy == "council-smc":
-            run_request(request)  # a request that cannot run is refused now, not queued
-        elif request.prompt is None:
-            raise ValueError(f"strategy {request.strategy!r} answers a prompt, not a spec")
+        check_runnable(request)  # a request that cannot run is refused now, not queued
         return self.tasks.submit(request, task_id).view()
 
     async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:

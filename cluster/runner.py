@@ -47,6 +47,14 @@ OnRound = Callable[[RoundTrace], Awaitable[None] | None]
 OnPlanned = Callable[[PlannedProgram], None]
 
 
+def check_runnable(task: TaskRequest) -> None:
+    """Refuse, before anything is queued, a task no strategy can run (ValueError)."""
+    if task.strategy == "council-smc":
+        run_request(task)
+    elif task.prompt is None:
+        raise ValueError(f"strategy {task.strategy!r} answers a prompt, not a spec")
+
+
 def run_request(task: TaskRequest) -> RunRequest:
     """A native API task as the runner's request (a spec travels as its JSON text)."""
     if task.strategy not in AVAILABLE_STRATEGIES:
@@ -89,8 +97,7 @@ class CouncilRunner:
                     emit("resampled", round=trace)
 
             return await self.run(run_request(task), on_round=round_done, on_planned=planned)
-        if task.prompt is None:
-            raise ValueError(f"strategy {task.strategy!r} answers a prompt, not a spec")
+        check_runnable(task)
         if self.generate is None:
             raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
         ctx = StrategyContext(generate=self.generate, big=self.big, ledger=CostLedger(self.config.prices),

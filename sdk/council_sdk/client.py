@@ -101,35 +101,31 @@ def _task(prompt: str | dict | None, spec: dict | None, options: dict) -> dict:
 
 
 class _SSE:
-    """Server-sent events from lines: yields (event, data) when a blank line ends one."""
+    """Server-sent events from lines: `feed` returns a TaskEvent when a blank line ends one."""
 
     def __init__(self):
-        self.event, self.data = None, []
+        self.data: list[str] = []
 
-    def feed(self, line: str) -> tuple[str | None, str] | None:
+    def feed(self, line: str) -> TaskEvent | None:
+        line = line.rstrip("\r")
         if not line:
             if not self.data:
                 return None
-            out = (self.event, "\n".join(self.data))
-            self.event, self.data = None, []
-            return out
+            data, self.data = "\n".join(self.data), []
+            return TaskEvent.model_validate_json(data)
         if line.startswith(":"):
             return None  # a comment (keep-alive, progress)
         field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if field == "event":
-            self.event = value
-        elif field == "data":
-            self.data.append(value)
-        return None
+        if field == "data":
+            self.data.append(value[1:] if value.startswith(" ") else value)
+        return None  # `event:` and `id:` repeat what the data says
 
 
 def _events(lines: Iterable[str]) -> Iterator[TaskEvent]:
     sse = _SSE()
     for line in lines:
-        got = sse.feed(line.rstrip("\r"))
-        if got is not None:
-            event = TaskEvent.model_validate_json(got[1])
+        event = sse.feed(line)
+        if event is not None:
             yield event
             if event.terminal:
                 return
@@ -237,9 +233,8 @@ class AsyncCouncil(_Base):
                 raise _error_for(reply)
             sse = _SSE()
             async for line in reply.aiter_lines():
-                got = sse.feed(line.rstrip("\r"))
-                if got is not None:
-                    event = TaskEvent.model_validate_json(got[1])
+                event = sse.feed(line)
+                if event is not None:
                     yield event
                     if event.terminal:
                         return
