@@ -53,6 +53,10 @@ from cluster.tasks import QueueFull, UnknownTask
 
 log = logging.getLogger("council.http")
 OPEN_PATHS = {"/healthz", "/metrics"}
+# How a client's leaving shows up in a handler: Serve cancels the handler's asyncio task, and
+# Ray also cancels the actor calls the request made, so whichever lands first is raised.
+CLIENT_GONE = (asyncio.CancelledError, ray.exceptions.TaskCancelledError)
+
 TASK_ERROR_STATUS = {"bad_request": 400, "unavailable": 503, "internal": 500, "cancelled": 409}
 PLANNER_NAME = "council-planner"
 
@@ -289,7 +293,7 @@ class CouncilIngress:
                         yield {"data": ErrorBody(error=ErrorDetail(message=message, type="server_error"))
                                .model_dump_json()}
                         return
-        except asyncio.CancelledError:
+        except CLIENT_GONE:
             self.planner.abandon.remote(task_id)  # the client went away: free the particles
             raise
 
@@ -310,7 +314,7 @@ class CouncilIngress:
         task_id = f"task-{uuid.uuid4().hex[:16]}"
         try:
             return await self.planner.submit.remote(task, task_id)
-        except asyncio.CancelledError:
+        except CLIENT_GONE:
             self.planner.abandon.remote(task_id)
             raise
         except QueueFull as exc:
@@ -323,7 +327,7 @@ class CouncilIngress:
         """The task's end; if the client disconnects first, the task is cancelled."""
         try:
             return await self.planner.wait.remote(task_id, self.config.server.wait_timeout_s)
-        except asyncio.CancelledError:
+        except CLIENT_GONE:
             log.info("client went away: cancelling %s", task_id)
             self.planner.abandon.remote(task_id)
             raise
