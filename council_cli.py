@@ -265,7 +265,7 @@ async def _run_request(cfg: CouncilConfig, request):
                 best = t.best_text.replace("\n", " ")[-60:]
                 status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
 
-            runner = CouncilRunner(cfg, pool.replica_handles, generate=lambda r: pool.call("generate", r))
+            runner = CouncilRunner(cfg, pool.replica_handles, followers=pool)
             if isinstance(request, TaskRequest):
                 result = await runner.run_task(request, lambda kind, **d: status.update(d.get("message") or kind))
             else:
@@ -470,11 +470,13 @@ def bench_strategies(
     strategies: str = typer.Option(",".join(("follower", "best-of-n", "council-vote", "council-cascade",
                                              "council-signal", "planner")), help="Which to run."),
     plot: Optional[Path] = typer.Option(Path("bench/results/cascade_curve.png"), help="The cascade's curve (PNG)."),
+    big: str = typer.Option("oracle", help="The planner model: 'oracle' (scripted, right answers) or a "
+                                            "local model name such as 'gemma3-270m' (real)."),
 ):
     """Accuracy, escalation rate and tokens of every strategy on the short-answer set."""
     from bench.strategies import run as run_strategies_bench
 
-    run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot)
+    run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot, big=big)
 
 
 @app.command("calibrate-cascade")
@@ -482,24 +484,31 @@ def calibrate_cascade(
     target: float = typer.Option(0.9, min=0.0, max=1.0, help="Accuracy wanted on the answers the follower keeps."),
     limit: int = typer.Option(300, min=1, help="Questions from the labelled set."),
     tasks: Optional[Path] = typer.Option(None, help="JSONL with question, answer (default: the shipped set)."),
+    by: str = typer.Option("mean-logprob", help="Confidence measure: mean-logprob, min-logprob or neg-entropy."),
 ):
-    """The cascade threshold (mean token log-prob) for a target accuracy, from a labelled set."""
+    """The cascade threshold for a target accuracy, from a labelled set (pass it as `threshold`
+    with the same `confidence_by`)."""
     import asyncio as _asyncio
 
+    from actors.engines.base import EngineFollowers
     from actors.engines.torch_engine import TorchEngine
     from bench.strategies import DATA, _answer_all, calibrate, correct, load
     from cluster.config import EngineConfig
     from cluster.runner import CouncilRunner
+    from cluster.strategies.cascade import DEFAULT_CONFIDENCE
 
+    if by not in DEFAULT_CONFIDENCE:
+        fail(f"--by must be one of {', '.join(DEFAULT_CONFIDENCE)}", 2)
     rows = load(tasks or DATA, limit)
     if not rows or not all("question" in r and "answer" in r for r in rows):
         fail("the task file needs lines with `question` and `answer`", 2)
     engine = TorchEngine.load(EngineConfig())
-    runner = CouncilRunner(CouncilConfig(), lambda: [], generate=engine.generate)
+    runner = CouncilRunner(CouncilConfig(), lambda: [], followers=EngineFollowers(engine))
     results = _asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=-1e9))
     right = [correct(r.text, row["answer"]) for r, row in zip(results, rows)]
-    threshold = calibrate([r.confidence for r in results], right, target)
-    kept = sum(r.confidence >= threshold for r in results)
+    confidences = [r.confidence_measures[by] for r in results]
+    threshold = calibrate(confidences, right, target)
+    kept = sum(c >= threshold for c in confidences)
     err.print(f"follower alone: {sum(right) / len(rows):.3f} accurate on {len(rows)} questions; "
               f"at threshold {threshold:.4f} it keeps {kept} answers and escalates {len(rows) - kept}")
     print(f"{threshold:.4f}")

@@ -18,7 +18,7 @@ import ray
 from pydantic import BaseModel
 
 from actors.engines import create_engine
-from actors.engines.base import EngineStats, GenerateRequest, GenerateResult
+from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult, score
 from actors.particle_host import ParticleHost
 from cluster.config import EngineConfig
 from cluster.scheduler import ParticleState, ProgramSpec
@@ -57,6 +57,9 @@ class FollowerReplica:
 
     async def generate(self, request: GenerateRequest | dict) -> GenerateResult:
         return await self.engine.generate(GenerateRequest.model_validate(request))
+
+    async def score(self, request: ScoreRequest | dict) -> ScoreResult:
+        return await score(self.engine, ScoreRequest.model_validate(request))
 
     # -- particles of SMC requests (driven by cluster/scheduler.py) --------------------------
     def _particles(self) -> ParticleHost:

@@ -36,7 +36,7 @@ class CouncilPlanner:
         self.config = CouncilConfig.model_validate(config)
         self.pool = FollowerPool(FollowerActor, self.config)
         self.runner = CouncilRunner(self.config, self.pool.replica_handles,
-                                    generate=lambda r: self.pool.call("generate", r))
+                                    followers=self.pool)
         self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
         self.work = WorkCounter()
         self.tasks = TaskRegistry(
@@ -121,7 +121,7 @@ class CouncilPlanner:
     async def generate(self, request):
         """Plain sampling from the pool (`POST /v1/generate`)."""
         await self.start()
-        return await self.pool.call("generate", request)
+        return await self.pool.generate(request)
 
     async def _autoscale(self, period_s: float = 1.0) -> None:
         """Grow or shrink the pool with the load (see cluster/autoscale.py)."""

@@ -2,16 +2,21 @@
 
 The set (`bench/data/short_answers.jsonl`, 300 arithmetic and unit-conversion questions with
 exact answers) is answered by each strategy with the real SmolLM2 follower in this process.
-No model bigger than the follower runs here, so the *planner model* is the scripted local
-OpenAI-compatible server acting as an oracle: it answers escalations with the right answer and
-writes signals that restate the operation without its result. Planner-side accuracy is
-therefore an upper bound; what the bench measures honestly is the follower side, how often
-each strategy escalates, and the tokens each spends (planner tokens estimated at 4 characters
-per token for the oracle's prompts and replies).
+The *planner model* sits behind a local OpenAI-compatible server (`bench/openai_stub.py`) and
+is one of:
+- `--big oracle` (default): a scripted oracle that answers escalations with the right answer
+  and writes signals that restate the operation without its result. No model much bigger
+  than the follower runs on this machine, so planner-side accuracy is an upper bound; what is
+  measured honestly is the follower side, how often each strategy escalates, and the tokens
+  spent (the oracle's tokens estimated at 4 characters per token);
+- `--big gemma3-270m`: a real local model (Gemma-3-270M base from PyPI, `bench/local_model.py`),
+  with real answers and real token counts; it is only twice the follower's size, so this
+  shows how the strategies behave when the big side is weak too.
 
 Reported per strategy: accuracy, escalation rate, planner prompt / completion tokens and
 follower tokens per question, seconds per question. The cascade's accuracy-vs-cost curve over
-thresholds is saved as a PNG; `calibrate()` picks the threshold for a target accuracy.
+thresholds, for each confidence measure (mean and lowest token log-prob, minus the mean
+entropy), is saved as a PNG; `calibrate()` picks the threshold for a target accuracy.
 
     council bench strategies --limit 120 --json bench/results/strategies.json
 """
@@ -86,14 +91,17 @@ def summarise(rows, results, seconds: float) -> dict:
     }
 
 
-def cascade_curve(confidences: list[float], follower_right: list[bool], escalation_tokens: float) -> list[dict]:
-    """Accuracy and planner tokens per question for thresholds across the confidences seen,
-    with escalations answered correctly (the oracle)."""
+def cascade_curve(confidences: list[float], follower_right: list[bool], escalation_tokens: float,
+                  planner_right: list[bool] | None = None) -> list[dict]:
+    """Accuracy and planner tokens per question for thresholds across the confidences seen;
+    an escalated question counts as right when the planner model got it right (`planner_right`,
+    measured), or always (None: the oracle)."""
+    planner_right = planner_right or [True] * len(confidences)
     points = sorted(set(confidences)) + [math.inf]
     curve = []
     for t in [-math.inf] + points:
         escalate = [c < t for c in confidences]
-        acc = sum(True if e else ok for e, ok in zip(escalate, follower_right)) / len(confidences)
+        acc = sum(big if e else ok for e, ok, big in zip(escalate, follower_right, planner_right)) / len(confidences)
         rate = sum(escalate) / len(confidences)
         curve.append({"threshold": t, "accuracy": acc, "escalation_rate": rate,
                       "planner_tokens": rate * escalation_tokens})
@@ -110,14 +118,16 @@ def calibrate(confidences: list[float], follower_right: list[bool], target: floa
     return math.inf
 
 
-def plot_curve(curve: list[dict], follower_accuracy: float, path: Path) -> None:
+def plot_curve(curves: dict[str, list[dict]], follower_accuracy: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([p["escalation_rate"] for p in curve], [p["accuracy"] for p in curve], marker=".")
+    for name, curve in curves.items():
+        ax.plot([p["escalation_rate"] for p in curve], [p["accuracy"] for p in curve], marker=".",
+                markersize=3, label=f"confidence: {name}")
     ax.axhline(follower_accuracy, color="grey", linestyle="--", label="follower alone")
     ax.set_xlabel("escalation rate (share of questions the planner model answers)")
     ax.set_ylabel("accuracy")
@@ -130,7 +140,8 @@ def plot_curve(curve: list[dict], follower_accuracy: float, path: Path) -> None:
 
 
 def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
-        plot: Path | None = None, engine=None) -> dict:
+        plot: Path | None = None, engine=None, big: str = "oracle") -> dict:
+    from actors.engines.base import EngineFollowers
     from actors.engines.torch_engine import TorchEngine
     from bench.openai_stub import ScriptedOpenAI
     from cluster.config import CouncilConfig, EngineConfig
@@ -138,12 +149,19 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
 
     rows = load(limit=limit)
     engine = engine or TorchEngine.load(EngineConfig())
-    report: dict = {"big_model": "scripted oracle (bench/openai_stub.py); no larger model runs here",
-                    "follower": "SmolLM2-135M-Instruct", "strategies": {}}
+    if big == "oracle":
+        described = "scripted oracle (bench/openai_stub.py): right answers, estimated tokens"
+        responder = oracle({r["question"]: r["answer"] for r in rows})
+    else:
+        from bench.local_model import LocalLM
+
+        described = f"{big} (real local model, bench/local_model.py, greedy)"
+        responder = LocalLM(big).responder()
+    report: dict = {"big_model": described, "follower": "SmolLM2-135M-Instruct", "strategies": {}}
     with ScriptedOpenAI() as server:
-        server.respond_with(oracle({r["question"]: r["answer"] for r in rows}))
+        server.respond_with(responder)
         cfg = CouncilConfig.from_dict({"planner": {"base_url": server.base_url, "model": "oracle"}})
-        runner = CouncilRunner(cfg, lambda: [], generate=engine.generate)
+        runner = CouncilRunner(cfg, lambda: [], followers=EngineFollowers(engine))
         for name in strategies:
             t0 = time.perf_counter()
             results = asyncio.run(_answer_all(runner, rows, name, samples=5))
@@ -152,17 +170,27 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
             print(f"{name:16s} accuracy {row['accuracy']:.3f}  escalated {row['escalation_rate']:.2f}  "
                   f"planner {row['planner_prompt_tokens']:.0f}+{row['planner_completion_tokens']:.1f} tok/q  "
                   f"follower {row['follower_tokens']:.1f} tok/q  {row['seconds_per_question']:.2f} s/q")
-        # The curve needs the follower's own answer for every question: one pass that never escalates.
+        # The curves need the follower's own answer for every question (one pass that never
+        # escalates) and, for a real big model, its answer to every escalation (one that always does).
         follower = asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=-1e9))
-        confidences = [r.confidence for r in follower]
         right = [correct(r.text, row["answer"]) for r, row in zip(follower, rows)]
-        per_escalation = sum(_tokens(r["question"]) + 40 for r in rows) / len(rows)
-        curve = cascade_curve(confidences, right, per_escalation)
-        report["cascade_curve"] = [{**p, "threshold": p["threshold"] if math.isfinite(p["threshold"]) else None}
-                                   for p in curve]
-        report["calibrated_threshold_for_0.9"] = calibrate(confidences, right, 0.9)
+        if big == "oracle":
+            planner_right, per_escalation = None, sum(_tokens(r["question"]) + 40 for r in rows) / len(rows)
+        else:
+            escalated = asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=1e9))
+            planner_right = [correct(r.text, row["answer"]) for r, row in zip(escalated, rows)]
+            per_escalation = sum(r.ledger.planner_prompt_tokens + r.ledger.planner_completion_tokens
+                                 for r in escalated) / len(rows)
+            report["planner_alone_on_escalations"] = sum(planner_right) / len(rows)
+        curves, report["cascade_curves"], report["calibrated_thresholds_for_0.9"] = {}, {}, {}
+        for by in ("mean-logprob", "min-logprob", "neg-entropy"):
+            confidences = [r.confidence_measures[by] for r in follower]
+            curves[by] = cascade_curve(confidences, right, per_escalation, planner_right)
+            report["cascade_curves"][by] = [
+                {**p, "threshold": p["threshold"] if math.isfinite(p["threshold"]) else None} for p in curves[by]]
+            report["calibrated_thresholds_for_0.9"][by] = calibrate(confidences, right, 0.9)
     if plot:
-        plot_curve(curve, sum(right) / len(right), plot)
+        plot_curve(curves, sum(right) / len(right), plot)
         report["plot"] = str(plot)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

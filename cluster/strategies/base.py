@@ -6,14 +6,24 @@ import math
 import re
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Callable, Protocol
 
-from council_sdk.types import CouncilResult, GenerateRequest, GenerateResult, PosteriorEntry, TaskRequest
+from council_sdk.types import (
+    CouncilResult, GenerateRequest, GenerateResult, PosteriorEntry, ScoreRequest, ScoreResult, TaskRequest,
+)
 
 from cluster.ledger import CostLedger
 from planner.llm import ChatModel, PlannerFailed
 
-Generate = Callable[[GenerateRequest], Awaitable[GenerateResult]]
+
+
+class Followers(Protocol):
+    """What the strategies need from the follower pool (the pool routes each call to a live
+    replica; a local engine serves them in the CLI and the tests)."""
+
+    async def generate(self, request: GenerateRequest) -> GenerateResult: ...
+
+    async def score(self, request: ScoreRequest) -> ScoreResult: ...
 
 
 class NeedsPlannerModel(ValueError):
@@ -22,16 +32,23 @@ class NeedsPlannerModel(ValueError):
 
 @dataclass
 class StrategyContext:
-    generate: Generate                  # one follower sample (the pool routes it)
+    followers: Followers
     big: ChatModel | None               # the planner model, when one is configured
     ledger: CostLedger
     emit: Callable[..., None] = lambda kind, **data: None
 
     async def sample(self, task: TaskRequest, prompt: str, temperature: float, seed: int,
                      max_tokens: int | None = None) -> GenerateResult:
-        out = await self.generate(GenerateRequest(prompt=prompt, max_tokens=max_tokens or task.max_tokens,
+        out = await self.followers.generate(GenerateRequest(prompt=prompt, max_tokens=max_tokens or task.max_tokens,
                                                   temperature=temperature, seed=seed))
         self.ledger.followers(out.completion_tokens)
+        return out
+
+    async def score(self, prompt: str, continuation: str) -> ScoreResult:
+        """The follower's log-probs of `continuation` after `prompt` (prompt tokens are not
+        generated, so only the continuation counts in the ledger)."""
+        out = await self.followers.score(ScoreRequest(prompt=prompt, continuation=continuation))
+        self.ledger.followers(len(out.token_logprobs))
         return out
 
     async def ask_planner(self, messages: list[dict], max_tokens: int | None = None) -> str:

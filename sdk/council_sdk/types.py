@@ -38,9 +38,33 @@ class GenerateResult(BaseModel):
     text: str
     token_ids: list[int]
     token_logprobs: list[float] = Field(description="Log-prob of each sampled token.")
+    token_entropies: list[float] = Field(
+        default_factory=list,
+        description="Entropy (nats) of the model's next-token distribution at each step, at "
+                    "temperature 1; engines that see only the top tokens report their share.")
     finish_reason: Literal["stop", "length"]
     prompt_tokens: int
     completion_tokens: int
+
+
+class ScoreRequest(BaseModel):
+    """How likely the follower finds `continuation` after `prompt` (the prompt is wrapped in
+    the chat template when `chat` is on, as for generation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    continuation: str = Field(min_length=1)
+    chat: bool = True
+
+
+class ScoreResult(BaseModel):
+    token_logprobs: list[float] = Field(description="Log-prob of each continuation token.")
+
+    @property
+    def mean(self) -> float:
+        lps = self.token_logprobs
+        return sum(lps) / len(lps) if lps else float("-inf")
 
 
 class Health(BaseModel):
@@ -130,7 +154,10 @@ class CouncilResult(BaseModel):
     escalated: bool = Field(False, description="The planner model answered instead of the followers.")
     escalation: str | None = Field(None, description="Why it escalated (or why it could not).")
     votes: dict[str, int] | None = Field(None, description="vote / best-of-n: normalised answer -> count.")
-    confidence: float | None = Field(None, description="cascade: the follower's mean token log-prob.")
+    confidence: float | None = Field(
+        None, description="cascade: the follower's confidence (`confidence_by`); vote: agreement.")
+    confidence_measures: dict[str, float] | None = Field(
+        None, description="cascade: every confidence measure of the follower's answer.")
     signal: str | None = Field(None, description="signal: the planner's reasoning signal.")
     compression_ratio: float | None = Field(None, description="cascade: escalated prompt / original.")
 
@@ -166,8 +193,12 @@ class TaskRequest(BaseModel):
     samples: int = Field(5, ge=1, le=64, description="vote / best-of-n: follower samples.")
     temperature: float = Field(0.8, ge=0.0, le=2.0, description="vote / best-of-n: sampling temperature.")
     threshold: float | None = Field(
-        None, description="vote: agreement below which it escalates (default 0.6); cascade: mean "
-        "token log-prob below which it escalates (default -0.5).")
+        None, description="vote: agreement below which it escalates (default 0.6); cascade: "
+        "confidence below which it escalates (default -0.5 for mean-logprob, -3.0 for "
+        "min-logprob, -0.8 for neg-entropy).")
+    confidence_by: Literal["mean-logprob", "min-logprob", "neg-entropy"] = Field(
+        "mean-logprob", description="cascade: the follower's confidence: mean or lowest token "
+        "log-prob of its answer, or minus the mean entropy of its next-token distributions.")
     signal_tokens: int = Field(64, ge=1, le=1024, description="signal: cap on the planner's signal.")
     wait: bool = Field(False, description="Answer inline instead of returning the task's id.")
 
