@@ -479,6 +479,60 @@ def bench_strategies(
     run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot, big=big)
 
 
+@bench_app.command("collie")
+def bench_collie(
+    limit: Optional[int] = typer.Option(10, min=1, help="Tasks per type (0 types have more than 70)."),
+    types: str = typer.Option(",".join(("c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12")),
+                              help="COLLIE types."),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="COLLIE JSONL (default: ../shared/data/collie)."),
+    out: Path = typer.Option(Path("bench/results/collie_bench.jsonl"), help="Per-answer lines (resumable)."),
+    json_path: Optional[Path] = typer.Option(Path("bench/results/collie_bench.json"), "--json",
+                                             help="The summary."),
+    report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section with plots here."),
+    judge: str = typer.Option("gemma3-270m", help="Fluency judge model ('none' to skip)."),
+    particles: int = typer.Option(16, min=1, max=256),
+    seed: int = typer.Option(0),
+    replicas: Optional[int] = typer.Option(None),
+    config: Optional[Path] = typer.Option(None, "--config", "-c"),
+):
+    """Pass rate, fluency, tokens and cost on COLLIE wiki tasks: SMC vs follower vs best-of-N
+    (and the LLM planner and planner-only when a planner endpoint is configured)."""
+    from rich.progress import Progress
+
+    from bench import collie
+
+    tasks = tasks or collie.DATA
+    if not tasks.is_file():
+        fail(f"no COLLIE file at {tasks} (give --tasks)", 2)
+    cfg = load_config(config, pool__replicas=replicas)
+    _check_local_model(cfg, None)
+    start_ray(cfg, None)
+    type_list = tuple(t for t in types.split(",") if t)
+
+    async def answer_all(bar):
+        from actors.follower import FollowerActor
+        from cluster.pool import FollowerPool
+        from cluster.runner import CouncilRunner
+
+        todo = collie.load(tasks, limit, type_list)
+        pool = await FollowerPool(FollowerActor, cfg).start(monitor=True)
+        try:
+            runner = CouncilRunner(cfg, pool.replica_handles, followers=pool)
+            job = bar.add_task(f"{len(todo)} tasks", total=len(todo) * len(collie.methods_for(runner)))
+            await collie.run_tasks(runner, todo, out, particles, seed,
+                                   lambda row: bar.update(job, advance=1, description=f"{row.id} {row.method}"))
+        finally:
+            await pool.shutdown()
+
+    with Progress(console=err) as bar:
+        asyncio.run(answer_all(bar))  # the answers land in `out`, which the summary re-reads
+    result = collie.summarise_file(out, tasks, limit, type_list, None if judge == "none" else judge,
+                                   json_path, report, meta={"particles": particles, "seed": seed,
+                                                            "follower": cfg.engine.model})
+    for kind, methods in result["summary"].items():
+        err.print(kind + ": " + ", ".join(f"{m} {f['pass_rate']:.2f}" for m, f in methods.items() if "pass_rate" in f))
+
+
 @app.command("calibrate-cascade")
 def calibrate_cascade(
     target: float = typer.Option(0.9, min=0.0, max=1.0, help="Accuracy wanted on the answers the follower keeps."),

@@ -84,6 +84,8 @@ def summarise(rows, results, seconds: float) -> dict:
         "questions": n,
         "accuracy": sum(correct(r.text, row["answer"]) for r, row in zip(results, rows)) / n,
         "escalation_rate": sum(r.escalated for r in results) / n,
+        # Wanted to escalate but the planner model failed (the followers' answer stood).
+        "escalation_failures": sum(bool(r.escalation and "failed" in r.escalation) for r in results) / n,
         "planner_prompt_tokens": sum(r.ledger.planner_prompt_tokens for r in results) / n,
         "planner_completion_tokens": sum(r.ledger.planner_completion_tokens for r in results) / n,
         "follower_tokens": sum(r.ledger.follower_tokens for r in results) / n,
@@ -160,7 +162,9 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
     report: dict = {"big_model": described, "follower": "SmolLM2-135M-Instruct", "strategies": {}}
     with ScriptedOpenAI() as server:
         server.respond_with(responder)
-        cfg = CouncilConfig.from_dict({"planner": {"base_url": server.base_url, "model": "oracle"}})
+        # A local model answers one request at a time, so a burst of escalations queues: wait.
+        cfg = CouncilConfig.from_dict({"planner": {"base_url": server.base_url, "model": big,
+                                                   "timeout_s": 900, "api_retries": 0}})
         runner = CouncilRunner(cfg, lambda: [], followers=EngineFollowers(engine))
         for name in strategies:
             t0 = time.perf_counter()
