@@ -479,6 +479,53 @@ def bench_strategies(
     run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot, big=big)
 
 
+@bench_app.command("throughput")
+def bench_throughput(
+    json_path: Optional[Path] = typer.Option(Path("bench/results/throughput.json"), "--json",
+                                             help="Write the figures here."),
+    particles: int = typer.Option(32, min=1, max=256),
+    steps: int = typer.Option(32, min=2, help="Tokens per particle."),
+    llamppl: str = typer.Option("shipped,best", help="llamppl modes to run ('' for none)."),
+    model: str = typer.Option("smollm2", help="The model every contender runs."),
+):
+    """Council SMC tokens/s (1 and 2 replicas) against raw decode and llamppl's smc_standard."""
+    from bench.throughput import run as run_throughput
+
+    run_throughput(json_path, particles, steps, tuple(m for m in llamppl.split(",") if m), model)
+
+
+@bench_app.command("trace")
+def bench_trace(
+    task: str = typer.Option("wiki_c07/0", help="A COLLIE task id."),
+    png: Path = typer.Option(Path("bench/results/smc_trace.png"), help="The picture."),
+    json_path: Optional[Path] = typer.Option(Path("bench/results/smc_trace.json"), "--json"),
+    particles: int = typer.Option(16, min=1, max=256),
+    tasks: Optional[Path] = typer.Option(None, "--tasks", help="COLLIE JSONL (default: ../shared/data/collie)."),
+):
+    """One SMC run drawn as particles x rounds (weights as shade, resampling marked)."""
+    from bench.trace import run as run_trace
+
+    try:
+        run_trace(task, png, particles, tasks_path=tasks, json_path=json_path)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+@bench_app.command("scaling")
+def bench_scaling(
+    json_path: Optional[Path] = typer.Option(Path("bench/results/scaling.json"), "--json"),
+    png: Optional[Path] = typer.Option(Path("bench/results/scaling.png"), help="Throughput vs replicas."),
+    particles: int = typer.Option(32, min=2, max=64, help="Particles of the real runs it is checked against."),
+    steps: int = typer.Option(32, min=2),
+    resample_rate: float = typer.Option(0.3, min=0.0, max=1.0, help="Share of rounds that resample."),
+    model: str = typer.Option("smollm2"),
+):
+    """Simulated SMC throughput for 1-64 replicas and up to 1,024 particles, calibrated here."""
+    from bench.scaling import run as run_scaling
+
+    run_scaling(json_path, png, particles, steps, resample_rate, model=model)
+
+
 @bench_app.command("collie")
 def bench_collie(
     limit: Optional[int] = typer.Option(10, min=1, help="Tasks per type (0 types have more than 70)."),

@@ -45,14 +45,14 @@ class Program(Model):
 '''
 
 
-async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype: str) -> dict:
+async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype: str, model: str) -> dict:
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
     from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
 
     cpus = max(1, (os.cpu_count() or 1) // replicas)
     cfg = CouncilConfig.from_dict({
-        "engine": {"dtype": dtype, "max_batch_size": max(64, particles)},
+        "engine": {"model": model, "dtype": dtype, "max_batch_size": max(64, particles)},
         "pool": {"replicas": replicas, "num_cpus": cpus},
     })
     pool = await FollowerPool(FollowerActor, cfg).start(monitor=False)
@@ -79,27 +79,28 @@ async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype
 
 
 def run_smc_bench(
-    json_path: Path | None = None, particles: int = 32, steps: int = 32, dtype: str = "auto"
+    json_path: Path | None = None, particles: int = 32, steps: int = 32, dtype: str = "auto",
+    model: str = "smollm2",
 ) -> dict:
     from cluster.runtime import connect_ray
 
-    config = EngineConfig(dtype=dtype)
+    config = EngineConfig(model=model, dtype=dtype)
     device = pick_device(config)
     torch_dtype = pick_dtype(config, device)
-    model, tokenizer, name = on_torch_thread(load_hf_model, config, device, torch_dtype)
+    hf_model, tokenizer, name = on_torch_thread(load_hf_model, config, device, torch_dtype)
     prompt = shared_prompt(tokenizer)
     prompt_ids = tokenizer(prompt)["input_ids"]
     dtype_name = str(torch_dtype).removeprefix("torch.")
     print(f"model {name}, {dtype_name}; {particles} particles x {steps} tokens; "
           f"prompt {len(prompt_ids)} tokens")
-    raw = on_torch_thread(raw_decode, model, prompt_ids, particles, steps)
+    raw = on_torch_thread(raw_decode, hf_model, prompt_ids, particles, steps)
     print(f"  raw transformers batch {particles}: {raw:7.1f} tok/s")
-    del model  # the replicas load their own copies
+    del hf_model  # the replicas load their own copies
 
     connect_ray(num_cpus=os.cpu_count() or 1)
     runs = {}
     for replicas in (1, 2):
-        runs[replicas] = asyncio.run(_smc_run(replicas, particles, steps, prompt, dtype_name))
+        runs[replicas] = asyncio.run(_smc_run(replicas, particles, steps, prompt, dtype_name, model))
         r = runs[replicas]
         print(f"  SMC, {replicas} replica(s):   {r['tokens_per_s']:7.1f} tok/s   "
               f"vs raw {r['tokens_per_s'] / raw:.2f}   round {r['round_ms']:.1f} ms, "
@@ -111,6 +112,7 @@ def run_smc_bench(
         "dtype": dtype_name,
         "particles": particles,
         "steps": steps,
+        "prompt": prompt,
         "cpu_threads": torch.get_num_threads(),
         "raw_tokens_per_s": raw,
         "smc": {str(k): v for k, v in runs.items()},

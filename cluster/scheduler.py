@@ -207,6 +207,7 @@ class Scheduler:
             if cfg.method == "steer":
                 await self._keep_best(cfg.particles)
             ess = self._ess()  # recorded as it was before any resampling
+            weights = self._normalised_weights()
             still_active = any(p.active for p in self.particles.values())
             # After the last step the weighted population *is* the answer: resampling it
             # would only add noise (llamppl resamples here too; we do not).
@@ -215,7 +216,7 @@ class Scheduler:
                     await self._resample()
                     resampled = True
             migrations = await self._rebalance() if still_active else 0
-            await self._record(rnd, ess, resampled, lost, migrations, time.monotonic() - t0)
+            await self._record(rnd, ess, resampled, lost, migrations, time.monotonic() - t0, weights)
             if self.tokens >= cfg.max_tokens:
                 return "max_tokens"
             if time.monotonic() - started > cfg.max_wall_s:
@@ -331,6 +332,12 @@ class Scheduler:
         pids = list(self.particles)
         return pids, np.array([self.particles[p].log_weight for p in pids])
 
+    def _normalised_weights(self) -> list[float]:
+        lw = self._log_weights()[1]
+        if not len(lw) or not np.isfinite(lw).any():
+            return [0.0] * len(lw)
+        return [round(float(w), 6) for w in normalize_log_weights(lw)]
+
     def _ess(self) -> float:
         return effective_sample_size(self._log_weights()[1])
 
@@ -440,7 +447,8 @@ class Scheduler:
 
     # -- bookkeeping -----------------------------------------------------------------------
     async def _record(
-        self, rnd: int, ess: float, resampled: bool, lost: int, migrations: int, sched_s: float
+        self, rnd: int, ess: float, resampled: bool, lost: int, migrations: int, sched_s: float,
+        weights: list[float] | None = None,
     ) -> None:
         per_replica: dict[str, int] = defaultdict(int)
         for p in self.particles.values():
@@ -457,6 +465,7 @@ class Scheduler:
             particles_per_replica=dict(per_replica),
             best_text=best.state.text[-200:] if best else "",
             scheduler_ms=sched_s * 1000,
+            weights=weights if weights is not None else self._normalised_weights(),
         )
         self.trace.append(entry)
         if self._on_round is not None:

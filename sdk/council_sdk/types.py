@@ -94,6 +94,9 @@ class RoundTrace(BaseModel):
     particles_per_replica: dict[str, int]
     best_text: str = ""
     scheduler_ms: float = Field(0.0, description="Time spent in the scheduler itself.")
+    weights: list[float] = Field(
+        default_factory=list, description="Normalised particle weights before this round's "
+        "resampling, in particle order (what a trace picture shades).")
 
 
 class Ledger(BaseModel):

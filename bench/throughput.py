@@ -1,0 +1,93 @@
+"""`council bench throughput`: Council's SMC against the raw engine and against llamppl.
+
+Same model (SmolLM2-135M-Instruct), same program (every particle samples `steps` tokens), same
+particle count, in one run:
+- raw transformers decode at batch = particles: the physical limit here (`bench/engine.py`);
+- Council SMC on 1 and 2 replicas (`bench/smc.py`);
+- llamppl's `smc_standard` with its CPU transformers backend, as shipped and at its best
+  (`bench/llamppl_smc.py`), in llamppl's own virtual environment (`scripts/install_llamppl.sh`;
+  its dependencies are heavy and pinned differently), on the same weights exported once as an
+  ordinary Hugging Face directory.
+
+Ratios printed: Council / raw and Council / llamppl. The goal is ≥ 0.8 of raw.
+
+    council bench throughput --json bench/results/throughput.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LLAMPPL_PYTHON = ROOT / ".venv-llamppl" / "bin" / "python"
+
+
+def llamppl_python() -> Path | None:
+    given = os.environ.get("COUNCIL_LLAMPPL_PYTHON")
+    path = Path(given) if given else LLAMPPL_PYTHON
+    return path if path.is_file() else None
+
+
+def run_llamppl(python: Path, model_dir: Path, prompt: str, particles: int, steps: int, mode: str,
+                dtype: str, timeout_s: float) -> dict:
+    prompt_file = model_dir / "bench_prompt.txt"
+    prompt_file.write_text(prompt)
+    cmd = [str(python), str(ROOT / "bench" / "llamppl_smc.py"), "--model-dir", str(model_dir),
+           "--prompt-file", str(prompt_file), "--particles", str(particles), "--steps", str(steps),
+           "--mode", mode, "--dtype", dtype]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"mode": mode, "error": f"ran over {timeout_s:g} s"}
+    if done.returncode != 0:
+        return {"mode": mode, "error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_modes=("shipped", "best"),
+        model: str = "smollm2", timeout_s: float = 1800) -> dict:
+    from actors.engines.model_source import export_hf_directory
+    from bench.smc import run_smc_bench
+
+    report = run_smc_bench(None, particles=particles, steps=steps, model=model)
+    raw = report["raw_tokens_per_s"]
+    python = llamppl_python()
+    report["llamppl"] = {}
+    if python is None:
+        report["llamppl"]["skipped"] = ("llamppl is not installed: run scripts/install_llamppl.sh "
+                                        "(or set COUNCIL_LLAMPPL_PYTHON)")
+        print(f"  llamppl: {report['llamppl']['skipped']}")
+    else:
+        cache = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / f"hf-{Path(model).name}"
+        if not (cache / "config.json").is_file():
+            export_hf_directory(model, cache)
+        for mode in llamppl_modes:
+            row = run_llamppl(python, cache, report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
+            report["llamppl"][mode] = row
+            if "error" in row:
+                print(f"  llamppl {mode}: {row['error']}")
+            else:
+                print(f"  llamppl smc_standard, {mode:7s}: {row['tokens_per_s']:7.1f} tok/s ({row['dtype']}, "
+                      f"batch {row['batch_size']})")
+    ratios = {f"council_{r}_vs_raw": report["smc"][r]["tokens_per_s"] / raw for r in report["smc"]}
+    for mode, row in report["llamppl"].items():
+        if isinstance(row, dict) and row.get("tokens_per_s"):
+            for r in report["smc"]:
+                ratios[f"council_{r}_vs_llamppl_{mode}"] = report["smc"][r]["tokens_per_s"] / row["tokens_per_s"]
+    report["ratios"] = ratios
+    report["benchmark"] = "throughput"
+    for name, value in ratios.items():
+        print(f"  {name}: {value:.2f}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+        print(f"wrote {json_path}")
+    return report
+
+
+if __name__ == "__main__":
+    run(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
