@@ -141,7 +141,8 @@ def run(
     strategy: str = typer.Option("council-smc", help="council-smc | council-vote | council-cascade | "
                                  "council-signal | follower | planner | best-of-n"),
     samples: int = typer.Option(5, min=1, max=64, help="vote / best-of-n: follower samples."),
-    threshold: Optional[float] = typer.Option(None, help="vote: agreement; cascade: mean log-prob."),
+    threshold: Optional[float] = typer.Option(None, help="vote: agreement; cascade: confidence."),
+    confidence_by: str = typer.Option("mean-logprob", help="cascade: mean-logprob | min-logprob | neg-entropy."),
     particles: int = typer.Option(16, min=1, max=256),
     method: str = typer.Option("smc", help="smc | is | rs | steer"),
     max_tokens: int = typer.Option(64, min=1, max=4096, help="Token cap when no constraint is recognised."),
@@ -181,7 +182,7 @@ def run(
             if strategy not in STRATEGIES:
                 fail(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}", 2)
             request = TaskRequest(prompt=prompt, strategy=strategy, samples=samples, threshold=threshold,
-                                  max_tokens=max_tokens, seed=seed)
+                                  confidence_by=confidence_by, max_tokens=max_tokens, seed=seed)
     except ProgramError as exc:
         fail(str(exc), 2)
     except ValidationError as exc:

@@ -147,6 +147,8 @@ def test_run_with_another_strategy_escalates_to_the_planner_model():
 def test_an_unknown_strategy_is_a_usage_error():
     run = council("run", "hi", "--strategy", "council-magic", timeout=120)
     assert run.returncode == 2 and "unknown strategy 'council-magic'" in run.stderr
+    run = council("run", "hi", "--strategy", "council-cascade", "--confidence-by", "vibes", timeout=120)
+    assert run.returncode == 2 and "confidence_by" in run.stderr
 
 
 def test_calibrate_cascade_prints_a_threshold():
