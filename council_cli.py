@@ -488,11 +488,13 @@ def bench_throughput(
     steps: int = typer.Option(32, min=2, help="Tokens per particle."),
     llamppl: str = typer.Option("shipped,best", help="llamppl modes to run ('' for none)."),
     model: str = typer.Option("smollm2", help="The model every contender runs."),
+    report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
 ):
     """Council SMC tokens/s (1 and 2 replicas) against raw decode and llamppl's smc_standard."""
     from bench.throughput import run as run_throughput
 
-    run_throughput(json_path, particles, steps, tuple(m for m in llamppl.split(",") if m), model)
+    run_throughput(json_path, particles, steps, tuple(m for m in llamppl.split(",") if m), model,
+                   report_path=report)
 
 
 @bench_app.command("trace")
@@ -502,12 +504,13 @@ def bench_trace(
     json_path: Optional[Path] = typer.Option(Path("bench/results/smc_trace.json"), "--json"),
     particles: int = typer.Option(16, min=1, max=256),
     tasks: Optional[Path] = typer.Option(None, "--tasks", help="COLLIE JSONL (default: ../shared/data/collie)."),
+    report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
 ):
     """One SMC run drawn as particles x rounds (weights as shade, resampling marked)."""
     from bench.trace import run as run_trace
 
     try:
-        run_trace(task, png, particles, tasks_path=tasks, json_path=json_path)
+        run_trace(task, png, particles, tasks_path=tasks, json_path=json_path, report_path=report)
     except ValueError as exc:
         fail(str(exc), 2)
 
@@ -520,11 +523,12 @@ def bench_scaling(
     steps: int = typer.Option(32, min=2),
     resample_rate: float = typer.Option(0.3, min=0.0, max=1.0, help="Share of rounds that resample."),
     model: str = typer.Option("smollm2"),
+    report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
 ):
     """Simulated SMC throughput for 1-64 replicas and up to 1,024 particles, calibrated here."""
     from bench.scaling import run as run_scaling
 
-    run_scaling(json_path, png, particles, steps, resample_rate, model=model)
+    run_scaling(json_path, png, particles, steps, resample_rate, model=model, report_path=report)
 
 
 @bench_app.command("collie")

@@ -211,24 +211,23 @@ def plot(summary: dict, out_dir: Path) -> list[Path]:
     return [pass_png, fluency_png]
 
 
-def report_section(summary: dict, meta: dict, pictures: list[Path], report: Path) -> str:
-    lines = [f"## COLLIE wiki ({meta['when']})", "",
-             f"Follower {meta.get('follower', '?')}, {meta.get('particles', '?')} particles, judge {meta['judge']}, "
-             f"limit {meta['limit']} per type, {meta['machine']}.", "",
-             "| type | method | tasks | pass rate | fluency | follower tok/task | planner tok/task | s/task | $/100 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def report_section(summary: dict, meta: dict) -> str:
+    from bench.report import table
+
+    rows = []
     for kind, methods in summary.items():
         for m, f in methods.items():
             if m == "reference":
-                lines.append(f"| {kind} | human reference | {f['tasks']} | – | {_fmt(f['fluency'])} | | | | |")
-                continue
-            lines.append(f"| {kind} | {m} | {f['tasks']} | {f['pass_rate']:.2f} | {_fmt(f['fluency'])} | "
-                         f"{f['follower_tokens_per_task']:.0f} | {f['planner_tokens_per_task']:.0f} | "
-                         f"{f['seconds_per_task']:.1f} | {f['usd_per_100_tasks']:.4f} |")
-    lines.append("")
-    lines += [f"![{p.stem}]({p.relative_to(report.parent) if p.is_relative_to(report.parent) else p})"
-              for p in pictures]
-    return "\n".join(lines) + "\n\n"
+                rows.append([kind, "human reference", f["tasks"], "–", _fmt(f["fluency"]), "", "", "", ""])
+            else:
+                rows.append([kind, m, f["tasks"], f"{f['pass_rate']:.2f}", _fmt(f["fluency"]),
+                             f"{f['follower_tokens_per_task']:.0f}", f"{f['planner_tokens_per_task']:.0f}",
+                             f"{f['seconds_per_task']:.1f}", f"{f['usd_per_100_tasks']:.4f}"])
+    head = (f"Follower {meta.get('follower', '?')}, {meta.get('particles', '?')} particles, judge "
+            f"{meta['judge']} (fluency: mean token log-prob under it), limit {meta['limit']} per type, "
+            f"{meta['machine']}.")
+    return head + "\n\n" + table(["type", "method", "tasks", "pass rate", "fluency", "follower tok/task",
+                                   "planner tok/task", "s/task", "$/100 tasks"], rows)
 
 
 def _fmt(x: float | None) -> str:
@@ -257,9 +256,10 @@ def summarise_file(out: Path, tasks_path: Path, limit: int | None, types: tuple[
             "machine": "2 CPU cores, no GPU", "methods": sorted({r.method for r in rows}), **(meta or {})}
     result = {"meta": meta, "summary": summary}
     if report:
+        from bench.report import append
+
         drawn = plot(summary, report.parent / "results")
-        with report.open("a") as sink:
-            sink.write(report_section(summary, meta, drawn, report))
+        append("COLLIE wiki", report_section(summary, meta), drawn, report)
         result["pictures"] = [str(p) for p in drawn]
     if summary_path:
         summary_path.parent.mkdir(parents=True, exist_ok=True)

@@ -246,7 +246,7 @@ def plot(curves: dict, measured: dict, checks: dict, path: Path) -> None:
 
 def run(json_path: Path | None, png: Path | None, particles: int = 32, steps: int = 32,
         resample_rate: float = 0.3, replicas: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
-        sizes: tuple[int, ...] = (64, 256, 1024), model: str = "smollm2") -> dict:
+        sizes: tuple[int, ...] = (64, 256, 1024), model: str = "smollm2", report_path: Path | None = None) -> dict:
     cal, measured = calibrate(particles, steps, model)
     # The check: this machine's own R = 1 and R = 2 (no resampling: the measured program has none).
     predicted = {"1": simulate(cal, 1, particles, steps, 0.0)["tokens_per_s"],
@@ -273,4 +273,27 @@ def run(json_path: Path | None, png: Path | None, particles: int = 32, steps: in
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2, default=lambda x: None))
         print(f"wrote {json_path}")
+    if report_path:
+        from bench.report import append
+
+        append("Scaling (simulated)", section(report), [png] if png else [], report_path)
     return report
+
+
+def section(report: dict) -> str:
+    from bench.report import table
+
+    c = report["checks"]
+    cal = report["calibration"]
+    head = (f"Calibrated here: step {1000 * min(cal['step_s'].values()):.1f}–{1000 * max(cal['step_s'].values()):.1f} ms "
+            f"(batch {min(cal['step_s'])}–{max(cal['step_s'])}), Ray call {1000 * cal['call_s']:.1f} ms, migration "
+            f"{1e6 * cal['migrate_s_per_particle']:.0f} µs/particle + recompute {1e3 * cal['prefill_s_per_token']:.2f} "
+            f"ms/token; resampling in {report['resample_rate']:.0%} of rounds. Check against real runs "
+            f"({c['particles']} particles × {c['steps']} tokens): R=1 simulated {c['predicted']['1']:.0f} vs measured "
+            f"{c['measured']['1']:.0f} tok/s, R=2 simulated {c['predicted']['2']:.0f} vs measured "
+            f"{c['measured']['2']:.0f} tok/s.")
+    rows = [[n, r["replicas"], f"{r['tokens_per_s']:.0f}", f"{r['efficiency']:.2f}", f"{r['share_resampling']:.3f}",
+             f"{r['share_migration']:.3f}", f"{r['migrations_per_round']:.1f}"]
+            for n, curve in report["curves"].items() for r in curve]
+    return head + "\n\n" + table(["particles", "replicas", "tokens/s", "efficiency", "time resampling",
+                                   "time migrating", "migrations/round"], rows)

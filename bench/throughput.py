@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.report import append, table
+
 ROOT = Path(__file__).resolve().parents[1]
 LLAMPPL_PYTHON = ROOT / ".venv-llamppl" / "bin" / "python"
 
@@ -49,7 +51,7 @@ def run_llamppl(python: Path, model_dir: Path, prompt: str, particles: int, step
 
 
 def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_modes=("shipped", "best"),
-        model: str = "smollm2", timeout_s: float = 1800) -> dict:
+        model: str = "smollm2", timeout_s: float = 1800, report_path: Path | None = None) -> dict:
     from actors.engines.model_source import export_hf_directory
     from bench.smc import run_smc_bench
 
@@ -86,7 +88,29 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))
         print(f"wrote {json_path}")
+    if report_path:
+        append("Throughput", section(report), report=report_path)
     return report
+
+
+def section(report: dict) -> str:
+    raw = report["raw_tokens_per_s"]
+    rows = [["raw transformers decode", f"{raw:.1f}", report["dtype"], "1.00", ""]]
+    for r, run in report["smc"].items():
+        rows.append([f"Council SMC, {r} replica(s)", f"{run['tokens_per_s']:.1f}", report["dtype"],
+                     f"{run['tokens_per_s'] / raw:.2f}", ""])
+    for mode, row in report["llamppl"].items():
+        if mode == "skipped":
+            rows.append(["llamppl smc_standard", "–", "", "", row])
+        elif "error" in row:
+            rows.append([f"llamppl smc_standard, {mode}", "–", "", "", row["error"]])
+        else:
+            rows.append([f"llamppl smc_standard, {mode}", f"{row['tokens_per_s']:.1f}", row["dtype"],
+                         f"{row['tokens_per_s'] / raw:.2f}", f"batch {row['batch_size']}"])
+    ratios = ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items())
+    return (f"Model {report['model']}, {report['particles']} particles × {report['steps']} tokens, "
+            f"{report['cpu_threads']} CPU threads, one run.\n\n"
+            + table(["contender", "tokens/s", "dtype", "vs raw", "note"], rows) + f"\n\nRatios: {ratios}.")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def plot_trace(trace: list, path: Path, title: str) -> None:
 
 
 def run(task_id: str, png: Path, particles: int = 16, seed: int = 0, tasks_path: Path | None = None,
-        engine=None, json_path: Path | None = None) -> dict:
+        engine=None, json_path: Path | None = None, report_path: Path | None = None) -> dict:
     from actors.engines.torch_engine import TorchEngine
     from actors.particle_host import LocalReplica, ParticleHost
     from bench.collie import DATA
@@ -70,4 +70,10 @@ def run(task_id: str, png: Path, particles: int = 16, seed: int = 0, tasks_path:
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2))
+    if report_path:
+        from bench.report import append
+
+        append(f"SMC trace: {task_id}", f"{particles} particles, {summary['rounds']} rounds, "
+               f"{summary['resampled_rounds']} resamplings; answer (passes: {summary['passed_check']}): "
+               f"“{result.text}”", [png], report_path)
     return summary

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_a_quick_throughput_bench_reports_every_field(ray_local, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("COUNCIL_CACHE", str(tmp_path / "cache"))
     report = throughput.run(tmp_path / "t.json", particles=4, steps=4, llamppl_modes=("best",),
-                            model=tiny_model_dir, timeout_s=300)
+                            model=tiny_model_dir, timeout_s=300, report_path=tmp_path / "report.md")
     assert report["raw_tokens_per_s"] > 0
     assert set(report["smc"]) == {"1", "2"}
     for run in report["smc"].values():
@@ -29,6 +29,7 @@ def test_a_quick_throughput_bench_reports_every_field(ray_local, tiny_model_dir,
         assert best["tokens"] == 16 and best["tokens_per_s"] > 0 and best["batch_size"] == 4
         assert math.isfinite(report["ratios"]["council_1_vs_llamppl_best"])
     assert (tmp_path / "t.json").stat().st_size > 100
+    assert "| Council SMC, 2 replica(s) |" in (tmp_path / "report.md").read_text()
 
 
 def test_an_smc_trace_picture(tiny_model, smollm2_tokenizer, collie_tasks, tmp_path):
@@ -42,10 +43,11 @@ def test_an_smc_trace_picture(tiny_model, smollm2_tokenizer, collie_tasks, tmp_p
     tasks.write_text("".join(json.dumps(t) + "\n" for t in collie_tasks if t["id"] == "wiki_c05/0"))
     engine = TorchEngine(tiny_model, smollm2_tokenizer, EngineConfig(dtype="float32"))
     summary = run_trace("wiki_c05/0", tmp_path / "trace.png", particles=4, tasks_path=tasks, engine=engine,
-                        json_path=tmp_path / "trace.json")
+                        json_path=tmp_path / "trace.json", report_path=tmp_path / "report.md")
     assert summary["rounds"] == len(summary["ess"]) > 0 and 0 <= summary["resampled_rounds"] <= summary["rounds"]
     assert all(0 < e <= 4.0001 for e in summary["ess"])
     assert (tmp_path / "trace.png").stat().st_size > 1000
+    assert "![trace](trace.png)" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="no task"):
         run_trace("wiki_c05/999999", tmp_path / "x.png", tasks_path=tasks, engine=engine)
 
@@ -76,7 +78,7 @@ def test_a_quick_scaling_bench_reports_every_field(ray_local, tiny_model_dir, tm
     from bench.scaling import run as run_scaling
 
     report = run_scaling(tmp_path / "s.json", tmp_path / "s.png", particles=4, steps=4,
-                         replicas=(1, 2, 4), sizes=(16,), model=tiny_model_dir)
+                         replicas=(1, 2, 4), sizes=(16,), model=tiny_model_dir, report_path=tmp_path / "r.md")
     cal = report["calibration"]
     assert all(v > 0 for v in cal["step_s"].values()) and cal["call_s"] >= 0
     assert cal["migrate_s_per_particle"] > 0 and cal["prefill_s_per_token"] > 0
@@ -85,3 +87,4 @@ def test_a_quick_scaling_bench_reports_every_field(ray_local, tiny_model_dir, tm
     assert [r["replicas"] for r in rows] == [1, 2, 4] and rows[0]["efficiency"] == pytest.approx(1.0)
     assert all(r["tokens_per_s"] > 0 and 0 <= r["share_migration"] < 1 for r in rows)
     assert (tmp_path / "s.png").stat().st_size > 1000
+    assert "Scaling (simulated)" in (tmp_path / "r.md").read_text() and "s.png" in (tmp_path / "r.md").read_text()
