@@ -18,7 +18,9 @@ import os
 import threading
 
 TRANSCRIPT_HEAD = "User: What is 2 + 3? Answer with the number only.\nAssistant: 5\n\n"
-TURN_ENDS = ("\nUser:", "\n\n", "\nAssistant:")
+# A transcript turn is one line: generation stops at the newline rather than running on to
+# max_tokens (a base model happily writes the next "User:" turn itself).
+TURN_END = "\n"
 
 
 class LocalLM:
@@ -56,11 +58,11 @@ class LocalLM:
         ids = self.tokenizer(self.transcript(messages), return_tensors="pt")["input_ids"]
         with self._lock, torch.inference_mode():
             out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
-                                      do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
+                                      do_sample=False, pad_token_id=self.tokenizer.eos_token_id,
+                                      stop_strings=[TURN_END], tokenizer=self.tokenizer)
         new = out[0, ids.shape[1]:]
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        cut = min((i for i in (text.find(end) for end in TURN_ENDS) if i >= 0), default=len(text))
-        return text[:cut].strip(), (int(ids.shape[1]), int(len(new)))
+        text = self.tokenizer.decode(new, skip_special_tokens=True).lstrip()
+        return text.split(TURN_END)[0].strip(), (int(ids.shape[1]), int(len(new)))
 
     def responder(self, default_max_tokens: int = 64):
         """For `ScriptedOpenAI.respond_with`: the request's messages answered by this model."""
