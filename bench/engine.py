@@ -64,11 +64,13 @@ def raw_decode(model, prompt_ids: list[int], batch: int, steps: int) -> float:
     gen = torch.Generator().manual_seed(0)
     feed = torch.randint(100, model.config.vocab_size, (steps, batch, 1), generator=gen)
     out = model(torch.tensor([prompt_ids] * batch), use_cache=True)
-    cache = out.past_key_values
+    # transformers 5.24 renamed `past_key_values` to `cache` (the old name goes in 5.40).
+    name = "cache" if "cache" in out else "past_key_values"
+    cache = out[name]
     start = time.perf_counter()
     for step in range(steps):
-        out = model(feed[step], past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+        out = model(feed[step], use_cache=True, **{name: cache})
+        cache = out[name]
         torch.log_softmax(out.logits[:, -1].float(), -1)
     return batch * steps / (time.perf_counter() - start)
 
