@@ -120,7 +120,8 @@ def calibrate(confidences: list[float], follower_right: list[bool], target: floa
     return math.inf
 
 
-def plot_curve(curves: dict[str, list[dict]], follower_accuracy: float, path: Path) -> None:
+def plot_curve(curves: dict[str, list[dict]], follower_accuracy: float, path: Path,
+               planner_accuracy: float = 1.0) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,6 +132,8 @@ def plot_curve(curves: dict[str, list[dict]], follower_accuracy: float, path: Pa
         ax.plot([p["escalation_rate"] for p in curve], [p["accuracy"] for p in curve], marker=".",
                 markersize=3, label=f"confidence: {name}")
     ax.axhline(follower_accuracy, color="grey", linestyle="--", label="follower alone")
+    # Escalating a random share of questions: what a confidence measure has to beat.
+    ax.plot([0, 1], [follower_accuracy, planner_accuracy], color="grey", linestyle=":", label="random escalation")
     ax.set_xlabel("escalation rate (share of questions the planner model answers)")
     ax.set_ylabel("accuracy")
     ax.set_title("cascade: accuracy vs cost over confidence thresholds")
@@ -194,7 +197,8 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
                 {**p, "threshold": p["threshold"] if math.isfinite(p["threshold"]) else None} for p in curves[by]]
             report["calibrated_thresholds_for_0.9"][by] = calibrate(confidences, right, 0.9)
     if plot:
-        plot_curve(curves, sum(right) / len(right), plot)
+        plot_curve(curves, sum(right) / len(right), plot,
+                   1.0 if planner_right is None else sum(planner_right) / len(planner_right))
         report["plot"] = str(plot)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
