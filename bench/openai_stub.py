@@ -18,14 +18,20 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # A burst of concurrent clients (16 escalations at once) must queue, not be refused:
+    # the default backlog of 5 drops connections while a slow responder holds the GIL.
+    request_queue_size = 256
+
+
 class ScriptedOpenAI:
     def __init__(self):
         self.script: deque[dict] = deque()
         self.default: dict | None = None  # used when the script runs out
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

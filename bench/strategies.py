@@ -74,15 +74,23 @@ async def _answer_all(runner, rows, strategy: str, **options) -> list:
 
     out = []
     for start in range(0, len(rows), 16):  # 16 at a time: they share the engine's autobatch
-        out += await asyncio.gather(*(one(start + i, r) for i, r in enumerate(rows[start:start + 16])))
+        # A question whose strategy fails (the planner model unreachable, say) counts as
+        # wrong and is reported; it does not end the bench.
+        out += await asyncio.gather(*(one(start + i, r) for i, r in enumerate(rows[start:start + 16])),
+                                    return_exceptions=True)
     return out
 
 
 def summarise(rows, results, seconds: float) -> dict:
     n = len(rows)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    answered = [(r, row) for r, row in zip(results, rows) if not isinstance(r, BaseException)]
+    results = [r for r, _ in answered]
     return {
         "questions": n,
-        "accuracy": sum(correct(r.text, row["answer"]) for r, row in zip(results, rows)) / n,
+        "errors": len(errors),
+        "first_error": f"{type(errors[0]).__name__}: {errors[0]}"[:300] if errors else None,
+        "accuracy": sum(correct(r.text, row["answer"]) for r, row in answered) / n,
         "escalation_rate": sum(r.escalated for r in results) / n,
         # Wanted to escalate but the planner model failed (the followers' answer stood).
         "escalation_failures": sum(bool(r.escalation and "failed" in r.escalation) for r in results) / n,
@@ -185,9 +193,10 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
             planner_right, per_escalation = None, sum(_tokens(r["question"]) + 40 for r in rows) / len(rows)
         else:
             escalated = asyncio.run(_answer_all(runner, rows, "council-cascade", threshold=1e9))
-            planner_right = [correct(r.text, row["answer"]) for r, row in zip(escalated, rows)]
+            escalated = [None if isinstance(r, BaseException) else r for r in escalated]
+            planner_right = [r is not None and correct(r.text, row["answer"]) for r, row in zip(escalated, rows)]
             per_escalation = sum(r.ledger.planner_prompt_tokens + r.ledger.planner_completion_tokens
-                                 for r in escalated) / len(rows)
+                                 for r in escalated if r is not None) / len(rows)
             report["planner_alone_on_escalations"] = sum(planner_right) / len(rows)
         curves, report["cascade_curves"], report["calibrated_thresholds_for_0.9"] = {}, {}, {}
         for by in ("mean-logprob", "min-logprob", "neg-entropy"):
