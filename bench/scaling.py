@@ -121,17 +121,22 @@ def simulate(cal: Calibration, replicas: int, particles: int, rounds: int = 64, 
 # -- calibration on this machine ---------------------------------------------------------------
 
 
-async def _local_round_s(engine, particles: int, steps: int, prompt: str) -> tuple[float, float]:
-    """(seconds per round, scheduler seconds per round) of the fixed-length program in-process."""
+async def _local_round_s(engine, particles: int, steps: int, prompt: str, seed: int) -> tuple[float, float]:
+    """(seconds per round, scheduler seconds per round) of the fixed-length program in-process.
+
+    Every call needs its own `seed`: particles of an earlier run with the same seed would draw
+    the same tokens, and the engine would answer them from its cache."""
     from actors.particle_host import LocalReplica, ParticleHost
     from bench.smc import FIXED_LENGTH_PROGRAM
     from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
 
     replicas = [LocalReplica("r0", ParticleHost(engine))]
-    spec = ProgramSpec(source=FIXED_LENGTH_PROGRAM.format(steps=steps), prompt=prompt)
-    await Scheduler(spec, InferenceConfig(particles=particles, seed=1), lambda: replicas).run()  # warm
+    def spec(s: int) -> ProgramSpec:  # the particles' draws are seeded by the spec
+        return ProgramSpec(source=FIXED_LENGTH_PROGRAM.format(steps=steps), prompt=prompt, seed=s)
+
+    await Scheduler(spec(seed + 1), InferenceConfig(particles=particles, seed=seed + 1), lambda: replicas).run()
     started = time.perf_counter()
-    result = await Scheduler(spec, InferenceConfig(particles=particles, seed=0), lambda: replicas).run()
+    result = await Scheduler(spec(seed), InferenceConfig(particles=particles, seed=seed), lambda: replicas).run()
     wall = time.perf_counter() - started
     rounds = max(1, result.rounds)
     return wall / rounds, sum(t.scheduler_ms for t in result.trace) / 1000 / rounds
@@ -185,7 +190,7 @@ def calibrate(particles: int, steps: int, model: str = "smollm2") -> tuple[Calib
         on_torch_thread(torch.set_num_threads, threads)
         curves[threads] = {}
         for b in BATCHES:
-            round_s, sched_s = asyncio.run(_local_round_s(engine, b, 8, prompt))
+            round_s, sched_s = asyncio.run(_local_round_s(engine, b, 8, prompt, seed=10_000 * threads + 2 * b))
             curves[threads][b] = round_s - sched_s
             scheduler[b] = sched_s / b
         print(f"  step latency, {threads} thread(s): " +
