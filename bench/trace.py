@@ -60,7 +60,7 @@ def run(task_id: str, png: Path, particles: int = 16, seed: int = 0, tasks_path:
     result = asyncio.run(runner.run(RunRequest(prompt=task["prompt"],
                                                inference=InferenceConfig(particles=particles, seed=seed))))
     title = f"{task_id}: {len(result.trace)} rounds, {sum(t.resampled for t in result.trace)} resamplings\n" \
-            f"{result.text[:90]}"
+            f"{result.text[:70]}"
     plot_trace(result.trace, png, title)
     summary = {"task": task_id, "particles": particles, "rounds": len(result.trace),
                "resampled_rounds": sum(t.resampled for t in result.trace), "text": result.text,
