@@ -14,9 +14,10 @@ particles, one event per replica call:
    resampling as the scheduler does, each child cloned on its parent's replica.
 4. *migration*: the scheduler's rebalancing rule (move one particle from the busiest to the
    idlest replica while loads differ by more than `imbalance`), then one export and one
-   import call per (source, destination) pair, in sequence as the scheduler awaits them; a
-   moved particle's tokens are recomputed by its new replica on the next step (the KV cache
-   does not travel), which lengthens that replica's next call.
+   import call per (source, destination) pair, all pairs at once (`sequential_migration`
+   models the scheduler before it moved pairs concurrently); a moved particle's tokens are
+   recomputed by its new replica on the next step (the KV cache does not travel), which
+   lengthens that replica's next call.
 
 Each replica is one device like this machine (both cores). The model is checked against real
 runs at R = 1 and R = 2 here; at R = 2 the two replicas share the machine, so that check uses
@@ -79,7 +80,8 @@ def rebalance(load: list[int], imbalance: int) -> dict[tuple[int, int], int]:
 
 
 def simulate(cal: Calibration, replicas: int, particles: int, rounds: int = 64, resample_rate: float = 0.3,
-             imbalance: int = 2, seed: int = 0, half_cores: bool = False) -> dict:
+             imbalance: int = 2, seed: int = 0, half_cores: bool = False,
+             sequential_migration: bool = False) -> dict:
     from cluster.resampling import systematic
 
     rng = np.random.default_rng(seed)
@@ -103,8 +105,9 @@ def simulate(cal: Calibration, replicas: int, particles: int, rounds: int = 64, 
             spent_resample += cal.resample_s_per_particle * particles
             # 4. migration back to balance, pair by pair
             moves = rebalance(list(np.bincount(owner, minlength=replicas)), imbalance)
+            pair_s = [2 * cal.call_s + n * cal.migrate_s_per_particle for n in moves.values()]
+            spent_migrate += (sum(pair_s) if sequential_migration else max(pair_s, default=0.0))
             for (src, dst), n in moves.items():
-                spent_migrate += 2 * cal.call_s + n * cal.migrate_s_per_particle
                 movable = np.flatnonzero(owner == src)[:n]
                 owner[movable] = dst
                 extra[dst] += n * rnd * cal.prefill_s_per_token
@@ -219,7 +222,7 @@ def calibrate(particles: int, steps: int, model: str = "smollm2") -> tuple[Calib
     return cal, measured
 
 
-def plot(curves: dict, measured: dict, checks: dict, path: Path) -> None:
+def plot(curves: dict, measured: dict, checks: dict, path: Path, before: dict | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -230,6 +233,9 @@ def plot(curves: dict, measured: dict, checks: dict, path: Path) -> None:
         rs = [row["replicas"] for row in rows]
         left.plot(rs, [row["tokens_per_s"] for row in rows], marker="o", markersize=3, label=f"simulated, N={n}")
         right.plot(rs, [row["efficiency"] for row in rows], marker="o", markersize=3, label=f"N={n}")
+    for n, rows in (before or {}).items():
+        left.plot([row["replicas"] for row in rows], [row["tokens_per_s"] for row in rows], linestyle="--",
+                  color="grey", label=f"N={n}, pairs migrated in sequence")
     left.scatter([1, 2], [measured[1]["tokens_per_s"], measured[2]["tokens_per_s"]], color="black", zorder=5,
                  label=f"measured here, N={checks['particles']}")
     left.scatter([1, 2], [checks["predicted"]["1"], checks["predicted"]["2"]], marker="x", color="tab:red",
@@ -269,10 +275,16 @@ def run(json_path: Path | None, png: Path | None, particles: int = 32, steps: in
         curves[n] = rows
         print(f"  N={n:5d}: " + ", ".join(f"R={row['replicas']} {row['tokens_per_s']:.0f} tok/s "
                                          f"({row['efficiency']:.2f})" for row in rows))
+    # The same largest pool with migrations one pair after another, as the scheduler did before.
+    n = max(sizes)
+    before = [simulate(cal, r, n, 64, resample_rate, sequential_migration=True) for r in replicas if r <= n]
+    print(f"  N={n:5d}, pairs migrated in sequence: " +
+          ", ".join(f"R={row['replicas']} {row['tokens_per_s']:.0f}" for row in before))
     report = {"benchmark": "scaling", "calibration": asdict(cal), "resample_rate": resample_rate,
-              "checks": checks, "curves": {str(n): rows for n, rows in curves.items()}}
+              "checks": checks, "curves": {str(n): rows for n, rows in curves.items()},
+              "sequential_migration": {str(n): before}}
     if png:
-        plot(curves, measured, checks, png)
+        plot(curves, measured, checks, png, before={n: before})
         report["png"] = str(png)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
