@@ -473,11 +473,12 @@ def bench_strategies(
     plot: Optional[Path] = typer.Option(Path("bench/results/cascade_curve.png"), help="The cascade's curve (PNG)."),
     big: str = typer.Option("oracle", help="The planner model: 'oracle' (scripted, right answers) or a "
                                             "local model name such as 'gemma3-270m' (real)."),
+    report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
 ):
     """Accuracy, escalation rate and tokens of every strategy on the short-answer set."""
     from bench.strategies import run as run_strategies_bench
 
-    run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot, big=big)
+    run_strategies_bench(json_path, limit, tuple(strategies.split(",")), plot, big=big, report_path=report)
 
 
 @bench_app.command("throughput")

@@ -152,8 +152,21 @@ def plot_curve(curves: dict[str, list[dict]], follower_accuracy: float, path: Pa
     plt.close(fig)
 
 
+def section(report: dict) -> str:
+    from bench.report import table
+
+    rows = [[name, f"{r['accuracy']:.3f}", f"{r['escalation_rate']:.2f}",
+             f"{r['planner_prompt_tokens']:.0f} + {r['planner_completion_tokens']:.1f}", f"{r['follower_tokens']:.1f}",
+             r.get("errors", 0)] for name, r in report["strategies"].items()]
+    thresholds = ", ".join(f"{k} {v:.3f}" for k, v in report.get("calibrated_thresholds_for_0.9", {}).items())
+    return (f"Planner model: {report['big_model']}; follower {report['follower']}; "
+            f"{next(iter(report['strategies'].values()))['questions']} questions.\n\n"
+            + table(["strategy", "accuracy", "escalated", "planner tokens / q", "follower tokens / q", "errors"], rows)
+            + f"\n\nCascade thresholds for 0.9 accuracy on kept answers: {thresholds}.")
+
+
 def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
-        plot: Path | None = None, engine=None, big: str = "oracle") -> dict:
+        plot: Path | None = None, engine=None, big: str = "oracle", report_path: Path | None = None) -> dict:
     from actors.engines.base import EngineFollowers
     from actors.engines.torch_engine import TorchEngine
     from bench.openai_stub import ScriptedOpenAI
@@ -212,4 +225,8 @@ def run(out: Path | None, limit: int = 120, strategies: tuple[str, ...] = ALL,
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, default=lambda x: None))
+    if report_path:
+        from bench.report import append
+
+        append(f"Strategies, planner model {big}", section(report), [plot] if plot else [], report_path)
     return report

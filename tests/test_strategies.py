@@ -203,9 +203,9 @@ def test_bench_strategies_quick_run_reports_every_field(smollm2_engine, tmp_path
     from bench.strategies import run as run_bench
 
     report = run_bench(tmp_path / "s.json", limit=4, strategies=("follower", "council-cascade"),
-                       plot=tmp_path / "c.png", engine=smollm2_engine)
+                       plot=tmp_path / "c.png", engine=smollm2_engine, report_path=tmp_path / "r.md")
     for row in report["strategies"].values():
         assert set(row) >= {"accuracy", "escalation_rate", "planner_prompt_tokens", "follower_tokens"}
         assert 0 <= row["accuracy"] <= 1 and row["follower_tokens"] > 0
     assert set(report["cascade_curves"]) == {"mean-logprob", "min-logprob", "neg-entropy"}
-    assert (tmp_path / "c.png").exists() and (tmp_path / "s.json").exists()
+    assert (tmp_path / "c.png").exists() and "| council-cascade |" in (tmp_path / "r.md").read_text() and (tmp_path / "s.json").exists()
