@@ -325,7 +325,22 @@ def serve_command(
     except KeyboardInterrupt:
         pass
     finally:
-        serve.shutdown()
+        _stop_serving(serve)
+
+
+def _stop_serving(serve, grace_s: float = 60.0) -> None:
+    """Serve's graceful shutdown waits on every replica, which on a loaded machine has taken
+    over two minutes; after `grace_s` Ray itself is stopped, so Ctrl-C always returns."""
+    import threading
+
+    import ray
+
+    stopper = threading.Thread(target=serve.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(grace_s)
+    if stopper.is_alive():
+        err.print(f"[yellow]Serve did not stop within {grace_s:g} s; stopping Ray[/yellow]")
+    ray.shutdown()
 
 
 @app.command("eval")
