@@ -71,8 +71,11 @@ class LocalLM:
         return respond
 
     # -- judging ---------------------------------------------------------------------------
-    def mean_logprobs(self, texts: list[str], batch_size: int = 8) -> list[float]:
-        """Mean per-token log-likelihood of each text on its own (after the BOS token)."""
+    def mean_logprobs(self, texts: list[str], batch_size: int = 1) -> list[float]:
+        """Mean per-token log-likelihood of each text on its own (after the BOS token).
+
+        One text at a time by default: Gemma's 262k-token vocabulary makes the logits of a
+        batch of paragraphs several GB (a batch of 8 ran a 24 GB machine out of memory)."""
         import torch
 
         scores: list[float] = []
@@ -82,7 +85,9 @@ class LocalLM:
             ids, mask = enc["input_ids"], enc["attention_mask"]
             with self._lock, torch.inference_mode():
                 logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            # log p(token) = its logit - logsumexp: no second vocabulary-sized tensor
+            shifted = logits[:, :-1]
+            logp = shifted.gather(-1, ids[:, 1:, None])[..., 0] - torch.logsumexp(shifted, dim=-1)
             keep = mask[:, 1:].bool()
             for row, k in zip(logp, keep):
                 scores.append(float(row[k].mean()) if k.any() else float("nan"))
