@@ -49,7 +49,7 @@ from actors.planner import PlannerActor
 from cluster.config import CouncilConfig
 from cluster.metrics import CONTENT_TYPE, ServiceMetrics
 from cluster.pool import NoLiveReplicaError
-from cluster.tasks import QueueFull, UnknownTask
+from cluster.tasks import QueueFull, UnknownTask, new_task_id
 
 log = logging.getLogger("council.http")
 OPEN_PATHS = {"/healthz", "/metrics"}
@@ -311,7 +311,7 @@ class CouncilIngress:
     async def _submit(self, task: TaskRequest) -> TaskStatus:
         # The id is chosen here, so a client that leaves while the submission is on its way
         # can still have its task cancelled.
-        task_id = f"task-{uuid.uuid4().hex[:16]}"
+        task_id = new_task_id()
         try:
             return await self.planner.submit.remote(task, task_id)
         except CLIENT_GONE:

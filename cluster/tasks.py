@@ -76,6 +76,10 @@ def classify(exc: BaseException) -> TaskError:
     return TaskError(kind="internal", message=f"{type(exc).__name__}: {exc}")
 
 
+def new_task_id() -> str:
+    return f"task-{uuid.uuid4().hex[:16]}"
+
+
 class TaskRegistry:
     def __init__(self, run: RunTask, max_running: int, max_queued: int, keep_finished: int = 1000,
                  on_end: Callable[[TaskRecord], None] | None = None):
@@ -89,10 +93,11 @@ class TaskRegistry:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def submit(self, request: TaskRequest, task_id: str | None = None) -> TaskRecord:
+        """Queue a task under `task_id` (from `new_task_id`, chosen by the caller) or a new id."""
         waiting = self.depth()["queued"]
         if waiting >= self.max_queued:
             raise QueueFull(waiting)
-        record = TaskRecord(id=task_id or f"task-{uuid.uuid4().hex[:16]}", request=request)
+        record = TaskRecord(id=task_id or new_task_id(), request=request)
         if record.id in self._tasks:
             raise ValueError(f"task id {record.id!r} is taken")
         if self._abandoned.pop(record.id, False) is None:

@@ -12,9 +12,8 @@ definition.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
-
 import math
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from council_sdk.types import GenerateRequest, GenerateResult, Message, ScoreRequest, ScoreResult

@@ -16,7 +16,6 @@ from cluster.ledger import CostLedger
 from planner.llm import ChatModel, PlannerFailed
 
 
-
 class Followers(Protocol):
     """What the strategies need from the follower pool (the pool routes each call to a live
     replica; a local engine serves them in the CLI and the tests)."""
@@ -39,8 +38,8 @@ class StrategyContext:
 
     async def sample(self, task: TaskRequest, prompt: str, temperature: float, seed: int,
                      max_tokens: int | None = None) -> GenerateResult:
-        out = await self.followers.generate(GenerateRequest(prompt=prompt, max_tokens=max_tokens or task.max_tokens,
-                                                  temperature=temperature, seed=seed))
+        out = await self.followers.generate(GenerateRequest(
+            prompt=prompt, max_tokens=max_tokens or task.max_tokens, temperature=temperature, seed=seed))
         self.ledger.followers(out.completion_tokens)
         return out
 
@@ -72,7 +71,7 @@ def normalise(answer: str) -> str:
     return re.sub(r"\s+", " ", line.casefold()).strip(" .,!?;:'\"")
 
 
-def mean_logprob(sample: GenerateResult) -> float:
+def mean_logprob(sample: GenerateResult | ScoreResult) -> float:
     lps = sample.token_logprobs
     return sum(lps) / len(lps) if lps else -math.inf
 

@@ -4,9 +4,9 @@ Confidence comes from the follower's own greedy answer, by `confidence_by`: the 
 log-prob (default), the lowest token log-prob (one unsure token is enough), or minus the mean
 entropy of its next-token distributions (how spread the model was, whatever it picked); all
 three are reported. Below `threshold` (defaults in `DEFAULT_CONFIDENCE`; calibrate with
-`council calibrate-cascade`) the planner model answers instead, told the follower's answer as an *exclusion hint* (it was
-judged unreliable) and given a compressed prompt: filler phrases and repeated whitespace
-dropped, the ratio reported.
+`council calibrate-cascade`) the planner model answers instead, told the follower's answer
+as an *exclusion hint* (it was judged unreliable) and given a compressed prompt: filler
+phrases and repeated whitespace dropped, the ratio reported.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ async def _mutual_likelihood(prompt: str, samples: list[GenerateResult],
     scored = await asyncio.gather(*(ctx.score(context_with(prompt, texts[j]), texts[i]) for i, j in pairs))
     support = defaultdict(dict)  # support[i][j] = mean_lp(i | j)
     for (i, j), out in zip(pairs, scored):
-        support[i][j] = out.mean
+        support[i][j] = mean_logprob(out)
     strength = {i: sum(row.values()) / len(row) for i, row in support.items()}
     winner = max(strength, key=strength.get)
     agreement = sum(math.exp(support[j][winner]) for j in support if j != winner) / (len(texts) - 1)

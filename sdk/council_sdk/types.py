@@ -61,11 +61,6 @@ class ScoreRequest(BaseModel):
 class ScoreResult(BaseModel):
     token_logprobs: list[float] = Field(description="Log-prob of each continuation token.")
 
-    @property
-    def mean(self) -> float:
-        lps = self.token_logprobs
-        return sum(lps) / len(lps) if lps else float("-inf")
-
 
 class Health(BaseModel):
     status: str
