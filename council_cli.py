@@ -329,18 +329,21 @@ def serve_command(
 
 
 def _stop_serving(serve, grace_s: float = 60.0) -> None:
-    """Serve's graceful shutdown waits on every replica, which on a loaded machine has taken
-    over two minutes; after `grace_s` Ray itself is stopped, so Ctrl-C always returns."""
+    """Serve's graceful shutdown waits on every replica, which has taken over two minutes;
+    after `grace_s` Ray itself is stopped, and the process exits even if that hangs too, so
+    Ctrl-C always returns."""
     import threading
 
     import ray
 
-    stopper = threading.Thread(target=serve.shutdown, daemon=True)
-    stopper.start()
-    stopper.join(grace_s)
-    if stopper.is_alive():
-        err.print(f"[yellow]Serve did not stop within {grace_s:g} s; stopping Ray[/yellow]")
-    ray.shutdown()
+    for step, limit in ((serve.shutdown, grace_s), (ray.shutdown, 30.0)):
+        worker = threading.Thread(target=step, daemon=True)
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():
+            err.print(f"[yellow]{step.__module__}.{step.__name__} did not return within {limit:g} s[/yellow]")
+    sys.stderr.flush()
+    os._exit(0)  # Ray's atexit hooks have hung the interpreter's exit after a stop
 
 
 @app.command("eval")
