@@ -564,10 +564,14 @@ def bench_collie(
     particles: int = typer.Option(16, min=1, max=256),
     seed: int = typer.Option(0),
     replicas: Optional[int] = typer.Option(None),
+    big: Optional[str] = typer.Option(None, help="A local model (gemma3-270m) served as the planner "
+                                      "endpoint, for the smc-llm and planner rows without a hosted model."),
     config: Optional[Path] = typer.Option(None, "--config", "-c"),
 ):
     """Pass rate, fluency, tokens and cost on COLLIE wiki tasks: SMC vs follower vs best-of-N
     (and the LLM planner and planner-only when a planner endpoint is configured)."""
+    from contextlib import ExitStack
+
     from rich.progress import Progress
 
     from bench import collie
@@ -575,7 +579,20 @@ def bench_collie(
     tasks = tasks or collie.DATA
     if not tasks.is_file():
         fail(f"no COLLIE file at {tasks} (give --tasks)", 2)
-    cfg = load_config(config, pool__replicas=replicas)
+    cleanup = ExitStack()
+    planner = {}
+    if big:
+        from bench.local_model import LocalLM
+        from bench.openai_stub import ScriptedOpenAI
+
+        server = cleanup.enter_context(ScriptedOpenAI())
+        server.respond_with(LocalLM(big).responder())
+        # One local model answers one request at a time and writes slowly: wait for it, one
+        # program attempt (no repairs), and a program of at most 768 tokens.
+        planner = {"planner__kind": "openai", "planner__base_url": server.base_url, "planner__model": big,
+                   "planner__timeout_s": 900.0, "planner__api_retries": 0, "planner__repair_attempts": 0,
+                   "planner__max_tokens": 768}
+    cfg = load_config(config, pool__replicas=replicas, **planner)
     _check_local_model(cfg, None)
     start_ray(cfg, None)
     type_list = tuple(t for t in types.split(",") if t)
@@ -595,11 +612,12 @@ def bench_collie(
         finally:
             await pool.shutdown()
 
-    with Progress(console=err) as bar:
+    with cleanup, Progress(console=err) as bar:
         asyncio.run(answer_all(bar))  # the answers land in `out`, which the summary re-reads
     result = collie.summarise_file(out, tasks, limit, type_list, None if judge == "none" else judge,
                                    json_path, report, meta={"particles": particles, "seed": seed,
-                                                            "follower": cfg.engine.model})
+                                                            "follower": cfg.engine.model,
+                                                            "planner": big or cfg.planner.kind})
     for kind, methods in result["summary"].items():
         err.print(kind + ": " + ", ".join(f"{m} {f['pass_rate']:.2f}" for m, f in methods.items() if "pass_rate" in f))
 

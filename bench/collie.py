@@ -51,6 +51,8 @@ class CollieLine(BaseModel):
     samples: int = 1
     fluency: float | None = None
     error: str | None = None
+    # Which planner wrote the SMC program: "llm", or "library"/"generic" after an LLM fallback.
+    planner_path: str | None = None
 
 
 def load(path: Path = DATA, limit: int | None = None, types: tuple[str, ...] = TYPES) -> list[dict]:
@@ -73,14 +75,16 @@ async def answer(runner, task: dict, method: str, particles: int, samples: int, 
     try:
         result = await runner.run_task(request)
         text, led, error = result.text, result.ledger, None
+        path = result.planner.path if result.planner else None
     except Exception as exc:  # noqa: BLE001 - one failed task must not stop the run
-        text, led, error = "", None, f"{type(exc).__name__}: {exc}"[:500]
+        text, led, error, path = "", None, f"{type(exc).__name__}: {exc}"[:500], None
     return CollieLine(
         id=task["id"], type=task["type"], method=method, text=text,
         passed=bool(text) and judge(task, text, parse_request(task["prompt"]).verifier()),
         follower_tokens=led.follower_tokens if led else 0,
         planner_tokens=(led.planner_prompt_tokens + led.planner_completion_tokens) if led else 0,
-        usd=led.usd if led else 0.0, seconds=time.monotonic() - started, samples=samples, error=error)
+        usd=led.usd if led else 0.0, seconds=time.monotonic() - started, samples=samples, error=error,
+        planner_path=path)
 
 
 def methods_for(runner) -> tuple[str, ...]:
@@ -162,12 +166,14 @@ def summarise(rows: list[CollieLine], references: dict[str, list[float]]) -> dic
                 "usd_per_100_tasks": 100 * sum(r.usd for r in rs) / len(rs),
                 "errors": sum(r.error is not None for r in rs),
             }
+            if method == "smc-llm":  # how often the LLM's program ran (else the library's did)
+                table[kind][method]["llm_program_share"] = sum(r.planner_path == "llm" for r in rs) / len(rs)
         refs = references.get(kind) if kind != "overall" else [s for v in references.values() for s in v]
         table[kind]["reference"] = {"tasks": len(refs or []), "fluency": _mean(refs or [])}
     return table
 
 
-def plot(summary: dict, out_dir: Path) -> list[Path]:
+def plot(summary: dict, out_dir: Path, name: str = "collie") -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,7 +193,7 @@ def plot(summary: dict, out_dir: Path) -> list[Path]:
     ax.legend()
     ax.set_title("COLLIE wiki: pass rate per type")
     fig.tight_layout()
-    pass_png = out_dir / "collie_pass_rate.png"
+    pass_png = out_dir / f"{name}_pass_rate.png"
     fig.savefig(pass_png, dpi=120)
     plt.close(fig)
 
@@ -205,7 +211,7 @@ def plot(summary: dict, out_dir: Path) -> list[Path]:
     ax.set_title("fluency vs pass rate (one point per type)")
     ax.legend()
     fig.tight_layout()
-    fluency_png = out_dir / "collie_fluency.png"
+    fluency_png = out_dir / f"{name}_fluency.png"
     fig.savefig(fluency_png, dpi=120)
     plt.close(fig)
     return [pass_png, fluency_png]
@@ -223,7 +229,8 @@ def report_section(summary: dict, meta: dict) -> str:
                 rows.append([kind, m, f["tasks"], f"{f['pass_rate']:.2f}", _fmt(f["fluency"]),
                              f"{f['follower_tokens_per_task']:.0f}", f"{f['planner_tokens_per_task']:.0f}",
                              f"{f['seconds_per_task']:.1f}", f"{f['usd_per_100_tasks']:.4f}"])
-    head = (f"Follower {meta.get('follower', '?')}, {meta.get('particles', '?')} particles, judge "
+    head = (f"Follower {meta.get('follower', '?')}, planner {meta.get('planner', 'library')}, "
+            f"{meta.get('particles', '?')} particles, judge "
             f"{meta['judge']} (fluency: mean token log-prob under it), limit {meta['limit']} per type, "
             f"{meta['machine']}.")
     return head + "\n\n" + table(["type", "method", "tasks", "pass rate", "fluency", "follower tok/task",
@@ -258,7 +265,9 @@ def summarise_file(out: Path, tasks_path: Path, limit: int | None, types: tuple[
     if report:
         from bench.report import append
 
-        drawn = plot(summary, report.parent / "results")
+        # Plots are named after the summary (collie_bench.json: collie_pass_rate.png, ...).
+        name = summary_path.stem.replace("_bench", "") if summary_path else "collie"
+        drawn = plot(summary, report.parent / "results", name)
         append("COLLIE wiki", report_section(summary, meta), drawn, report)
         result["pictures"] = [str(p) for p in drawn]
     if summary_path:

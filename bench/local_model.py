@@ -18,9 +18,12 @@ import os
 import threading
 
 TRANSCRIPT_HEAD = "User: What is 2 + 3? Answer with the number only.\nAssistant: 5\n\n"
-# A transcript turn is one line: generation stops at the newline rather than running on to
-# max_tokens (a base model happily writes the next "User:" turn itself).
+# A short reply is one line: generation stops at the newline rather than running on to
+# max_tokens (a base model happily writes the next "User:" turn itself). A reply allowed more
+# than LONG_REPLY tokens (the LLM planner's program) may span lines and ends at the next turn.
 TURN_END = "\n"
+NEXT_TURN = "\nUser:"
+LONG_REPLY = 256
 
 
 class LocalLM:
@@ -55,14 +58,15 @@ class LocalLM:
         """Greedy reply to chat messages, cut at the end of the turn; (text, (prompt, completion) tokens)."""
         import torch
 
+        end = NEXT_TURN if max_tokens > LONG_REPLY else TURN_END
         ids = self.tokenizer(self.transcript(messages), return_tensors="pt")["input_ids"]
         with self._lock, torch.inference_mode():
             out = self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
                                       do_sample=False, pad_token_id=self.tokenizer.eos_token_id,
-                                      stop_strings=[TURN_END], tokenizer=self.tokenizer)
+                                      stop_strings=[end], tokenizer=self.tokenizer)
         new = out[0, ids.shape[1]:]
         text = self.tokenizer.decode(new, skip_special_tokens=True).lstrip()
-        return text.split(TURN_END)[0].strip(), (int(ids.shape[1]), int(len(new)))
+        return text.split(end)[0].strip(), (int(ids.shape[1]), int(len(new)))
 
     def responder(self, default_max_tokens: int = 64):
         """For `ScriptedOpenAI.respond_with`: the request's messages answered by this model."""

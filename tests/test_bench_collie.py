@@ -45,7 +45,7 @@ def test_a_quick_collie_bench_writes_every_field(tiny_runner, tiny_model_dir, co
     assert again == []  # resumed: nothing answered twice
 
     report = tmp_path / "report.md"
-    result = collie.summarise_file(out, tasks_path, 1, collie.TYPES, tiny_model_dir, tmp_path / "s.json",
+    result = collie.summarise_file(out, tasks_path, 1, collie.TYPES, tiny_model_dir, tmp_path / "collie_bench.json",
                                    report, meta={"particles": 2, "follower": "tiny"})
     summary = result["summary"]
     assert set(summary) == {"c04", "c05", "c08", "overall"}
@@ -59,11 +59,32 @@ def test_a_quick_collie_bench_writes_every_field(tiny_runner, tiny_model_dir, co
             assert 0 <= f["pass_rate"] <= 1 and f["follower_tokens_per_task"] > 0 and f["usd_per_100_tasks"] >= 0
             assert f["fluency"] is None or (math.isfinite(f["fluency"]) and f["fluency"] < 0)
     assert summary["overall"]["smc"]["tasks"] == 3
-    assert json.loads((tmp_path / "s.json").read_text())["summary"] == summary
+    assert json.loads((tmp_path / "collie_bench.json").read_text())["summary"] == summary
     text = report.read_text()
     assert "| overall | smc | 3 |" in text and "collie_pass_rate" in text
     assert all((report.parent / "results" / name).stat().st_size > 1000
                for name in ("collie_pass_rate.png", "collie_fluency.png"))
+
+
+def test_with_a_planner_endpoint_the_llm_planner_and_planner_alone_get_rows(tiny_runner, collie_tasks, tmp_path):
+    """The endpoint here answers every call with one sentence: not a program, so the LLM
+    planner's attempt is rejected and the library's program runs (the row says so)."""
+    from bench.openai_stub import ScriptedOpenAI
+
+    task = next(t for t in collie_tasks if t["id"] == "wiki_c04/0")
+    with ScriptedOpenAI() as server:
+        server.respond_with(lambda body: ("The river runs past the mill.", (50, 8)))
+        cfg = CouncilConfig.from_dict({"planner": {"kind": "openai", "base_url": server.base_url,
+                                                   "repair_attempts": 0, "api_retries": 0}})
+        runner = CouncilRunner(cfg, tiny_runner.replicas, followers=tiny_runner.followers)
+        rows = asyncio.run(collie.run_tasks(runner, [task], tmp_path / "a.jsonl", particles=2, seed=0))
+    by_method = {r.method: r for r in rows}
+    assert set(by_method) == {"smc-llm", "follower", "best-of-n", "planner"}
+    assert by_method["smc-llm"].planner_path == "library" and by_method["smc-llm"].planner_tokens > 0
+    assert by_method["planner"].text == "The river runs past the mill." and by_method["planner"].planner_tokens == 58
+    assert by_method["planner"].follower_tokens == 0
+    summary = collie.summarise(rows, {})
+    assert summary["overall"]["smc-llm"]["llm_program_share"] == 0.0
 
 
 def test_the_gemma_judge_prefers_fluent_text_and_answers_chat():
