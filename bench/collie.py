@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -141,13 +142,25 @@ def reference_fluency(tasks: list[dict], judge) -> dict[str, list[float]]:
     return by_type
 
 
+def repetition(text: str, n: int = 3) -> float | None:
+    """Share of the text's word n-grams that already occurred earlier in it: 0 for text that
+    never repeats itself, towards 1 for a loop. Read next to fluency: the judge's mean
+    log-prob rewards repetition (a phrase seen once is predictable the second time)."""
+    words = re.findall(r"\w+", text.lower())
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else None
+
+
 def _mean(xs) -> float | None:
     xs = [x for x in xs if x is not None and math.isfinite(x)]
     return sum(xs) / len(xs) if xs else None
 
 
-def summarise(rows: list[CollieLine], references: dict[str, list[float]]) -> dict:
-    """{type or 'overall': {method: figures}}, references' fluency under 'reference'."""
+def summarise(rows: list[CollieLine], references: dict[str, list[float]],
+              reference_texts: dict[str, list[str]] | None = None) -> dict:
+    """{type or 'overall': {method: figures}}, the human references' fluency and repetition
+    under 'reference'."""
+    reference_texts = reference_texts or {}
     groups: dict[str, dict[str, list[CollieLine]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         groups[r.type][r.method].append(r)
@@ -160,6 +173,7 @@ def summarise(rows: list[CollieLine], references: dict[str, list[float]]) -> dic
                 "tasks": len(rs),
                 "pass_rate": sum(r.passed for r in rs) / len(rs),
                 "fluency": _mean(r.fluency for r in rs),
+                "repetition": _mean(repetition(r.text) for r in rs if r.text),
                 "follower_tokens_per_task": sum(r.follower_tokens for r in rs) / len(rs),
                 "planner_tokens_per_task": sum(r.planner_tokens for r in rs) / len(rs),
                 "seconds_per_task": sum(r.seconds for r in rs) / len(rs),
@@ -169,7 +183,9 @@ def summarise(rows: list[CollieLine], references: dict[str, list[float]]) -> dic
             if method == "smc-llm":  # how often the LLM's program ran (else the library's did)
                 table[kind][method]["llm_program_share"] = sum(r.planner_path == "llm" for r in rs) / len(rs)
         refs = references.get(kind) if kind != "overall" else [s for v in references.values() for s in v]
-        table[kind]["reference"] = {"tasks": len(refs or []), "fluency": _mean(refs or [])}
+        texts = reference_texts.get(kind) if kind != "overall" else [t for v in reference_texts.values() for t in v]
+        table[kind]["reference"] = {"tasks": len(refs or texts or []), "fluency": _mean(refs or []),
+                                    "repetition": _mean(repetition(t) for t in texts or [])}
     return table
 
 
@@ -224,21 +240,27 @@ def report_section(summary: dict, meta: dict) -> str:
     for kind, methods in summary.items():
         for m, f in methods.items():
             if m == "reference":
-                rows.append([kind, "human reference", f["tasks"], "–", _fmt(f["fluency"]), "", "", "", ""])
+                rows.append([kind, "human reference", f["tasks"], "–", _fmt(f["fluency"]),
+                             _fmt(f.get("repetition"), 3), "", "", "", ""])
             else:
-                rows.append([kind, m, f["tasks"], f"{f['pass_rate']:.2f}", _fmt(f["fluency"]),
+                rows.append([kind, m, f["tasks"], f"{f['pass_rate']:.2f}", _fmt(f["fluency"]), _fmt(f.get("repetition"), 3),
                              f"{f['follower_tokens_per_task']:.0f}", f"{f['planner_tokens_per_task']:.0f}",
                              f"{f['seconds_per_task']:.1f}", f"{f['usd_per_100_tasks']:.4f}"])
     head = (f"Follower {meta.get('follower', '?')}, planner {meta.get('planner', 'library')}, "
             f"{meta.get('particles', '?')} particles, judge "
-            f"{meta['judge']} (fluency: mean token log-prob under it), limit {meta['limit']} per type, "
+            f"{meta['judge']} (fluency: mean token log-prob under it; repetition: share of word "
+            f"trigrams seen earlier in the same text), limit {meta['limit']} per type, "
             f"{meta['machine']}.")
-    return head + "\n\n" + table(["type", "method", "tasks", "pass rate", "fluency", "follower tok/task",
+    llm = summary.get("overall", {}).get("smc-llm")
+    if llm:
+        head += (f" The LLM planner's program ran on {llm['llm_program_share']:.0%} of the smc-llm tasks; "
+                 "on the rest it was rejected and the library's program ran.")
+    return head + "\n\n" + table(["type", "method", "tasks", "pass rate", "fluency", "repetition", "follower tok/task",
                                    "planner tok/task", "s/task", "$/100 tasks"], rows)
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2f}"
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
 
 
 def summarise_file(out: Path, tasks_path: Path, limit: int | None, types: tuple[str, ...],
@@ -258,7 +280,10 @@ def summarise_file(out: Path, tasks_path: Path, limit: int | None, types: tuple[
         add_fluency(rows, lm)
         references = reference_fluency(tasks, lm)
         out.write_text("".join(r.model_dump_json() + "\n" for r in rows))  # now with fluency
-    summary = summarise(rows, references)
+    reference_texts: dict[str, list[str]] = defaultdict(list)
+    for t in tasks:
+        reference_texts[t["type"]].append(t["reference"])
+    summary = summarise(rows, references, reference_texts)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "judge": judge or "none", "limit": limit,
             "machine": "2 CPU cores, no GPU", "methods": sorted({r.method for r in rows}), **(meta or {})}
     result = {"meta": meta, "summary": summary}

@@ -51,19 +51,27 @@ def test_a_quick_collie_bench_writes_every_field(tiny_runner, tiny_model_dir, co
     assert set(summary) == {"c04", "c05", "c08", "overall"}
     for kind, methods in summary.items():
         assert set(methods) == {"smc", "follower", "best-of-n", "reference"}
-        assert methods["reference"]["fluency"] < 0
+        assert methods["reference"]["fluency"] < 0 and 0 <= methods["reference"]["repetition"] < 1
         for name in ("smc", "follower", "best-of-n"):
             f = methods[name]
             assert set(f) >= {"tasks", "pass_rate", "fluency", "follower_tokens_per_task",
-                              "planner_tokens_per_task", "seconds_per_task", "usd_per_100_tasks"}
+                              "planner_tokens_per_task", "seconds_per_task", "usd_per_100_tasks", "repetition"}
             assert 0 <= f["pass_rate"] <= 1 and f["follower_tokens_per_task"] > 0 and f["usd_per_100_tasks"] >= 0
             assert f["fluency"] is None or (math.isfinite(f["fluency"]) and f["fluency"] < 0)
+            assert f["repetition"] is None or 0 <= f["repetition"] <= 1
     assert summary["overall"]["smc"]["tasks"] == 3
     assert json.loads((tmp_path / "collie_bench.json").read_text())["summary"] == summary
     text = report.read_text()
     assert "| overall | smc | 3 |" in text and "collie_pass_rate" in text
     assert all((report.parent / "results" / name).stat().st_size > 1000
                for name in ("collie_pass_rate.png", "collie_fluency.png"))
+
+
+def test_repetition_counts_word_trigrams_seen_before():
+    assert collie.repetition("The river runs past the old mill and into the sea.") == 0
+    loop = collie.repetition("the river runs " * 5)
+    assert loop is not None and 0.7 < loop < 1  # 13 trigrams, 3 distinct
+    assert collie.repetition("too short") is None
 
 
 def test_with_a_planner_endpoint_the_llm_planner_and_planner_alone_get_rows(tiny_runner, collie_tasks, tmp_path):
