@@ -453,11 +453,12 @@ def bench_smc(
     particles: int = typer.Option(32, min=1, max=256),
     steps: int = typer.Option(32, min=2, help="Tokens per particle."),
     dtype: str = typer.Option("auto", help="auto | float32 | bfloat16"),
+    repeats: int = typer.Option(3, min=1, max=20, help="Alternating raw and SMC runs (medians compared)."),
 ):
     """SMC tokens/s on 1 and 2 replicas against raw transformers at the same batch."""
     from bench.smc import run_smc_bench
 
-    run_smc_bench(json_path=json_path, particles=particles, steps=steps, dtype=dtype)
+    run_smc_bench(json_path=json_path, particles=particles, steps=steps, dtype=dtype, repeats=repeats)
 
 
 @bench_app.command("planner")
@@ -508,12 +509,13 @@ def bench_throughput(
     llamppl: str = typer.Option("shipped,best", help="llamppl modes to run ('' for none)."),
     model: str = typer.Option("smollm2", help="The model every contender runs."),
     report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
+    repeats: int = typer.Option(3, min=1, max=20, help="Alternating raw and Council runs (medians compared)."),
 ):
     """Council SMC tokens/s (1 and 2 replicas) against raw decode and llamppl's smc_standard."""
     from bench.throughput import run as run_throughput
 
     run_throughput(json_path, particles, steps, tuple(m for m in llamppl.split(",") if m), model,
-                   report_path=report)
+                   report_path=report, repeats=repeats)
 
 
 @bench_app.command("trace")

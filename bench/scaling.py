@@ -180,7 +180,7 @@ def calibrate(particles: int, steps: int, model: str = "smollm2") -> tuple[Calib
     from actors.engines.torch_engine import TorchEngine
     from actors.engines.torch_thread import on_torch_thread
     from bench.engine import shared_prompt
-    from bench.smc import _smc_run
+    from bench.smc import _smc_runs
     from cluster.config import EngineConfig
     from cluster.runtime import connect_ray
 
@@ -211,7 +211,7 @@ def calibrate(particles: int, steps: int, model: str = "smollm2") -> tuple[Calib
     connect_ray()
     measured = {}
     for r in (1, 2):
-        measured[r] = asyncio.run(_smc_run(r, particles, steps, prompt, "auto", model))
+        measured[r] = asyncio.run(_smc_runs(r, particles, steps, prompt, "auto", model))[0][0]
     # The Ray round trip: the real single-replica round beyond the in-process one.
     local_round = curves[cores][particles] if particles in curves[cores] else step_time(curves[cores], particles, 64)
     call_s = max(0.0, measured[1]["round_ms"] / 1000 - local_round - scheduler.get(particles, 0) * particles)

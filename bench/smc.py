@@ -8,6 +8,10 @@ One run, same model and dtype for every figure:
         exactly `steps` tokens (EOS masked out), so the batch never shrinks. Each round is one
         Ray round trip per replica.
 
+This machine's speed drifts by tens of percent from minute to minute (a shared VM), so one
+run of each would compare two different machines: per replica count, after a warm-up at the
+full particle count, raw and SMC runs alternate `repeats` times and the medians are compared.
+
 Reported: tokens/s, ratio to raw, and the scheduler's own time per round (resampling,
 migration, bookkeeping; the replicas' work excluded).
 
@@ -45,7 +49,10 @@ class Program(Model):
 '''
 
 
-async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype: str, model: str) -> dict:
+async def _smc_runs(replicas: int, particles: int, steps: int, prompt: str, dtype: str, model: str,
+                    repeats: int = 1, measure_raw=None) -> tuple[list[dict], list[float]]:
+    """`repeats` timed SMC runs on one pool, each preceded by a raw decode measurement
+    (`measure_raw()`, when given)."""
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
     from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
@@ -56,18 +63,27 @@ async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype
         "pool": {"replicas": replicas, "num_cpus": cpus},
     })
     pool = await FollowerPool(FollowerActor, cfg).start(monitor=False)
+    runs, raws = [], []
     try:
         spec = ProgramSpec(source=FIXED_LENGTH_PROGRAM.format(steps=steps), prompt=prompt)
-        icfg = InferenceConfig(particles=particles, seed=0)
-        # The warm-up draws other tokens (another seed): the same seed would leave the timed
-        # run's first particles in the engine's cache, and flatter it.
-        warm = spec.model_copy(update={"seed": 1})
-        await Scheduler(warm, icfg.model_copy(update={"particles": 4, "seed": 1}), pool.replica_handles).run()
-        start = time.perf_counter()
-        result = await Scheduler(spec, icfg, pool.replica_handles).run()
-        wall = time.perf_counter() - start
+        # The warm-up runs at full size (first-time costs of a batch shape are not throughput)
+        # and draws other tokens: each run has its own seed, so no run finds its particles'
+        # tokens already in the engine's cache.
+        for seed in range(1 + repeats):
+            icfg = InferenceConfig(particles=particles, seed=seed)
+            if seed and measure_raw is not None:
+                raws.append(measure_raw())
+            start = time.perf_counter()
+            result = await Scheduler(spec.model_copy(update={"seed": seed}), icfg, pool.replica_handles).run()
+            wall = time.perf_counter() - start
+            if seed:
+                runs.append(_figures(result, wall))
     finally:
         await pool.shutdown()
+    return runs, raws
+
+
+def _figures(result, wall: float) -> dict:
     rounds = max(1, result.rounds)
     return {
         "tokens": result.follower_tokens,
@@ -81,9 +97,15 @@ async def _smc_run(replicas: int, particles: int, steps: int, prompt: str, dtype
     }
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
 def run_smc_bench(
     json_path: Path | None = None, particles: int = 32, steps: int = 32, dtype: str = "auto",
-    model: str = "smollm2",
+    model: str = "smollm2", repeats: int = 3,
 ) -> dict:
     from cluster.runtime import connect_ray
 
@@ -95,19 +117,26 @@ def run_smc_bench(
     prompt_ids = tokenizer(prompt)["input_ids"]
     dtype_name = str(torch_dtype).removeprefix("torch.")
     print(f"model {name}, {dtype_name}; {particles} particles x {steps} tokens; "
-          f"prompt {len(prompt_ids)} tokens")
-    raw = on_torch_thread(raw_decode, hf_model, prompt_ids, particles, steps)
-    print(f"  raw transformers batch {particles}: {raw:7.1f} tok/s")
-    del hf_model  # the replicas load their own copies
+          f"prompt {len(prompt_ids)} tokens; {repeats} alternating runs of raw and SMC per replica count")
 
+    def measure_raw() -> float:
+        return on_torch_thread(raw_decode, hf_model, prompt_ids, particles, steps)
+
+    measure_raw()  # warm-up
     connect_ray(num_cpus=os.cpu_count() or 1)
-    runs = {}
+    runs, raw_by_replicas = {}, {}
     for replicas in (1, 2):
-        runs[replicas] = asyncio.run(_smc_run(replicas, particles, steps, prompt, dtype_name, model))
+        smc, raws = asyncio.run(_smc_runs(replicas, particles, steps, prompt, dtype_name, model, repeats,
+                                          measure_raw))
+        raw = raw_by_replicas[replicas] = _median(raws)
+        median = sorted(smc, key=lambda r: r["tokens_per_s"])[len(smc) // 2]
+        runs[replicas] = {**median, "tokens_per_s": _median([r["tokens_per_s"] for r in smc]),
+                          "runs_tokens_per_s": [r["tokens_per_s"] for r in smc],
+                          "raw_tokens_per_s": raw, "raw_runs_tokens_per_s": raws}
         r = runs[replicas]
-        print(f"  SMC, {replicas} replica(s):   {r['tokens_per_s']:7.1f} tok/s   "
-              f"vs raw {r['tokens_per_s'] / raw:.2f}   round {r['round_ms']:.1f} ms, "
-              f"scheduler {r['scheduler_ms_per_round']:.2f} ms/round, "
+        print(f"  raw transformers batch {particles}: {raw:7.1f} tok/s (median of {', '.join(f'{x:.0f}' for x in raws)})")
+        print(f"  SMC, {replicas} replica(s):   {r['tokens_per_s']:7.1f} tok/s   vs raw {r['tokens_per_s'] / raw:.2f}   "
+              f"round {r['round_ms']:.1f} ms, scheduler {r['scheduler_ms_per_round']:.2f} ms/round, "
               f"{r['resampled_rounds']} resamplings, {r['migrations']} migrations")
     report = {
         "benchmark": "smc",
@@ -115,11 +144,12 @@ def run_smc_bench(
         "dtype": dtype_name,
         "particles": particles,
         "steps": steps,
+        "repeats": repeats,
         "prompt": prompt,
         "cpu_threads": torch.get_num_threads(),
-        "raw_tokens_per_s": raw,
+        "raw_tokens_per_s": _median([x for r in runs.values() for x in r["raw_runs_tokens_per_s"]]),
         "smc": {str(k): v for k, v in runs.items()},
-        "smc_vs_raw": {str(k): v["tokens_per_s"] / raw for k, v in runs.items()},
+        "smc_vs_raw": {str(k): v["tokens_per_s"] / raw_by_replicas[k] for k, v in runs.items()},
     }
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

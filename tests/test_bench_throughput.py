@@ -15,11 +15,14 @@ pytestmark = pytest.mark.slow
 def test_a_quick_throughput_bench_reports_every_field(ray_local, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("COUNCIL_CACHE", str(tmp_path / "cache"))
     report = throughput.run(tmp_path / "t.json", particles=4, steps=4, llamppl_modes=("best",),
-                            model=tiny_model_dir, timeout_s=300, report_path=tmp_path / "report.md")
-    assert report["raw_tokens_per_s"] > 0
+                            model=tiny_model_dir, timeout_s=300, report_path=tmp_path / "report.md",
+                            repeats=2)
+    assert report["raw_tokens_per_s"] > 0 and report["repeats"] == 2
     assert set(report["smc"]) == {"1", "2"}
     for run in report["smc"].values():
         assert run["tokens"] == 16 and run["tokens_per_s"] > 0 and run["rounds"] == 4
+        assert len(run["runs_tokens_per_s"]) == 2 and len(run["raw_runs_tokens_per_s"]) == 2
+        assert min(run["runs_tokens_per_s"]) <= run["tokens_per_s"] <= max(run["runs_tokens_per_s"])
     assert report["ratios"]["council_1_vs_raw"] > 0 and report["ratios"]["council_2_vs_raw"] > 0
     if throughput.llamppl_python() is None:
         assert "install_llamppl.sh" in report["llamppl"]["skipped"]
