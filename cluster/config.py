@@ -89,6 +89,10 @@ class PoolConfig(_Strict):
     scale_up_after_s: float = Field(10.0, ge=0, description="How long the load must stay high.")
     scale_down_idle_s: float = Field(120.0, ge=0, description="How long the pool must be idle to shrink.")
     drain_timeout_s: float = Field(300.0, gt=0, description="Longest wait for a retiring replica's particles.")
+    call_timeout_s: float = Field(
+        300.0, gt=0, description="Longest one particle operation (spawn, advance, ...) may take on a "
+        "replica. Past it the replica counts as hung: it is replaced and its particles are lost, as "
+        "if it had died (a stuck engine still answers health pings).")
 
     @model_validator(mode="after")
     def _bounds(self) -> "PoolConfig":

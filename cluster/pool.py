@@ -330,8 +330,13 @@ class RayReplicaHandle(ForwardingReplicaHandle):
         return not self._replica.draining
 
     async def _call(self, method: str, *args):
+        timeout = self._pool.config.pool.call_timeout_s
         try:
-            return await getattr(self._handle, method).remote(*args)
+            return await asyncio.wait_for(getattr(self._handle, method).remote(*args), timeout)
+        except asyncio.TimeoutError:
+            error = TimeoutError(f"{method} took over {timeout:g}s")
+            await self._pool.report_failure(self._replica, error, self._handle)
+            raise ReplicaLost(f"{self.replica_id} hung: {error}") from None
         except RayActorError as exc:
             await self._pool.report_failure(self._replica, exc, self._handle)
             raise ReplicaLost(f"{self.replica_id} died: {_cause(exc)}") from None

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import ray
 
-from actors.follower import FollowerActor
+from actors.follower import FollowerActor, FollowerReplica
 from cluster.config import CouncilConfig
 from cluster.pool import FollowerPool
 from cluster.scheduler import InferenceConfig, NoReplicaLeft, ProgramSpec, Scheduler
@@ -59,6 +59,53 @@ def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
     assert sum(lost_rounds[0].particles_per_replica.values()) == 16  # all on the survivor
     assert len(lost_rounds[0].particles_per_replica) == 1
     assert result.stopped == "finished" and result.text
+
+
+def stuck_replica_class():
+    """A follower whose engine gets stuck on command: `advance` never returns, while the
+    actor keeps answering health pings (so only the call watchdog can tell). Defined in a
+    function so that Ray ships the class by value (workers cannot import this test module)."""
+
+    class StuckReplica(FollowerReplica):
+        stuck = False
+
+        async def get_stuck(self) -> None:
+            self.stuck = True
+
+        async def advance(self, req, ids):
+            if self.stuck:
+                await asyncio.sleep(3600)
+            return await super().advance(req, ids)
+
+    return ray.remote(max_restarts=0)(StuckReplica)
+
+
+def test_a_replica_stuck_mid_run_is_replaced_and_the_request_completes(ray_local, tiny_model_dir):
+    config = pool_config(tiny_model_dir)
+    config.pool = config.pool.model_copy(update={"call_timeout_s": 3.0})
+
+    async def scenario():
+        pool = await FollowerPool(stuck_replica_class(), config).start(monitor=True)
+        try:
+            spec = ProgramSpec(source=generic_program(25, chat=False), prompt="Once upon a time", seed=0)
+            stuck = pool.replicas[0].handle
+
+            async def on_round(trace):
+                if trace.round == 2:
+                    await stuck.get_stuck.remote()
+
+            result = await Scheduler(spec, InferenceConfig(particles=8, seed=0), pool.replica_handles,
+                                     on_round).run()
+            await pool.wait_all_alive(120)
+            return result, pool.restarts, stuck is not pool.replicas[0].handle
+        finally:
+            await pool.shutdown()
+
+    result, restarts, replaced = asyncio.run(scenario())
+    lost = [t for t in result.trace if t.lost]
+    assert lost and lost[0].lost == 4 and lost[0].round == 3  # its half, in the round it hung
+    assert result.stopped == "finished" and result.text
+    assert restarts == 1 and replaced
 
 
 def test_when_no_replica_is_left_the_request_fails_clearly(ray_local, tiny_model_dir):
