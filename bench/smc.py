@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import time
+from statistics import median
 from pathlib import Path
 
 import torch
@@ -97,12 +98,6 @@ def _figures(result, wall: float) -> dict:
     }
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
-
-
 def run_smc_bench(
     json_path: Path | None = None, particles: int = 32, steps: int = 32, dtype: str = "auto",
     model: str = "smollm2", repeats: int = 3,
@@ -128,9 +123,9 @@ def run_smc_bench(
     for replicas in (1, 2):
         smc, raws = asyncio.run(_smc_runs(replicas, particles, steps, prompt, dtype_name, model, repeats,
                                           measure_raw))
-        raw = raw_by_replicas[replicas] = _median(raws)
-        median = sorted(smc, key=lambda r: r["tokens_per_s"])[len(smc) // 2]
-        runs[replicas] = {**median, "tokens_per_s": _median([r["tokens_per_s"] for r in smc]),
+        raw = raw_by_replicas[replicas] = median(raws)
+        middle = sorted(smc, key=lambda r: r["tokens_per_s"])[len(smc) // 2]
+        runs[replicas] = {**middle, "tokens_per_s": median([r["tokens_per_s"] for r in smc]),
                           "runs_tokens_per_s": [r["tokens_per_s"] for r in smc],
                           "raw_tokens_per_s": raw, "raw_runs_tokens_per_s": raws}
         r = runs[replicas]
@@ -147,7 +142,7 @@ def run_smc_bench(
         "repeats": repeats,
         "prompt": prompt,
         "cpu_threads": torch.get_num_threads(),
-        "raw_tokens_per_s": _median([x for r in runs.values() for x in r["raw_runs_tokens_per_s"]]),
+        "raw_tokens_per_s": median([x for r in runs.values() for x in r["raw_runs_tokens_per_s"]]),
         "smc": {str(k): v for k, v in runs.items()},
         "smc_vs_raw": {str(k): v["tokens_per_s"] / raw_by_replicas[k] for k, v in runs.items()},
     }
