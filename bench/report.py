@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 REPORT = Path(__file__).with_name("report.md")
-RESULTS = Path(__file__).with_name("results")
 HEADER = ("# Council benchmark report\n\nSections are appended by the `council bench …` commands, "
           "newest last; each names its machine and settings. Ratios compare figures measured in "
           "the same run.\n\n")
