@@ -10,7 +10,9 @@ environment with a double underscore: `COUNCIL_POOL__REPLICAS=2`,
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -115,23 +117,85 @@ class PlannerConfig(LLMPlannerConfig):
     dry_run: bool = Field(True, description="Run an LLM program's first step before accepting it.")
 
 
+ANONYMOUS = "anonymous"  # the one tenant of a server with no API keys (localhost)
+_TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def key_label(key: str) -> str:
+    """The tenant of a key listed without a name: `key-` and the first 8 hex digits of its
+    SHA-256 (stable, short, and not the key)."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
 class ServerConfig(_Strict):
-    """The HTTP service (serve_app.py)."""
+    """The HTTP service (serve_app.py).
+
+    Every task belongs to a tenant, the API key that created it; other keys cannot see it.
+    A key in `api_keys` (or $COUNCIL_API_KEYS) is a tenant named after its hash
+    (`key-1a2b3c4d`); `tenants` names them (`{alpha: KEY}`). With no keys at all the server
+    is localhost-only and every request is the tenant `anonymous`."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="Bearer keys; else $COUNCIL_API_KEYS (comma-separated). With none, the "
-        "server binds to localhost only.")
+        description="Bearer keys, each its own tenant named `key-<8 hex of its SHA-256>`; also "
+        "$COUNCIL_API_KEYS (comma-separated). With no key at all, the server binds to localhost only.")
+    tenants: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Named tenants: tenant name -> its bearer key (lowercase letters, digits, "
+        "'.', '_', '-'). The name is what logs and metrics show, never the key.")
     max_queued: int = Field(64, ge=0, le=100_000, description="Tasks waiting beyond the running ones; more get 429.")
+    max_running_per_key: int | None = Field(
+        None, ge=1, le=4096, description="Tasks one tenant may have running at once (its others "
+        "wait in the queue); None: no bound beyond planner.max_concurrency.")
+    max_queued_per_key: int | None = Field(
+        None, ge=0, le=100_000, description="Tasks one tenant may have waiting; more get 429. "
+        "None: no bound beyond max_queued.")
+    max_generate: int = Field(
+        64, ge=1, le=100_000, description="`POST /v1/generate` calls in flight at once; more get 429.")
+    max_generate_per_key: int | None = Field(
+        None, ge=1, le=100_000, description="`POST /v1/generate` calls one tenant may have in "
+        "flight; more get 429. None: no bound beyond max_generate.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
     wait_timeout_s: float = Field(900.0, gt=0, description="Longest an inline (waiting) request is held.")
 
+    @model_validator(mode="after")
+    def _tenants_and_limits(self) -> "ServerConfig":
+        # The messages name tenants and fields, never a key.
+        for name in self.tenants:
+            if not _TENANT_NAME.fullmatch(name):
+                raise ValueError(f"server.tenants: the tenant name {name!r} must be 1-63 lowercase "
+                                 "letters, digits, '.', '_' or '-', starting with a letter or digit")
+            if name == ANONYMOUS or re.fullmatch(r"key-[0-9a-f]{8}", name):
+                raise ValueError(f"server.tenants: the tenant name {name!r} is reserved")
+        owners: dict[str, str] = {}
+        for where, key in [*(("server.api_keys", k) for k in self.api_keys),
+                           *((f"server.tenants.{n}", k) for n, k in self.tenants.items())]:
+            value = key.get_secret_value()
+            if not value or value != value.strip() or any(c.isspace() for c in value):
+                raise ValueError(f"{where}: an API key must be non-empty and hold no whitespace")
+            if value in owners:
+                raise ValueError(f"{where}: the same key is also given for {owners[value]}; "
+                                 "give each key once")
+            owners[value] = where
+        for per_key, total in (("max_queued_per_key", "max_queued"),
+                               ("max_generate_per_key", "max_generate")):
+            if getattr(self, per_key) is not None and getattr(self, per_key) > getattr(self, total):
+                raise ValueError(f"server.{per_key} ({getattr(self, per_key)}) must be at most "
+                                 f"server.{total} ({getattr(self, total)})")
+        return self
+
+    def key_tenants(self) -> dict[str, str]:
+        """Every accepted key -> its tenant: named tenants, `api_keys`, $COUNCIL_API_KEYS."""
+        found = {k.strip(): key_label(k.strip())
+                 for k in os.environ.get("COUNCIL_API_KEYS", "").split(",") if k.strip()}
+        found.update({k.get_secret_value(): key_label(k.get_secret_value()) for k in self.api_keys})
+        found.update({k.get_secret_value(): name for name, k in self.tenants.items()})
+        return found
+
     def keys(self) -> set[str]:
-        keys = {k.get_secret_value() for k in self.api_keys}
-        keys |= {k.strip() for k in os.environ.get("COUNCIL_API_KEYS", "").split(",") if k.strip()}
-        return keys
+        return set(self.key_tenants())
 
 
 class CouncilConfig(_Strict):
@@ -145,6 +209,14 @@ class CouncilConfig(_Strict):
     def _gpu_engine_needs_gpus(self) -> "CouncilConfig":
         if self.engine.kind == "vllm" and self.pool.num_gpus <= 0:
             raise ValueError("engine.kind 'vllm' needs pool.num_gpus > 0 (one GPU per replica)")
+        return self
+
+    @model_validator(mode="after")
+    def _per_key_running_fits(self) -> "CouncilConfig":
+        per_key = self.server.max_running_per_key
+        if per_key is not None and per_key > self.planner.max_concurrency:
+            raise ValueError(f"server.max_running_per_key ({per_key}) must be at most "
+                             f"planner.max_concurrency ({self.planner.max_concurrency})")
         return self
 
     @classmethod
@@ -170,13 +242,17 @@ class CouncilConfig(_Strict):
             raise ConfigError(describe_validation_error(exc, "config")) from None
 
 
+_SECRET_FIELDS = {"api_keys", "tenants", "api_key"}
+
+
 def describe_validation_error(exc: ValidationError, what: str) -> str:
     """One line per bad field: `pool.replicas: Input should be greater than or equal to 1`."""
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or what
         got = err.get("input")
-        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+        secret = any(part in _SECRET_FIELDS for part in err["loc"])  # never echo a key
+        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) and not secret else ""
         lines.append(f"{where}: {err['msg']}{shown}")
     return f"invalid {what}:\n  " + "\n  ".join(lines)
 
