@@ -3,9 +3,14 @@
 It starts the follower pool, then serves requests concurrently (Ray runs an async actor's
 calls on one event loop): `run(RunRequest)` answers directly; `submit(TaskRequest)` queues a
 task (`cluster/tasks.py`) whose progress can be read with `events` and which `cancel` stops,
-freeing its particles on every replica. At most `planner.max_concurrency` requests run at
-once; `server.max_queued` more may wait, beyond that `submit` raises QueueFull. The LLM
-planner's outages never fail a request the fallback chain can answer (`planner/planning.py`).
+freeing its particles on every replica. Each task belongs to the `tenant` that submitted it
+(the service passes the API key's tenant to every call; `anonymous` by default), and the
+registry answers UnknownTask for another tenant's. At most `planner.max_concurrency`
+requests run at once (`server.max_running_per_key` of one tenant); `server.max_queued` more
+may wait (`server.max_queued_per_key` of one tenant), beyond that `submit` raises QueueFull,
+as `generate` does beyond `server.max_generate` calls in flight (`server.max_generate_per_key`
+of one tenant). The LLM planner's outages never fail a request the fallback chain can answer
+(`planner/planning.py`).
 
     planner = PlannerActor.options(name="council-planner").remote(cfg)
     ray.get(planner.start.remote())
@@ -22,11 +27,11 @@ from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, Tas
 
 from actors.follower import FollowerActor
 from cluster.autoscale import ScalePolicy
-from cluster.config import CouncilConfig
+from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkCounter, WorkStats
 from cluster.pool import FollowerPool
 from cluster.runner import CouncilRunner, RunRequest, check_runnable
-from cluster.tasks import Emit, TaskRegistry
+from cluster.tasks import Emit, Gate, TaskRegistry
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,15 @@ class CouncilPlanner:
                                     followers=self.pool)
         self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
         self.work = WorkCounter()
+        server = self.config.server
         self.tasks = TaskRegistry(
             self._run_task, max_running=self.config.planner.max_concurrency,
-            max_queued=self.config.server.max_queued,
+            max_queued=server.max_queued,
             on_end=lambda r: self.work.task_ended(r.request.strategy, r.status, r.result),
+            max_running_per_tenant=server.max_running_per_key,
+            max_queued_per_tenant=server.max_queued_per_key,
         )
+        self.generating = Gate(server.max_generate, server.max_generate_per_key)
         self._started = False
         self._starting = asyncio.Lock()
         self._direct = 0  # `run` calls in flight (tasks are counted by the registry)
@@ -71,31 +80,34 @@ class CouncilPlanner:
             self._direct -= 1
 
     # -- tasks -------------------------------------------------------------------------------
-    async def submit(self, request: TaskRequest | dict, task_id: str | None = None) -> TaskStatus:
-        """Queue a task (raises QueueFull when the queue is at its bound)."""
+    async def submit(self, request: TaskRequest | dict, task_id: str | None = None,
+                     tenant: str = ANONYMOUS) -> TaskStatus:
+        """Queue a task of `tenant` (raises QueueFull when the queue is at its bound)."""
         request = TaskRequest.model_validate(request)
         check_runnable(request)  # a request that cannot run is refused now, not queued
-        return self.tasks.submit(request, task_id).view()
+        return self.tasks.submit(request, task_id, tenant).view()
 
     async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:
         await self.start()
         return await self.runner.run_task(request, emit)
 
-    async def status(self, task_id: str) -> TaskStatus:
-        return self.tasks.get(task_id).view()
+    # Every call below answers UnknownTask for a task that is not `tenant`'s.
+    async def status(self, task_id: str, tenant: str = ANONYMOUS) -> TaskStatus:
+        return self.tasks.get(task_id, tenant).view()
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> TaskStatus:
-        return (await self.tasks.wait(task_id, timeout)).view()
+    async def wait(self, task_id: str, timeout: float | None = None, tenant: str = ANONYMOUS) -> TaskStatus:
+        return (await self.tasks.wait(task_id, timeout, tenant)).view()
 
-    async def events(self, task_id: str, after: int = 0, timeout: float = 15.0) -> list[TaskEvent]:
-        return await self.tasks.events(task_id, after, timeout)
+    async def events(self, task_id: str, after: int = 0, timeout: float = 15.0,
+                     tenant: str = ANONYMOUS) -> list[TaskEvent]:
+        return await self.tasks.events(task_id, after, timeout, tenant)
 
-    async def abandon(self, task_id: str) -> None:
+    async def abandon(self, task_id: str, tenant: str = ANONYMOUS) -> None:
         """The client went away: cancel the task, even one whose submission is still on its way."""
-        self.tasks.abandon(task_id)
+        self.tasks.abandon(task_id, tenant)
 
-    async def cancel(self, task_id: str) -> TaskStatus:
-        record = self.tasks.cancel(task_id)
+    async def cancel(self, task_id: str, tenant: str = ANONYMOUS) -> TaskStatus:
+        record = self.tasks.cancel(task_id, tenant)
         if record.job is not None:
             await asyncio.wait([record.job], timeout=30)  # particles freed before we answer
         return record.view()
@@ -112,16 +124,20 @@ class CouncilPlanner:
         health = await self.health()
         return self.work.snapshot(queued=health.queued, running=health.running,
                                   replicas_live=health.replicas_live, replicas=health.replicas,
-                                  scaled_up=self.pool.scaled_up, scaled_down=self.pool.scaled_down)
+                                  scaled_up=self.pool.scaled_up, scaled_down=self.pool.scaled_down,
+                                  generating=self.generating.total,
+                                  tenants=self.tasks.depth_by_tenant())
 
     async def replica_stats(self) -> list:
         """Each replica's stats (how many requests still hold particles there, among others)."""
         return await self.pool.stats()
 
-    async def generate(self, request):
-        """Plain sampling from the pool (`POST /v1/generate`)."""
-        await self.start()
-        return await self.pool.generate(request)
+    async def generate(self, request, tenant: str = ANONYMOUS):
+        """Plain sampling from the pool (`POST /v1/generate`); raises QueueFull beyond
+        `server.max_generate` calls in flight (`server.max_generate_per_key` of one tenant)."""
+        with self.generating.enter(tenant):
+            await self.start()
+            return await self.pool.generate(request)
 
     async def _autoscale(self, period_s: float = 1.0) -> None:
         """Grow or shrink the pool with the load (see cluster/autoscale.py)."""

@@ -2,9 +2,10 @@
 
 Two sources: the HTTP layer counts requests and their latency where they arrive (the ingress);
 the work itself — tasks by strategy and outcome, planner and follower tokens, cost, SMC
-rounds, resampling, ESS, queue depth, live replicas — is counted where it happens (the
-PlannerActor's `WorkStats`) and read at scrape time, so the figures are right however many
-ingress replicas there are.
+rounds, resampling, ESS, queue depth (in all and per tenant), generate calls in flight, live
+replicas — is counted where it happens (the PlannerActor's `WorkStats`) and read at scrape
+time, so the figures are right however many ingress replicas there are. A tenant label is
+the tenant's name (`key-1a2b3c4d` for an unnamed key), never a key.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class WorkStats(BaseModel):
     replicas: int = 0
     scaled_up: int = 0
     scaled_down: int = 0
+    generating: int = 0
+    tenants: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="tenant -> {'queued': n, 'running': n}, tenants with any")
 
 
 class WorkCounter:
@@ -115,6 +119,14 @@ class _WorkCollector:
         queue.add_metric(["queued"], w.queued)
         queue.add_metric(["running"], w.running)
         yield queue
+        by_tenant = GaugeMetricFamily("council_tenant_tasks", "Tasks queued and running, per tenant.",
+                                      labels=["tenant", "state"])
+        for tenant, counts in sorted(w.tenants.items()):
+            for state in ("queued", "running"):
+                by_tenant.add_metric([tenant, state], counts.get(state, 0))
+        yield by_tenant
+        yield GaugeMetricFamily("council_generate_in_flight", "POST /v1/generate calls in flight.",
+                                value=w.generating)
         yield GaugeMetricFamily("council_replicas_live", "Follower replicas alive.", value=w.replicas_live)
         yield GaugeMetricFamily("council_replicas", "Follower replicas in the pool.", value=w.replicas)
         scale = CounterMetricFamily("council_pool_scale_events", "Replicas added and retired.",
