@@ -13,10 +13,12 @@ A FastAPI ingress in front of the PlannerActor (which owns the follower pool):
     DELETE /v1/tasks/{id}            cancel (frees the particles on every replica)
     POST /v1/generate                plain sampling from the follower pool
 
-Every error has OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`; a client
-mistake is a 4xx with a message, never a 500. Config comes from the YAML file named by
-$COUNCIL_CONFIG (optional) and `COUNCIL_*` variables; API keys from `server.api_keys` or
-$COUNCIL_API_KEYS.
+Every error has OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: one plain
+sentence (never a traceback, a path, a pid or a pydantic URL) and a code; a client mistake is
+a 4xx, never a 500. Config comes from the YAML file named by $COUNCIL_CONFIG (optional) and
+`COUNCIL_*` variables; API keys from `server.api_keys`, `server.tenants` or $COUNCIL_API_KEYS.
+Each key is a tenant: its tasks are invisible to every other key (404, as for an unknown id),
+and `server.max_*_per_key` bound what one tenant may have running, queued or generating.
 
     curl -s localhost:8000/v1/chat/completions -H 'content-type: application/json' \\
       -d '{"model": "council-smc", "messages": [{"role": "user", "content": "Write 8 words."}]}'
@@ -46,18 +48,24 @@ from council_sdk.types import (
 )
 
 from actors.planner import PlannerActor
-from cluster.config import CouncilConfig
+from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import CONTENT_TYPE, ServiceMetrics
 from cluster.pool import NoLiveReplicaError
-from cluster.tasks import QueueFull, UnknownTask, new_task_id
+from cluster.tasks import QueueFull, UnknownTask, describe_errors, new_task_id, public_message, unwrap
+from planner.sandbox import ProgramError
 
-log = logging.getLogger("council.http")
+# Under Serve's logger, so the access log (one JSON line per request, with the tenant, never
+# the key) reaches the replica's log file, logs/serve/replica_<app>_CouncilIngress_<id>.log.
+log = logging.getLogger("ray.serve.council")
 OPEN_PATHS = {"/healthz", "/metrics"}
 # How a client's leaving shows up in a handler: Serve cancels the handler's asyncio task, and
 # Ray also cancels the actor calls the request made, so whichever lands first is raised.
 CLIENT_GONE = (asyncio.CancelledError, ray.exceptions.TaskCancelledError)
 
 TASK_ERROR_STATUS = {"bad_request": 400, "unavailable": 503, "internal": 500, "cancelled": 409}
+TASK_ERROR_CODE = {"bad_request": "invalid_request", "unavailable": "unavailable",
+                   "internal": "internal_error", "cancelled": "cancelled"}
+HTTP_ERROR_CODE = {404: "not_found", 405: "method_not_allowed"}
 PLANNER_NAME = "council-planner"
 
 api = FastAPI(title="Council", version="0.1.0")
@@ -92,27 +100,64 @@ async def _invalid(request: Request, exc: RequestValidationError):
         return error_response(400, "the request body is not valid JSON", code="invalid_json")
     first = errors[0] if errors else {}
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-    messages = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}" for e in errors)
-    return error_response(422, messages, param=where or None, code="invalid_value")
+    return error_response(422, describe_errors(errors) or "the request is invalid", param=where or None,
+                          code="invalid_value")
 
 
 @api.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, exc: StarletteHTTPException):
     type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-    return error_response(exc.status_code, str(exc.detail), type_)
+    return error_response(exc.status_code, str(exc.detail), type_,
+                          code=HTTP_ERROR_CODE.get(exc.status_code, "http_error"))
 
 
 @api.exception_handler(Exception)
 async def _unexpected(request: Request, exc: Exception):
     rid = getattr(request.state, "request_id", "-")
     log.exception("unhandled error in request %s", rid)
-    return error_response(500, f"internal error (request id {rid})", "server_error")
+    return error_response(500, f"internal error (request id {rid})", "server_error", code="internal_error")
+
+
+def planner_error(exc: BaseException, task_id: Optional[str] = None, bad_request: int = 400) -> Optional[ApiError]:
+    """The answer for a PlannerActor call that raised `exc` (Ray's wrapper or not), or None
+    when it is not one the service answers plainly."""
+    cause = unwrap(exc)
+    if isinstance(cause, QueueFull):
+        return ApiError(429, cause.message, "rate_limit_error", code=cause.code, headers={"Retry-After": "1"})
+    if isinstance(cause, UnknownTask):  # also another tenant's task: the very same answer
+        missing = task_id if task_id is not None else cause.args[0]
+        return ApiError(404, f"no task {missing!r}", "not_found_error", code="task_not_found")
+    if isinstance(cause, NoLiveReplicaError):
+        return ApiError(503, public_message(cause, "no follower replica is alive; try again shortly"),
+                        "server_error", code="no_live_replica", headers={"Retry-After": "5"})
+    if isinstance(cause, (ValueError, ProgramError)):  # e.g. a program that cannot run
+        return ApiError(bad_request, public_message(cause, "the request is invalid"),
+                        code="invalid_request" if bad_request == 400 else "invalid_value")
+    if isinstance(cause, ray.exceptions.RayActorError):
+        log.error("the planner actor is unavailable: %s", cause)
+        return ApiError(503, "the planner is not available right now; retry shortly", "server_error",
+                        code="planner_unavailable", headers={"Retry-After": "5"})
+    return None
+
+
+def task_error(error) -> ApiError:
+    """A task's error (`TaskStatus.error`) as an answer."""
+    type_ = "invalid_request_error" if error.kind == "bad_request" else "server_error"
+    return ApiError(TASK_ERROR_STATUS[error.kind], error.message, type_, code=TASK_ERROR_CODE[error.kind])
 
 
 def _unknown_strategy(name: str, param: str) -> ApiError:
     return ApiError(404, f"no {param} {name!r}; available: {list(AVAILABLE_STRATEGIES)}",
                     "invalid_request_error", param=param, code="model_not_found")
+
+
+def _tenant(request: Request) -> str:
+    """The tenant `_edge` found for the request (a request without one never gets here)."""
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is None:
+        raise ApiError(401, "a valid API key is required (Authorization: Bearer …)",
+                       "authentication_error", code="invalid_api_key")
+    return tenant
 
 
 def _usage(result) -> dict:
@@ -134,8 +179,8 @@ class CouncilIngress:
             if config is not None
             else CouncilConfig.load(os.environ.get("COUNCIL_CONFIG"))
         )
-        self.keys = self.config.server.keys()
-        if not self.keys:
+        self.tenants = {key.encode(): name for key, name in self.config.server.key_tenants().items()}
+        if not self.tenants:
             log.warning("no API keys configured: serving without authentication, localhost only")
         self.metrics = ServiceMetrics()
         self.planner = PlannerActor.options(name=PLANNER_NAME, get_if_exists=True).remote(self.config)
@@ -150,25 +195,37 @@ class CouncilIngress:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         request.state.request_id = rid
         started = time.monotonic()
-        response = self._refuse(request)
+        request.state.tenant = tenant = self._tenant_of(request)
+        response = self._refuse(request, tenant)
         if response is None:
             response = await call_next(request)
         response.headers["x-request-id"] = rid
         endpoint = request.scope.get("route").path if request.scope.get("route") else "other"
         seconds = time.monotonic() - started
         self.metrics.observe(endpoint, response.status_code, seconds)
-        log.info(json.dumps({"request_id": rid, "method": request.method, "path": request.url.path,
-                             "status": response.status_code, "ms": round(seconds * 1000, 1)}))
+        log.info(json.dumps({"request_id": rid, "tenant": tenant, "method": request.method,
+                             "path": request.url.path, "status": response.status_code,
+                             "ms": round(seconds * 1000, 1)}))
         return response
 
-    def _refuse(self, request: Request) -> Optional[Response]:
-        """A 401 or 413 before the body is read, else None."""
-        if self.keys and request.url.path not in OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            token = given[7:].strip() if given.lower().startswith("bearer ") else ""
-            if not any(hmac.compare_digest(token, k) for k in self.keys):
-                return error_response(401, "a valid API key is required (Authorization: Bearer …)",
-                                      "authentication_error", code="invalid_api_key")
+    def _tenant_of(self, request: Request) -> Optional[str]:
+        """The tenant of the request's key (`anonymous` when the server has no keys); None
+        without a valid key. Every key is compared, in constant time each."""
+        if not self.tenants:
+            return ANONYMOUS
+        given = request.headers.get("authorization", "")
+        token = (given[7:].strip() if given.lower().startswith("bearer ") else "").encode()
+        found = None
+        for key, name in self.tenants.items():
+            if hmac.compare_digest(token, key):
+                found = name
+        return found
+
+    def _refuse(self, request: Request, tenant: Optional[str]) -> Optional[Response]:
+        """A 401, 411 or 413 before the body is read, else None."""
+        if tenant is None and request.url.path not in OPEN_PATHS:
+            return error_response(401, "a valid API key is required (Authorization: Bearer …)",
+                                  "authentication_error", code="invalid_api_key")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.config.server.max_body_bytes:
             return error_response(413, f"the request body is over {self.config.server.max_body_bytes} bytes",
@@ -192,32 +249,35 @@ class CouncilIngress:
     async def create_task(self, task: TaskRequest, request: Request):
         if task.strategy not in AVAILABLE_STRATEGIES:
             raise _unknown_strategy(task.strategy, "strategy")
-        status = await self._submit(task)
+        status = await self._submit(task, request)
         if not task.wait:
             return JSONResponse(status.model_dump(mode="json"), status_code=202)
         status = await self._wait(status.id, request)
         if status.error is not None:
-            raise ApiError(TASK_ERROR_STATUS[status.error.kind], status.error.message,
-                           "server_error" if status.error.kind != "bad_request" else "invalid_request_error")
+            raise task_error(status.error)
         return status
 
     @api.get("/v1/tasks/{task_id}", response_model=TaskStatus)
-    async def get_task(self, task_id: str) -> TaskStatus:
-        return await self._task_call("status", task_id)
+    async def get_task(self, task_id: str, request: Request) -> TaskStatus:
+        return await self._call("status", task_id, tenant=_tenant(request), task_id=task_id)
 
     @api.delete("/v1/tasks/{task_id}", response_model=TaskStatus)
-    async def cancel_task(self, task_id: str) -> TaskStatus:
-        return await self._task_call("cancel", task_id)
+    async def cancel_task(self, task_id: str, request: Request) -> TaskStatus:
+        return await self._call("cancel", task_id, tenant=_tenant(request), task_id=task_id)
 
     @api.get("/v1/tasks/{task_id}/events")
     async def task_events(self, task_id: str, request: Request):
-        await self._task_call("status", task_id)  # a 404 now, not inside the stream
-        after = int(request.headers.get("last-event-id", "0") or 0)
+        tenant = _tenant(request)
+        await self._call("status", task_id, tenant=tenant, task_id=task_id)  # a 404 now, not inside the stream
+        after = request.headers.get("last-event-id", "0") or "0"
+        if not after.isdigit():
+            raise ApiError(400, "the Last-Event-ID header must be a whole number", param="last-event-id",
+                           code="invalid_header")
 
         async def stream():
-            seen = after
+            seen = int(after)
             while True:
-                events = await self.planner.events.remote(task_id, seen, 10.0)
+                events = await self.planner.events.remote(task_id, seen, 10.0, tenant=tenant)
                 for ev in events:
                     seen = ev.seq
                     yield {"event": ev.type, "id": str(ev.seq), "data": ev.model_dump_json()}
@@ -240,10 +300,10 @@ class CouncilIngress:
         try:
             prompt = chat.prompt()
         except ValueError as exc:
-            raise ApiError(400, str(exc), param="messages") from None
+            raise ApiError(400, str(exc), param="messages", code="invalid_messages") from None
         task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
                            max_tokens=chat.max_completion_tokens or chat.max_tokens or 64)
-        status = await self._submit(task)
+        status = await self._submit(task, request)
         created = int(time.time())
         cid = f"chatcmpl-{status.id.removeprefix('task-')}"
         if chat.stream:
@@ -252,7 +312,7 @@ class CouncilIngress:
                                                          request), ping=10, sep="\n")
         status = await self._wait(status.id, request)
         if status.error is not None:
-            raise ApiError(TASK_ERROR_STATUS[status.error.kind], status.error.message, "server_error")
+            raise task_error(status.error)
         result = status.result
         return {
             "id": cid, "object": "chat.completion", "created": created, "model": chat.model,
@@ -275,9 +335,10 @@ class CouncilIngress:
 
         yield chunk({"role": "assistant", "content": ""})
         seen = 0
+        tenant = _tenant(request)
         try:
             while True:
-                events = await self.planner.events.remote(task_id, seen, 10.0)
+                events = await self.planner.events.remote(task_id, seen, 10.0, tenant=tenant)
                 for ev in events:
                     seen = ev.seq
                     if ev.type == "round":
@@ -289,58 +350,58 @@ class CouncilIngress:
                         yield {"data": "[DONE]"}
                         return
                     elif ev.terminal:
-                        message = ev.error.message if ev.error else ev.type
-                        yield {"data": ErrorBody(error=ErrorDetail(message=message, type="server_error"))
-                               .model_dump_json()}
+                        message = ev.error.message if ev.error else f"the task was {ev.type}"
+                        code = TASK_ERROR_CODE[ev.error.kind] if ev.error else ev.type
+                        yield {"data": ErrorBody(error=ErrorDetail(message=message, type="server_error",
+                                                                   code=code)).model_dump_json()}
                         return
         except CLIENT_GONE:
-            self.planner.abandon.remote(task_id)  # the client went away: free the particles
+            self.planner.abandon.remote(task_id, tenant=tenant)  # the client went away: free the particles
             raise
 
     # -- plain sampling -------------------------------------------------------------------------
     @api.post("/v1/generate", response_model=GenerateResult)
-    async def generate(self, request: GenerateRequest) -> GenerateResult:
-        try:
-            return await self.planner.generate.remote(request)
-        except NoLiveReplicaError as exc:
-            raise ApiError(503, str(exc), "server_error") from None
-        except ValueError as exc:  # e.g. a prompt longer than the engine accepts
-            raise ApiError(422, str(exc)) from None
+    async def generate(self, body: GenerateRequest, request: Request) -> GenerateResult:
+        # A ValueError here is e.g. a prompt longer than the engine accepts: the body's fault.
+        return await self._call("generate", body, tenant=_tenant(request), bad_request=422)
 
     # -- helpers --------------------------------------------------------------------------------
-    async def _submit(self, task: TaskRequest) -> TaskStatus:
+    async def _call(self, method: str, *args, task_id: Optional[str] = None, bad_request: int = 400, **kwargs):
+        """A PlannerActor call; its refusals and failures become plain answers."""
+        try:
+            return await getattr(self.planner, method).remote(*args, **kwargs)
+        except CLIENT_GONE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below, or the 500 handler's
+            error = planner_error(exc, task_id, bad_request)
+            if error is None:
+                raise
+            raise error from None
+
+    async def _submit(self, task: TaskRequest, request: Request) -> TaskStatus:
         # The id is chosen here, so a client that leaves while the submission is on its way
         # can still have its task cancelled.
-        task_id = new_task_id()
+        task_id, tenant = new_task_id(), _tenant(request)
         try:
-            return await self.planner.submit.remote(task, task_id)
+            return await self._call("submit", task, task_id, tenant=tenant)
         except CLIENT_GONE:
-            self.planner.abandon.remote(task_id)
+            self.planner.abandon.remote(task_id, tenant=tenant)
             raise
-        except QueueFull as exc:
-            raise ApiError(429, str(exc), "rate_limit_error", code="queue_full",
-                           headers={"Retry-After": "1"}) from None
-        except ValueError as exc:
-            raise ApiError(400, str(exc)) from None
 
     async def _wait(self, task_id: str, request: Request) -> TaskStatus:
         """The task's end; if the client disconnects first, the task is cancelled."""
+        tenant = _tenant(request)
         try:
-            return await self.planner.wait.remote(task_id, self.config.server.wait_timeout_s)
+            return await self._call("wait", task_id, self.config.server.wait_timeout_s, tenant=tenant,
+                                    task_id=task_id)
         except CLIENT_GONE:
             log.info("client went away: cancelling %s", task_id)
-            self.planner.abandon.remote(task_id)
+            self.planner.abandon.remote(task_id, tenant=tenant)
             raise
         except (asyncio.TimeoutError, ray.exceptions.GetTimeoutError):
-            self.planner.cancel.remote(task_id)
+            self.planner.cancel.remote(task_id, tenant=tenant)
             raise ApiError(504, f"the task ran over {self.config.server.wait_timeout_s:g} s and was "
-                           "cancelled", "server_error") from None
-
-    async def _task_call(self, method: str, task_id: str) -> TaskStatus:
-        try:
-            return await getattr(self.planner, method).remote(task_id)
-        except UnknownTask:
-            raise ApiError(404, f"no task {task_id!r}", "not_found_error") from None
+                           "cancelled", "server_error", code="timeout") from None
 
 
 app = CouncilIngress.bind()

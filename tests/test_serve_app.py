@@ -22,6 +22,12 @@ pytestmark = pytest.mark.slow
 
 KEY = "test-key-1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+KEY_B = "test-key-2"  # a named tenant, "beta"
+AUTH_B = {"Authorization": f"Bearer {KEY_B}"}
+KEY_C = "test-key-3"
+AUTH_C = {"Authorization": f"Bearer {KEY_C}"}
+# What no response body may carry: a traceback, a module path, a source file, a pydantic URL.
+LEAKS = ("Traceback", "ray.", 'File "', "pydantic.dev", "pid=")
 EIGHT = "Write a sentence with exactly 8 words."
 
 
@@ -50,7 +56,9 @@ def base_url(ray_local, big):
     config = {
         "pool": {"replicas": 1, "num_cpus": 1},
         "planner": {"max_concurrency": 4, "base_url": big.base_url, "model": "big", "api_retries": 0},
-        "server": {"api_keys": [KEY], "max_queued": 4, "max_body_bytes": 200_000},
+        "server": {"api_keys": [KEY, KEY_C], "tenants": {"beta": KEY_B}, "max_queued": 4,
+                   "max_queued_per_key": 2, "max_generate": 4, "max_generate_per_key": 2,
+                   "max_body_bytes": 200_000},
     }
     serve.run(CouncilIngress.bind(config), name="council-test", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
@@ -207,8 +215,8 @@ def test_client_mistakes_are_4xx_with_a_readable_message(base_url, send, status,
     reply = send(base_url)
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
-    assert words_in_message in error["message"] and error["type"]
-    assert "Traceback" not in reply.text and reply.headers["x-request-id"]
+    assert words_in_message in error["message"] and error["type"] and error["code"]
+    assert not any(leak in reply.text for leak in LEAKS) and reply.headers["x-request-id"]
 
 
 def test_a_burst_above_the_queue_bound_gets_429_and_every_accepted_task_is_answered(base_url):
@@ -264,3 +272,86 @@ def test_plain_generation_over_http(base_url):
     reply = httpx.post(f"{base_url}/v1/generate", json={"prompt": "a", "max_tokens": 0}, headers=AUTH)
     assert reply.status_code == 422 and "max_tokens" in reply.json()["error"]["message"]
     assert json.loads(reply.text)["error"]["param"] == "max_tokens"
+
+
+# -- tenants: every key sees its own tasks only ------------------------------------------------
+
+
+def test_another_key_gets_404_for_a_task_while_its_owner_still_reads_and_cancels_it(base_url, endless_program):
+    body = {"prompt": "Go on forever.", "program": endless_program, "particles": 1, "max_rounds": 4000}
+    task = httpx.post(f"{base_url}/v1/tasks", json=body, headers=AUTH).json()["id"]
+    unknown = httpx.get(f"{base_url}/v1/tasks/task-0000000000000000", headers=AUTH_B).json()["error"]
+    for reply in (httpx.get(f"{base_url}/v1/tasks/{task}", headers=AUTH_B),
+                  httpx.get(f"{base_url}/v1/tasks/{task}/events", headers=AUTH_B),
+                  httpx.delete(f"{base_url}/v1/tasks/{task}", headers=AUTH_B)):
+        assert reply.status_code == 404, reply.text
+        error = reply.json()["error"]  # exactly what an id that never existed gets
+        assert error == {**unknown, "message": f"no task {task!r}"} and error["code"] == "task_not_found"
+        assert not any(leak in reply.text for leak in LEAKS)
+    mine = httpx.get(f"{base_url}/v1/tasks/{task}", headers=AUTH)
+    assert mine.status_code == 200 and mine.json()["status"] in ("queued", "running")
+    assert httpx.delete(f"{base_url}/v1/tasks/{task}", headers=AUTH).json()["status"] == "cancelled"
+
+
+def test_a_key_over_its_queue_bound_gets_429_while_another_key_is_admitted(base_url, endless_program):
+    body = {"prompt": "Go on forever.", "program": endless_program, "particles": 1, "max_rounds": 4000}
+    mine = []
+    try:
+        for _ in range(4 + 2):  # the 4 slots (planner.max_concurrency), then its 2 places in the queue
+            reply = httpx.post(f"{base_url}/v1/tasks", json=body, headers=AUTH)
+            assert reply.status_code == 202, reply.text
+            mine.append(reply.json()["id"])
+        refused = httpx.post(f"{base_url}/v1/tasks", json=body, headers=AUTH)
+        assert refused.status_code == 429 and refused.headers["retry-after"]
+        error = refused.json()["error"]
+        assert error["code"] == "key_queue_full" and error["type"] == "rate_limit_error"
+        assert error["message"].startswith("the queue is full for this API key")
+        assert not any(leak in refused.text for leak in LEAKS)
+        other = httpx.post(f"{base_url}/v1/tasks", json={"prompt": "Write 5 words.", "particles": 1},
+                           headers=AUTH_B)
+        assert other.status_code == 202, other.text
+    finally:
+        for task in mine:
+            httpx.delete(f"{base_url}/v1/tasks/{task}", headers=AUTH, timeout=60)
+    with Council(base_url, api_key=KEY_B) as council:
+        for event in council.events(other.json()["id"]):
+            pass
+        assert event.type == "finished"
+
+
+def test_generate_calls_beyond_their_bounds_get_429(base_url):
+    async def burst():
+        async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+            body = {"prompt": "Once upon a time", "chat": False, "max_tokens": 96}
+            first = [asyncio.create_task(http.post("/v1/generate", json=body, headers=headers))
+                     for headers in (AUTH, AUTH, AUTH, AUTH_B, AUTH_B)]
+            await asyncio.sleep(0.5)  # 2 of key A's and 2 of key B's are generating: the bound of 4
+            third = await http.post("/v1/generate", json=body, headers=AUTH_C)
+            return await asyncio.gather(*first), third
+
+    first, third = asyncio.run(burst())
+    assert sorted(r.status_code for r in first) == [200, 200, 200, 200, 429]
+    mine = [r for r in first[:3] if r.status_code == 429][0].json()["error"]
+    assert mine["code"] == "key_generate_limit" and "this API key" in mine["message"]
+    assert third.status_code == 429 and third.json()["error"]["code"] == "generate_limit"
+    assert not any(leak in r.text for r in (*first, third) for leak in LEAKS)
+    assert metric(base_url, "council_generate_in_flight") == 0
+
+
+def test_the_access_log_names_the_tenant_never_the_key(base_url, ray_local):
+    import glob
+    import os
+
+    rid = f"tenant-log-{time.monotonic_ns()}"
+    assert httpx.get(f"{base_url}/v1/tasks/task-nope", headers={**AUTH_B, "x-request-id": rid}).status_code == 404
+    logs = ray_local._private.worker._global_node.get_logs_dir_path()
+    deadline, lines = time.monotonic() + 10, []
+    while not lines:
+        assert time.monotonic() < deadline, "no access log line for the request"
+        time.sleep(0.2)
+        for path in glob.glob(os.path.join(logs, "serve", "replica_council-test_CouncilIngress_*.log")):
+            with open(path, errors="replace") as f:
+                lines += [line for line in f if rid in line and '"tenant"' in line]
+    entry = json.loads(lines[0][lines[0].index("{"):])
+    assert entry["tenant"] == "beta" and entry["status"] == 404 and entry["request_id"] == rid
+    assert KEY_B not in lines[0]
