@@ -164,7 +164,7 @@ def run(
     from cluster.runner import RunRequest
     from cluster.scheduler import InferenceConfig
     from planner.library import plan
-    from planner.sandbox import ProgramError, compile_program
+    from planner.sandbox import ProgramError, check_program
 
     cfg = load_config(config, pool__replicas=replicas, engine__model=model, planner__kind=planner,
                       planner__base_url=planner_base_url, planner__model=planner_model)
@@ -172,7 +172,7 @@ def run(
     try:
         if program:
             source = program.read_text()
-            compile_program(source)  # a broken program is reported before anything starts
+            check_program(source)  # a broken program is reported before anything starts
         else:
             plan(prompt)  # a malformed JSON spec is reported before anything starts
         if strategy == "council-smc":
@@ -459,6 +459,19 @@ def bench_smc(
     from bench.smc import run_smc_bench
 
     run_smc_bench(json_path=json_path, particles=particles, steps=steps, dtype=dtype, repeats=repeats)
+
+
+@bench_app.command("ipc")
+def bench_ipc(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    particles: int = typer.Option(32, min=1, max=256),
+    steps: int = typer.Option(32, min=2, help="Tokens per particle."),
+    repeats: int = typer.Option(5, min=1, max=50, help="Alternating in-process and worker runs."),
+):
+    """The confined worker's cost per token: particles in-process vs behind the boundary."""
+    from bench.worker_ipc import run
+
+    run(json_path=json_path, particles=particles, steps=steps, repeats=repeats)
 
 
 @bench_app.command("planner")

@@ -2,189 +2,341 @@
 
 A FollowerReplica owns one `ParticleHost`. The scheduler (cluster/scheduler.py) drives it
 through spawn / advance / clone / export / import / drop; it never sees the engine, and the
-host never sees global weights. Every particle's next-token request goes to the local engine,
-so all particles of all requests on this replica share its autobatch.
+host never sees global weights.
 
-Particle state that can travel between replicas is the program object's attributes with its
-contexts reduced to token ids (`LMContext.__getstate__`); KV is rebuilt by the target's prefix
-cache.
+Program code never runs here. Each request gets its own confined worker process on this
+replica (forked from the replica's zygote, see `actors/zygote.py` and
+`actors/program_worker.py`), which holds that request's particles; the host forwards the
+scheduler's calls to it and answers its next-token requests from the engine, so every
+particle of every request on this replica still shares the engine's autobatch. A worker that
+dies, overruns its budget or breaks the protocol takes only its own request's particles on
+this replica with it; the request fails with a ProgramError naming what happened.
+
+Particle state crosses between replicas as plain data (`planner/state.py`), token ids and
+all; the target's prefix cache rebuilds the KV.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-import pickle
-from dataclasses import dataclass, field
+import mmap
+import os
+import signal
+import socket
+import time
 
 import numpy as np
+from pydantic import ValidationError
 
+from actors.channel import ChannelClosed, pack, read_frame, write_frame
 from actors.engines.base import Engine, GenerateRequest, encode_prompt
+from actors.program_worker import MAX_TEXT_CHARS
+from actors.zygote import Zygote, ZygoteFailed
 from cluster.scheduler import ForwardingReplicaHandle, ParticleState, ProgramSpec
-from planner import program as api
+from council_sdk.types import MAX_PROMPT_CHARS
 from planner.masks import Vocabulary
-from planner.sandbox import CompiledProgram, ProgramError, compile_program, run_step, run_sync
+from planner.sandbox import ProgramError
 
 log = logging.getLogger(__name__)
 
-
-class EngineLM:
-    """The `FollowerLM` programs see: the replica's engine, its tokenizer and vocabulary."""
-
-    def __init__(self, engine: Engine):
-        self._engine = engine
-        tok = engine.tokenizer
-        self._tokenizer = tok
-        self.eos_token_ids = engine.eos_token_ids
-        self.vocab = Vocabulary.from_tokenizer(tok, engine.vocab_size, engine.eos_token_ids)
-
-    def encode(self, text: str) -> list[int]:
-        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def encode_chat(self, text: str) -> list[int]:
-        return encode_prompt(self._tokenizer, GenerateRequest(prompt=text, chat=True))
-
-    def decode(self, ids) -> str:
-        return self._tokenizer.decode(list(ids), skip_special_tokens=True)
-
-    async def next_token_logprobs(self, token_ids) -> np.ndarray:
-        return await self._engine.next_token_logprobs(token_ids)
-
-    def __deepcopy__(self, memo):
-        return self  # shared by every particle on this replica
-
-    def __reduce__(self):
-        return (api.process_lm, ())  # arrives as the target replica's own follower
+SLOTS = 64  # next-token requests one worker may have in flight (rows of its slab)
+GRACE_S = 5.0  # beyond a step's own time limit, before a silent worker is killed
+REAP_EVERY_S = 30.0
 
 
-@dataclass
-class _Particle:
-    model: api.Model
-    rng: np.random.Generator
-    error: str | None = None
-    passes: bool | None = None
+class _Worker:
+    """One request's confined process, as the replica drives it."""
 
-
-@dataclass
-class _Request:
-    spec: ProgramSpec
-    program: CompiledProgram
-    particles: dict[int, _Particle] = field(default_factory=dict)
+    def __init__(self, req: str, spec: ProgramSpec, pid: int, reader, writer, sync: socket.socket,
+                 slab: np.ndarray, slab_map: mmap.mmap):
+        self.req, self.spec, self.pid = req, spec, pid
+        self.reader, self.writer = reader, writer
+        self.sync = sync
+        self.slab, self.slab_map = slab, slab_map
+        self.lock = asyncio.Lock()
+        self.used = time.monotonic()
+        self.dead: str | None = None  # why it can take no more calls
+        self.engine_busy = 0  # next-token requests of this worker the engine is answering
+        self.tasks: set[asyncio.Task] = set()
 
 
 class ParticleHost:
     def __init__(self, engine: Engine):
-        self.lm = EngineLM(engine)
-        api.register_process_lm(self.lm)
-        self._requests: dict[str, _Request] = {}
-        self._programs: dict[str, CompiledProgram] = {}  # by source digest: compile once
+        self.engine = engine
+        tok = engine.tokenizer
+        self._tokenizer = tok
+        self.vocab_size = engine.vocab_size
+        self.vocab = Vocabulary.from_tokenizer(tok, engine.vocab_size, engine.eos_token_ids)
+        self._zygote: Zygote | None = None
+        self._starting = asyncio.Lock()
+        self._workers: dict[str, _Worker] = {}
+        self._reaper: asyncio.Task | None = None
 
     # -- scheduler-facing operations ----------------------------------------------------------
     async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]:
-        request = self._request(req, spec)
-        for pid in ids:
-            rng = np.random.default_rng([spec.seed, pid])
-            model = run_sync(lambda: request.program.cls(self.lm, spec.prompt), spec.limits,
-                             "__init__")
-            particle = _Particle(model, rng)
-            request.particles[pid] = particle
-        await asyncio.gather(*(self._run(request, pid, "start") for pid in ids))
-        return [self._state(request, pid) for pid in ids]
+        worker = await self._worker(req, spec)
+        return self._states(await self._call(worker, "spawn", [list(ids)]))
 
     async def advance(self, req: str, ids: list[int]) -> list[ParticleState]:
-        request = self._requests[req]
-        await asyncio.gather(*(self._run(request, pid, "step") for pid in ids))
-        return [self._state(request, pid) for pid in ids]
+        return self._states(await self._call(self._existing(req), "advance", [list(ids)]))
 
     async def clone(self, req: str, plan: dict[int, list[int]]) -> None:
-        """For each parent, deep copies under the given new ids (same replica)."""
-        request = self._requests[req]
-        for parent, children in plan.items():
-            source = request.particles[parent]
-            for child in children:
-                seed = source.rng.integers(2**63)
-                request.particles[child] = _Particle(
-                    copy.deepcopy(source.model), np.random.default_rng([int(seed), child]),
-                    source.error, source.passes,
-                )
+        await self._call(self._existing(req), "clone", [{int(k): list(v) for k, v in plan.items()}])
 
     async def export(self, req: str, ids: list[int]) -> list[bytes]:
-        """Particles as bytes (program state + token ids); they leave this replica."""
-        request = self._requests[req]
-        out = []
-        for pid in ids:
-            p = request.particles.pop(pid)
-            out.append(pickle.dumps((pid, vars(p.model), p.rng, p.error, p.passes)))
-        return out
+        blobs = await self._call(self._existing(req), "export", [list(ids)])
+        if not isinstance(blobs, list) or not all(isinstance(b, bytes) for b in blobs):
+            raise self._broken(self._existing(req), "sent particles that are not bytes")
+        return blobs
 
     async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None:
-        request = self._request(req, spec)
-        for blob in blobs:
-            pid, state, rng, error, passes = pickle.loads(blob)  # noqa: S301 - from our replicas
-            model = request.program.cls.__new__(request.program.cls)
-            model.__dict__.update(state)
-            request.particles[pid] = _Particle(model, rng, error, passes)
+        worker = await self._worker(req, spec)
+        await self._call(worker, "import_", [list(blobs)])
 
     async def drop(self, req: str, ids: list[int] | None = None) -> None:
-        if ids is None:
-            self._requests.pop(req, None)
+        worker = self._workers.get(req)
+        if worker is None:
             return
-        request = self._requests.get(req)
-        if request is not None:
-            for pid in ids:
-                request.particles.pop(pid, None)
+        if ids is None:
+            await self._stop(worker)
+        elif not worker.dead:
+            await self._call(worker, "drop", [list(ids)])
+
+    async def held(self, req: str) -> list[int]:
+        """The ids of the request's particles on this replica (for tests and debugging)."""
+        worker = self._workers.get(req)
+        return [] if worker is None or worker.dead else list(await self._call(worker, "held", []))
 
     def active_requests(self) -> int:
-        return len(self._requests)
+        return len(self._workers)
 
-    # -- internals ----------------------------------------------------------------------------
-    def _request(self, req: str, spec: ProgramSpec) -> _Request:
-        request = self._requests.get(req)
-        if request is None:
-            program = self._programs.get(spec.digest)
-            if program is None:
-                program = compile_program(spec.source, spec.limits)
-                if len(self._programs) > 64:
-                    self._programs.clear()
-                self._programs[spec.digest] = program
-            request = self._requests[req] = _Request(spec, program)
-        return request
+    def worker_pids(self) -> dict[str, int]:
+        return {req: w.pid for req, w in self._workers.items()}
 
-    async def _run(self, request: _Request, pid: int, method: str) -> None:
-        particle = request.particles[pid]
-        if particle.error or particle.model.finished and method == "step":
-            return
-        api.current_rng.set(particle.rng)  # this task's particle randomness
+    async def close(self) -> None:
+        for worker in list(self._workers.values()):
+            await self._stop(worker)
+        if self._reaper is not None:
+            self._reaper.cancel()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+
+    # -- workers ------------------------------------------------------------------------------
+    def _existing(self, req: str) -> _Worker:
+        worker = self._workers.get(req)
+        if worker is None:
+            raise ProgramError(f"request {req} has no particles on this replica")
+        return worker
+
+    async def _worker(self, req: str, spec: ProgramSpec) -> _Worker:
+        worker = self._workers.get(req)
+        if worker is not None:
+            return worker
+        zygote = await self._ensure_zygote()
+        cmd_here, cmd_there = socket.socketpair()
+        sync_here, sync_there = socket.socketpair()
+        slab_fd = os.memfd_create(f"council-{req}", os.MFD_CLOEXEC)
+        size = SLOTS * self.vocab_size * 4
         try:
-            await run_step(getattr(particle.model, method), request.spec.limits, f"{method}()")
-        except ProgramError as exc:
-            particle.error = str(exc)
-            return
-        if particle.model.finished and particle.passes is None:
-            text = particle.model.output_text()
+            os.ftruncate(slab_fd, size)
+            slab_map = mmap.mmap(slab_fd, size)
+            limits = spec.limits
+            pid = await zygote.fork([cmd_there.fileno(), sync_there.fileno(), slab_fd], {
+                "slots": SLOTS, "vocab_size": self.vocab_size,
+                "memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s})
+        except ZygoteFailed as exc:
+            for s in (cmd_here, sync_here):
+                s.close()
+            raise ProgramError(f"no program worker could be started on this replica ({exc})") from None
+        finally:
+            cmd_there.close()
+            sync_there.close()
+            os.close(slab_fd)
+        reader, writer = await asyncio.open_connection(sock=cmd_here)
+        slab = np.frombuffer(slab_map, dtype=np.float32).reshape(SLOTS, self.vocab_size)
+        worker = _Worker(req, spec, pid, reader, writer, sync_here, slab, slab_map)
+        self._workers[req] = worker
+        sync_here.setblocking(False)
+        self._spawn_task(worker, self._serve_sync(worker))
+        try:
+            await self._call(worker, "load", [spec.source, spec.prompt, spec.seed, spec.limits.model_dump()])
+        except ProgramError:
+            await self._stop(worker)
+            raise
+        return worker
+
+    async def _ensure_zygote(self) -> Zygote:
+        async with self._starting:
+            if self._zygote is None or not self._zygote.alive():
+                try:
+                    self._zygote = await Zygote.start(self._tokenizer, self.vocab.strings, self.vocab.eos_ids)
+                except ZygoteFailed as exc:
+                    raise ProgramError(f"programs cannot run on this replica: {exc}") from None
+                if self._reaper is None:
+                    self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
+            return self._zygote
+
+    async def _call(self, worker: _Worker, method: str, args: list):
+        """One command to the worker; meanwhile, answer its next-token requests. A worker that
+        goes quiet (not waiting on the engine) for longer than a step may take is killed."""
+        async with worker.lock:
+            if worker.dead:
+                raise ProgramError(worker.dead)
+            worker.used = time.monotonic()
+            write_frame(worker.writer, ["call", method, args])
+            quiet_limit = worker.spec.limits.step_timeout_s + GRACE_S
+            while True:
+                try:
+                    frame = await self._next_frame(worker, quiet_limit)
+                except asyncio.TimeoutError:
+                    await self._kill(worker, f"{method}: the program ran past its time limit of "
+                                     f"{worker.spec.limits.step_timeout_s:g} s and was stopped")
+                    raise ProgramError(worker.dead) from None
+                except ChannelClosed:
+                    await self._died(worker)
+                    raise ProgramError(worker.dead) from None
+                kind = frame[0] if isinstance(frame, list) and frame else None
+                if kind == "lp":
+                    self._answer(worker, frame)
+                elif kind == "done" and len(frame) == 2:
+                    worker.used = time.monotonic()
+                    return frame[1]
+                elif kind == "fail" and len(frame) == 2:
+                    raise ProgramError(str(frame[1])[:20_000])
+                else:
+                    raise self._broken(worker, "sent a frame the protocol does not have")
+
+    async def _next_frame(self, worker: _Worker, quiet_limit: float):
+        """The worker's next frame; the quiet limit counts only while the engine owes it nothing."""
+        while True:
+            read = asyncio.ensure_future(read_frame(worker.reader))
+            while not read.done():
+                done, _ = await asyncio.wait([read], timeout=quiet_limit)
+                if not done and not worker.engine_busy:
+                    read.cancel()
+                    raise asyncio.TimeoutError
+            return read.result()
+
+    def _answer(self, worker: _Worker, frame) -> None:
+        """Next-token log-probs for each [slot, token ids] of an "lp" frame, into the slab."""
+        try:
+            wanted = [(int(slot), [int(t) for t in ids]) for slot, ids in frame[1]]
+            if any(not 0 <= slot < SLOTS for slot, _ in wanted):
+                raise ValueError("slot out of range")
+        except (TypeError, ValueError, IndexError):
+            raise self._broken(worker, "asked for log-probs in a malformed frame") from None
+        worker.engine_busy += 1
+        self._spawn_task(worker, self._logprobs(worker, wanted))
+
+    async def _logprobs(self, worker: _Worker, wanted: list[tuple[int, list[int]]]) -> None:
+        try:
+            results = await asyncio.gather(
+                *(self.engine.next_token_logprobs(ids) for _, ids in wanted), return_exceptions=True)
+            ok, failed = [], []
+            for (slot, _), res in zip(wanted, results):
+                if isinstance(res, BaseException):
+                    if not isinstance(res, (ValueError, TypeError)):
+                        raise res
+                    failed.append([slot, str(res)])
+                else:
+                    worker.slab[slot] = res
+                    ok.append(slot)
+            if not worker.dead:
+                write_frame(worker.writer, ["lp", ok, failed])
+        finally:
+            worker.engine_busy -= 1
+
+    async def _serve_sync(self, worker: _Worker) -> None:
+        """The worker's blocking calls: `encode_chat` (the chat template is the replica's)."""
+        reader, writer = await asyncio.open_connection(sock=worker.sync)
+        while not worker.dead:
             try:
-                particle.passes = bool(run_sync(lambda: particle.model.check(text),
-                                                request.spec.limits, "check()"))
-            except ProgramError as exc:
-                particle.error = str(exc)
+                frame = await read_frame(reader)
+            except ChannelClosed:
+                return
+            try:
+                op, text = frame
+                if op != "chat" or not isinstance(text, str) or len(text) > MAX_PROMPT_CHARS * 4:
+                    raise ValueError("a prompt must be a string within the prompt size limit")
+                writer.write(pack(encode_prompt(self._tokenizer, GenerateRequest(prompt=text, chat=True))))
+            except (TypeError, ValueError, ValidationError) as exc:
+                writer.write(pack({"error": str(exc).splitlines()[0]}))
 
-    def _state(self, request: _Request, pid: int) -> ParticleState:
-        p = request.particles[pid]
-        ctx_tokens = _generated_tokens(p.model)
-        return ParticleState(
-            pid=pid,
-            log_weight=float(p.model.weight),
-            finished=bool(p.model.finished),
-            text=p.model.output_text(),
-            tokens=ctx_tokens,
-            passes_check=p.passes,
-            error=p.error,
-        )
+    def _states(self, raw) -> list[ParticleState]:
+        """The worker's report, trusted no further than its shape and size."""
+        try:
+            states = [ParticleState.model_validate(s) for s in raw]
+        except (TypeError, ValidationError):
+            raise ProgramError("the program's worker sent malformed particle states") from None
+        if any(len(s.text) > MAX_TEXT_CHARS or len(s.error or "") > MAX_TEXT_CHARS for s in states):
+            raise ProgramError("the program's worker sent particle states over the size limit")
+        return states
 
+    def _broken(self, worker: _Worker, what: str) -> ProgramError:
+        self._spawn_task(None, self._kill(worker, f"the program's worker {what} and was stopped"))
+        worker.dead = f"the program's worker {what} and was stopped"
+        return ProgramError(worker.dead)
 
-def _generated_tokens(model: api.Model) -> int:
-    return sum(v.token_count for v in vars(model).values() if isinstance(v, api.LMContext))
+    async def _kill(self, worker: _Worker, why: str) -> None:
+        worker.dead = worker.dead or why
+        if self._zygote is not None:
+            try:
+                await self._zygote.kill(worker.pid)
+            except ZygoteFailed:
+                pass
+        self._forget(worker)
+
+    async def _died(self, worker: _Worker) -> None:
+        """The worker's channel closed under a call: say why, from its exit code."""
+        code = None
+        if self._zygote is not None:
+            try:
+                code = await self._zygote.exit_code(worker.pid)
+            except ZygoteFailed:
+                pass
+        limits = worker.spec.limits
+        if code == -signal.SIGXCPU or code == -signal.SIGKILL:
+            why = (f"the program's worker was killed by the operating system: CPU budget of "
+                   f"{limits.cpu_s:g} s or memory budget of {limits.memory_mb} MB exceeded")
+        elif code is not None and code < 0:
+            why = f"the program's worker was stopped by signal {signal.Signals(-code).name}"
+        else:
+            why = f"the program's worker exited unexpectedly (exit code {code})"
+        worker.dead = worker.dead or why
+        self._forget(worker)
+
+    async def _stop(self, worker: _Worker) -> None:
+        worker.dead = worker.dead or "the request's particles were dropped"
+        await self._kill(worker, worker.dead)
+
+    def _forget(self, worker: _Worker) -> None:
+        if self._workers.get(worker.req) is worker:
+            del self._workers[worker.req]
+        try:
+            worker.writer.close()
+        except (OSError, RuntimeError):
+            pass
+        for task in list(worker.tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+
+    def _spawn_task(self, worker: _Worker | None, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        if worker is not None:
+            worker.tasks.add(task)
+            task.add_done_callback(worker.tasks.discard)
+
+    async def _reap_idle(self) -> None:
+        """Workers whose request stopped calling (its scheduler died, say) are killed."""
+        while True:
+            await asyncio.sleep(REAP_EVERY_S)
+            now = time.monotonic()
+            for worker in list(self._workers.values()):
+                if not worker.lock.locked() and now - worker.used > worker.spec.limits.idle_s:
+                    log.info("reaping the idle worker of %s", worker.req)
+                    await self._stop(worker)
 
 
 class LocalReplica(ForwardingReplicaHandle):
@@ -197,3 +349,4 @@ class LocalReplica(ForwardingReplicaHandle):
 
     async def _call(self, method: str, *args):
         return await getattr(self.host, method)(*args)
+

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from cluster.ledger import Prices
 from planner.llm import LLMPlannerConfig
+from planner.sandbox import SandboxLimits
 
 ENV_PREFIX = "COUNCIL_"
 
@@ -204,6 +205,8 @@ class CouncilConfig(_Strict):
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     prices: Prices = Field(default_factory=Prices)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    sandbox: SandboxLimits = Field(default_factory=SandboxLimits,
+                                   description="Budgets of every program's confined worker.")
 
     @model_validator(mode="after")
     def _gpu_engine_needs_gpus(self) -> "CouncilConfig":

@@ -139,7 +139,7 @@ class CouncilRunner:
         icfg = request.inference
         if planned.report.path in ("library", "generic") and "max_rounds" not in icfg.model_fields_set:
             icfg = icfg.model_copy(update={"max_rounds": planned.rounds})
-        spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed)
+        spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed, limits=self.config.sandbox)
         return await Scheduler(spec, icfg, self.replicas, on_round=on_round).run()
 
     async def dry_run(self, source: str, prompt: str) -> str | None:
@@ -149,7 +149,7 @@ class CouncilRunner:
         if not handles:
             return None  # nothing to try it on: the sandbox check stands alone
         handle, req = handles[0], f"dry-{uuid.uuid4().hex[:12]}"
-        spec = ProgramSpec(source=source, prompt=prompt)
+        spec = ProgramSpec(source=source, prompt=prompt, limits=self.config.sandbox)
         try:
             states = await handle.spawn(req, spec, [0])
             if not states[0].error and not states[0].finished:

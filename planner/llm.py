@@ -30,7 +30,7 @@ from council_sdk.types import PlanAttempt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from planner.library import budget_prompt, generic_program, plan
-from planner.sandbox import ProgramError, compile_program
+from planner.sandbox import ProgramError, check_program
 
 # A dry run: (program source, follower prompt) -> None if its first step ran, else the error.
 DryRun = Callable[[str, str], Awaitable[str | None]]
@@ -282,7 +282,7 @@ class LLMPlanner:
     async def _reject(self, source: str, request: str) -> str | None:
         """Why a program is not acceptable (sandbox, then a one-step dry run), or None."""
         try:
-            compile_program(source)
+            check_program(source)
         except ProgramError as exc:
             return str(exc)
         if self.dry_run is not None:

@@ -31,7 +31,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from planner.masks import Vocabulary
+from planner.masks import Mask, Vocabulary
 
 # The random generator of the particle whose step is running (set by the particle runtime).
 current_rng: contextvars.ContextVar[np.random.Generator] = contextvars.ContextVar("current_rng")
@@ -46,7 +46,9 @@ def _rng() -> np.random.Generator:
         return rng
 
 
-def logsumexp(values: np.ndarray) -> float:
+def logsumexp(values) -> float:
+    """log(sum(exp(values))) of a sequence of numbers, as a Python float."""
+    values = np.asarray(values, dtype=np.float64)
     top = float(np.max(values)) if len(values) else -math.inf
     if not math.isfinite(top):
         return top
@@ -57,7 +59,9 @@ def logsumexp(values: np.ndarray) -> float:
 
 
 class FollowerLM(Protocol):
-    """What a program's contexts need from the replica's engine."""
+    """What a program's contexts need from the follower. A program holds this object, so
+    its public surface is the documented API only; the log-probs (a numpy array) stay behind
+    the private `_next_token_logprobs`, which the program's code can never name."""
 
     vocab: Vocabulary
     eos_token_ids: frozenset[int]
@@ -68,7 +72,7 @@ class FollowerLM(Protocol):
 
     def decode(self, ids: Sequence[int]) -> str: ...
 
-    async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray: ...
+    async def _next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray: ...
 
 
 _process_lm: FollowerLM | None = None
@@ -117,14 +121,14 @@ class LogCategorical(Distribution):
     def __init__(self, values: Sequence, logits: Sequence[float]):
         self.values = list(values)
         lw = np.asarray(logits, dtype=np.float64)
-        self.logprobs = lw - logsumexp(lw)
+        self._logprobs = lw - logsumexp(lw)
 
     async def sample(self):
-        i = _sample_index(self.logprobs)
-        return self.values[i], float(self.logprobs[i])
+        i = _sample_index(self._logprobs)
+        return self.values[i], float(self._logprobs[i])
 
     async def log_prob(self, value) -> float:
-        return float(self.logprobs[self.values.index(value)]) if value in self.values else -math.inf
+        return float(self._logprobs[self.values.index(value)]) if value in self.values else -math.inf
 
 
 def _sample_index(logprobs: np.ndarray) -> int:
@@ -189,11 +193,11 @@ class LMContext:
         self.chat = chat
         self.tokens: list[int] = lm.encode_chat(prompt) if chat else lm.encode(prompt)
         self.prompt_len = len(self.tokens)
-        self.mask: np.ndarray | None = None  # restriction on the next token (from mask_dist)
+        self._mask: np.ndarray | None = None  # restriction on the next token (from mask_dist)
         # The engine's answer for the current sequence: a mask_dist and the next_token that
         # follows it ask about the same position, so the second is free.
         self._last: tuple[int, np.ndarray, np.ndarray, float] | None = None
-        self._masked: tuple[np.ndarray, np.ndarray, float] | None = None  # under self.mask
+        self._masked: tuple[np.ndarray, np.ndarray, float] | None = None  # under self._mask
         self._pending: tuple[np.ndarray, np.ndarray, float] | None = None  # from _log_mass
 
     @property
@@ -253,7 +257,7 @@ class LMContext:
         after it read the same answer) and each masked vector is built once: this runs for
         every particle at every step, between the replica's forward passes."""
         if self._last is None or self._last[0] != len(self.tokens):
-            lp = await self.lm.next_token_logprobs(self.tokens)
+            lp = await self.lm._next_token_logprobs(self.tokens)
             if self.temp != 1.0:
                 lp = lp / self.temp
                 lp = lp - logsumexp(lp)
@@ -261,11 +265,11 @@ class LMContext:
             self._last = (len(self.tokens), lp, probs, float(probs.sum()))
             self._masked = None
         _, lp, probs, total = self._last
-        if self.mask is None:
+        if self._mask is None:
             return lp, probs, total
-        if self._masked is None or self._masked[0] is not self.mask:
-            masked = probs * self.mask
-            self._masked = (self.mask, masked, float(masked.sum()))
+        if self._masked is None or self._masked[0] is not self._mask:
+            masked = probs * self._mask
+            self._masked = (self._mask, masked, float(masked.sum()))
         return lp, self._masked[1], self._masked[2]
 
     async def _log_mass(self, mask: np.ndarray | None) -> float:
@@ -281,22 +285,22 @@ class LMContext:
         if inside > 0 and total > 0:
             return math.log(inside) - math.log(total)
         # Underflow (masses below ~1e-38): redo it in log space.
-        allowed = np.ones_like(p, dtype=bool) if self.mask is None else self.mask
+        allowed = np.ones_like(p, dtype=bool) if self._mask is None else self._mask
         chosen = allowed if mask is None else allowed & mask
         return logsumexp(lp[chosen]) - logsumexp(lp[allowed])
 
     def _restrict(self, mask: np.ndarray, inside: bool) -> None:
         """Limit the next token to `mask` (inside) or its complement."""
         allowed = mask if inside else ~mask
-        self.mask = allowed if self.mask is None else (self.mask & allowed)
+        self._mask = allowed if self._mask is None else (self._mask & allowed)
         pending = self._pending
         if inside and pending is not None and pending[0] is mask:
-            self._masked = (self.mask, pending[1], pending[2])
+            self._masked = (self._mask, pending[1], pending[2])
         self._pending = None
 
     def _append(self, token_id: int) -> Token:
         self.tokens.append(int(token_id))
-        self.mask = self._masked = self._pending = None
+        self._mask = self._masked = self._pending = None
         return Token(int(token_id), self.lm.vocab.strings[token_id], token_id in self.lm.eos_token_ids)
 
     def __deepcopy__(self, memo):
@@ -304,15 +308,6 @@ class LMContext:
         clone.__dict__.update(self.__dict__)
         clone.tokens = list(self.tokens)
         return clone  # `lm` and the (read-only) mask are shared
-
-    def __getstate__(self):
-        # Only token ids travel: the follower is re-attached and KV is rebuilt on arrival.
-        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_last", "_masked", "_pending")}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._last = self._masked = self._pending = None
-        self.lm = process_lm()  # a migrated context re-attaches to the local follower
 
 
 class LMNextToken(Distribution):
@@ -335,7 +330,7 @@ class LMNextToken(Distribution):
     async def _log_prob_of(self, token_id: int) -> float:
         """log-prob of `token_id` under the pending mask, renormalised."""
         lp, _, inside = await self.ctx._weights()
-        mask = self.ctx.mask
+        mask = self.ctx._mask
         if mask is None:
             return float(lp[token_id])
         if not mask[token_id]:
@@ -361,13 +356,10 @@ class LMTokenMask(Distribution):
 
     def __init__(self, ctx: LMContext, mask):
         self.ctx = ctx
-        if isinstance(mask, np.ndarray) and mask.dtype == bool:
-            self.mask = mask
-        else:
-            self.mask = ctx.lm.vocab.from_ids(mask)
+        self._bits = (mask if isinstance(mask, Mask) else ctx.lm.vocab.from_ids(mask))._bits
 
     async def _log_mass(self) -> float:
-        return await self.ctx._log_mass(self.mask)
+        return await self.ctx._log_mass(self._bits)
 
     async def sample(self):
         log_in = await self._log_mass()
@@ -378,7 +370,7 @@ class LMTokenMask(Distribution):
         return await self._restrict(bool(value), await self._log_mass())
 
     async def _restrict(self, inside: bool, log_in: float) -> float:
-        self.ctx._restrict(self.mask, inside)
+        self.ctx._restrict(self._bits, inside)
         if inside:
             return log_in
         return math.log1p(-math.exp(log_in)) if log_in < 0 else -math.inf

@@ -9,13 +9,21 @@ sandbox works in layers:
    (`gi_frame`, `f_globals`, `cr_code`…); no `exec`/`eval`/`open`/`getattr`/`globals`…; no
    `global`, `yield`, bare `except` or `except BaseException`.
 2. **Restricted builtins**: a small safe set; `range` capped in length.
-3. **Instrumentation** (`_Instrument`): a budget tick at the top of every function and loop
-   body and on every comprehension element; `+ * % ** <<` checked so one expression cannot
-   build a huge string, list or integer; method calls routed through a checker. A tick past
-   the per-step operation budget, the step's wall-clock deadline or the memory bound raises
-   `BudgetExceeded`, a BaseException the program is not allowed to catch.
+3. **Instrumentation** (`_Instrument`): a budget tick at the top of every function, lambda and
+   loop body and on every comprehension element; `+ * % ** <<` checked so one expression
+   cannot build a huge string, list or integer; method calls routed through a checker;
+   attributes may be set only on objects of the program's own classes (never on the API's
+   objects or on any class). A tick past the per-step operation budget, the step's wall-clock
+   deadline or the memory bound raises `BudgetExceeded`, a BaseException the program is not
+   allowed to catch.
 4. **Limits at run time** (`run_step`): the step's awaitable runs under `asyncio.timeout` with
    the per-step time limit; the budget is armed for exactly that step.
+
+These layers keep honest mistakes cheap and well reported; they are not the security
+boundary. Programs run only in a confined worker process (`actors/program_worker.py`:
+one per request, unprivileged, seccomp, rlimits), where the operating system enforces what
+instrumentation cannot (memory, CPU time, a C call that never returns). The planner's side
+only *checks* programs (`check_program`: parse, allowlist, compile; no program code runs).
 
 Every failure becomes a `ProgramError` whose message carries the program's own traceback, so a
 planner can repair its code and retry.
@@ -38,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner import program as api
 
@@ -46,6 +54,7 @@ FILENAME = "<program>"
 MAX_SEQUENCE = 1_000_000  # longest string / list / tuple one expression may build
 MAX_INT_BITS = 100_000
 MAX_SOURCE_CHARS = 100_000
+MAX_FRAMES = 12  # of a program's traceback in its error
 
 
 class ProgramError(Exception):
@@ -57,12 +66,16 @@ class BudgetExceeded(BaseException):
 
 
 class SandboxLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # A step awaits the engine (its batch shares the replica with every other particle), so
     # its wall clock must allow for a busy replica; endless computation is stopped much
     # sooner by the operation budget.
     step_timeout_s: float = Field(60.0, gt=0, description="Wall clock for one step().")
     step_ops: int = Field(2_000_000, ge=1000, description="Budget ticks (loop turns, calls) per step.")
-    memory_mb: int = Field(512, ge=16, description="Most the process may grow during one step.")
+    memory_mb: int = Field(512, ge=16, description="Most the worker may grow (its address space beyond the start).")
+    cpu_s: float = Field(300.0, gt=0, description="CPU seconds the worker may use over the request's life.")
+    idle_s: float = Field(900.0, gt=0, description="A worker not called for this long is reaped.")
 
 
 # -- 1. validation -------------------------------------------------------------------------
@@ -163,7 +176,8 @@ def validate(tree: ast.Module, api_names: set[str]) -> None:
 
 # -- 3. instrumentation ----------------------------------------------------------------------
 
-TICK, ITER, BINOP, METHOD = "__tick__", "__iter__", "__binop__", "__method__"
+TICK, ITER, BINOP, METHOD, OWNED = "__tick__", "__iter__", "__binop__", "__method__", "__owned__"
+PROGRAM_MODULE = "council_program"  # the __name__ programs run under: their classes' __module__
 CHECKED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Mod: "%", ast.Pow: "**", ast.LShift: "<<"}
 
 
@@ -181,6 +195,19 @@ class _Instrument(ast.NodeTransformer):
         return node
 
     visit_FunctionDef = visit_AsyncFunctionDef = visit_For = visit_While = _with_tick
+
+    def visit_Lambda(self, node):
+        self.generic_visit(node)
+        # `__tick__()` returns None, so `None or body` is the body, ticked once per call.
+        node.body = ast.BoolOp(ast.Or(), [ast.Call(ast.Name(TICK, ast.Load()), [], []), node.body])
+        return node
+
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            # `obj.x = v` becomes `__owned__(obj).x = v`: only the program's own objects change.
+            node.value = ast.Call(ast.Name(OWNED, ast.Load()), [node.value], [])
+        return node
 
     def visit_ImportFrom(self, node):
         return ast.Pass()  # validated: the names already live in the namespace
@@ -236,6 +263,15 @@ class _Budget:
 
 _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("budget", default=None)
 _process = psutil.Process()
+# Off in a confined worker, where the kernel's address-space limit bounds memory (and
+# /proc, which psutil reads, cannot be opened).
+_memory_checks = True
+
+
+def use_os_memory_limit() -> None:
+    """The process runs under RLIMIT_AS: stop polling resident memory."""
+    global _memory_checks
+    _memory_checks = False
 
 
 def _tick() -> None:
@@ -250,7 +286,7 @@ def _tick() -> None:
     elif budget.ops_left % 256 == 0:
         if time.monotonic() > budget.deadline:
             budget.exceeded = "step time limit exceeded"
-        elif _process.memory_info().rss > budget.rss_limit:
+        elif _memory_checks and _process.memory_info().rss > budget.rss_limit:
             budget.exceeded = "memory bound exceeded"
     if budget.exceeded:
         raise BudgetExceeded(budget.exceeded)
@@ -272,6 +308,8 @@ def _binop(op: str, a, b):
         seq, n = (a, b) if isinstance(a, _SEQUENCES) else (b, a)
         if isinstance(seq, _SEQUENCES) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
             raise BudgetExceeded(f"sequence of {len(seq) * n} items is over the limit")
+        if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
+            raise BudgetExceeded("integer product over the size limit")
     elif op == "+":
         if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES) and len(a) + len(b) > MAX_SEQUENCE:
             raise BudgetExceeded("sequence over the size limit")
@@ -287,6 +325,15 @@ def _binop(op: str, a, b):
             if width == "*" or int(width) > 1000:
                 raise BudgetExceeded("%-format widths above 1000 are not allowed")
     return _OPS[op](a, b)
+
+
+def _owned(obj):
+    """The object a program sets (or deletes) an attribute on, if it may: an instance of one
+    of the program's own classes. The API's objects (contexts, the follower, masks) and every
+    class, the program's included, stay as they are."""
+    if isinstance(obj, type) or type(obj).__module__ != PROGRAM_MODULE:
+        raise ProgramError(f"programs may set attributes only on their own objects, not on a {type(obj).__name__}")
+    return obj
 
 
 def _method(obj, name: str, *args, **kwargs):
@@ -388,6 +435,8 @@ def _recent_rss() -> int:
     """Resident memory, re-read at most every 50 ms: arming happens for every particle-step,
     and a psutil read costs ~16 us."""
     global _rss_seen
+    if not _memory_checks:
+        return 0
     now = time.monotonic()
     if now - _rss_seen[0] > 0.05:
         _rss_seen = (now, _process.memory_info().rss)
@@ -412,8 +461,7 @@ class _Armed:
         _budget.reset(self._token)
 
 
-def compile_program(source: str, limits: SandboxLimits | None = None) -> CompiledProgram:
-    """Validate and load program source; raises ProgramError saying what is wrong."""
+def _checked_tree(source: str) -> ast.Module:
     if not isinstance(source, str) or not source.strip():
         raise ProgramError("program source is empty")
     if len(source) > MAX_SOURCE_CHARS:
@@ -422,15 +470,37 @@ def compile_program(source: str, limits: SandboxLimits | None = None) -> Compile
         tree = ast.parse(source, filename=FILENAME)
     except SyntaxError as exc:
         raise ProgramError(f"program has a syntax error: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ProgramError("program source cannot be parsed (nested too deeply?)") from None
     validate(tree, set(API))
-    tree = ast.fix_missing_locations(_Instrument().visit(tree))
+    if not any(isinstance(node, ast.ClassDef) for node in tree.body):
+        raise ProgramError("program defines no subclass of Model")
+    return ast.fix_missing_locations(_Instrument().visit(tree))
+
+
+def check_program(source: str) -> None:
+    """Everything about a program that can be known without running it (parse, allowlist,
+    instrumentation, bytecode). This is what the planner's process does; program code itself
+    only ever runs in a confined worker (`compile_program` there)."""
+    tree = _checked_tree(source)
+    try:
+        compile(tree, FILENAME, "exec")
+    except (SyntaxError, ValueError, RecursionError) as exc:
+        raise ProgramError(f"program does not compile: {exc}") from None
+
+
+def compile_program(source: str, limits: SandboxLimits | None = None) -> CompiledProgram:
+    """Validate and load program source; raises ProgramError saying what is wrong. This runs
+    the program's module-level code: call it only inside a confined worker."""
+    tree = _checked_tree(source)
     namespace: dict[str, Any] = {
         "__builtins__": SAFE_BUILTINS,
-        "__name__": "council_program",
+        "__name__": PROGRAM_MODULE,
         TICK: _tick,
         ITER: _iter,
         BINOP: _binop,
         METHOD: _method,
+        OWNED: _owned,
         **API,
     }
     try:
@@ -454,7 +524,9 @@ def compile_program(source: str, limits: SandboxLimits | None = None) -> Compile
 def _program_traceback(exc: BaseException) -> str:
     """The traceback restricted to the program's own frames (what a planner can act on)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == FILENAME]
-    lines = traceback.format_list(frames)
+    lines = traceback.format_list(frames[-MAX_FRAMES:])  # a runaway recursion: its last frames
+    if len(frames) > MAX_FRAMES:
+        lines.insert(0, f"  ... {len(frames) - MAX_FRAMES} earlier frames\n")
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines).rstrip()
 
@@ -470,6 +542,8 @@ def _guarded(limits: SandboxLimits, what: str):
             raise ProgramError(f"{what} stopped: {exc}") from None
         except ProgramError:
             raise
+        except MemoryError:  # the worker's address-space limit (RLIMIT_AS), hit by the program
+            raise ProgramError(f"{what} stopped: memory budget of {limits.memory_mb} MB exceeded") from None
         except Exception as exc:  # the program's own error, with its traceback
             raise ProgramError(f"{what} raised:\n" + _program_traceback(exc)) from None
         if budget.exceeded:  # the program swallowed the stop somehow: still a failure

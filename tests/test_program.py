@@ -3,22 +3,46 @@
 import asyncio
 import copy
 import math
-import pickle
 
 import numpy as np
 import pytest
 
+from actors.engines.base import GenerateRequest, encode_prompt
 from actors.engines.torch_engine import TorchEngine
-from actors.particle_host import EngineLM
 from cluster.config import EngineConfig
 from planner import program as api
+from planner.masks import Vocabulary
 from planner.program import LMContext, Model
+from planner.state import StateError, check_state, dump_state, load_state
+
+
+class InProcessLM:
+    """The FollowerLM protocol straight over an engine: the program API's own tests, with no
+    worker process between (programs in the product only ever run in one)."""
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._tok = engine.tokenizer
+        self.eos_token_ids = engine.eos_token_ids
+        self.vocab = Vocabulary.from_tokenizer(self._tok, engine.vocab_size, engine.eos_token_ids)
+
+    def encode(self, text):
+        return self._tok(text, add_special_tokens=False)["input_ids"]
+
+    def encode_chat(self, text):
+        return encode_prompt(self._tok, GenerateRequest(prompt=text, chat=True))
+
+    def decode(self, ids):
+        return self._tok.decode(list(ids), skip_special_tokens=True)
+
+    async def _next_token_logprobs(self, token_ids):
+        return await self._engine.next_token_logprobs(token_ids)
 
 
 @pytest.fixture(scope="module")
 def lm(tiny_model, smollm2_tokenizer):
     engine = TorchEngine(tiny_model, smollm2_tokenizer, EngineConfig(dtype="float32"))
-    lm = EngineLM(engine)
+    lm = InProcessLM(engine)
     api.register_process_lm(lm)
     return lm
 
@@ -39,7 +63,7 @@ def test_next_token_extends_the_context_and_scores(lm):
     token, logp = run(go())
     assert len(ctx.tokens) == start + 1 and ctx.token_count == 1
     assert token.token_id == ctx.tokens[-1] and str(token) == lm.vocab.strings[token.token_id]
-    full = run(lm.next_token_logprobs(ctx.tokens[:-1]))
+    full = run(lm._next_token_logprobs(ctx.tokens[:-1]))
     assert logp == pytest.approx(float(full[token.token_id]), abs=1e-5)
 
 
@@ -53,15 +77,15 @@ def test_observing_a_mask_scores_its_mass_and_restricts_the_next_token(lm):
             self.token = await self.sample(ctx.next_token())
 
     model = Program()
-    lp = run(lm.next_token_logprobs(ctx.tokens))
+    lp = run(lm._next_token_logprobs(ctx.tokens))
     for seed in range(20):
         api.current_rng.set(np.random.default_rng(seed))
         model.weight = 0.0
         ctx.tokens = ctx.tokens[: ctx.prompt_len]
         run(model.step())
-        assert allowed[model.token.token_id]  # always inside the mask
+        assert model.token.token_id in allowed  # always inside the mask
         assert len(str(model.token)) <= 2
-    expected = float(np.logaddexp.reduce(lp[allowed]))
+    expected = float(np.logaddexp.reduce(lp[allowed._bits]))
     assert model.weight == pytest.approx(expected, abs=1e-4)
 
 
@@ -109,20 +133,40 @@ def test_clones_are_independent_and_migration_keeps_state(lm):
     assert parent.context.tokens != child.context.tokens and parent.notes == ["x"]
     assert child.context.lm is parent.context.lm  # the follower is shared, not copied
 
-    state = pickle.loads(pickle.dumps(vars(child)))  # what export/import ship
+    state = load_state(dump_state(vars(child), lm), lm)  # what export/import ship
     assert state["context"].tokens == child.context.tokens
-    assert state["context"].lm is api.process_lm()  # re-attached to the local follower
+    assert state["context"].lm is lm  # re-attached to the local follower
     assert state["notes"] == ["x", "y"]
+
+
+def test_particle_state_must_be_plain_data(lm):
+    ctx = LMContext(lm, "A", chat=False)
+    fine = {"n": 3, "big": 2**200, "t": (1, "a", None), "s": {1, 2}, "d": {1: [1.5, "x"]},
+            "ctx": ctx, "mask": lm.vocab.max_chars(3), "lm": lm, "vocab": lm.vocab}
+    back = load_state(dump_state(fine, lm), lm)
+    assert back["big"] == 2**200 and back["t"] == (1, "a", None) and back["s"] == {1, 2}
+    assert back["d"] == {1: [1.5, "x"]} and back["mask"] == lm.vocab.max_chars(3) and back["lm"] is lm
+    deep = []
+    for _ in range(100):
+        deep = [deep]
+    for bad, why in ((lambda: 0, "function"), (np.zeros(3), "ndarray"), (deep, "nested"),
+                     ([0] * 300_000, "values"), (Model(), "Model")):
+        with pytest.raises(StateError, match=why):
+            check_state({"x": bad}, lm)
+    with pytest.raises(StateError):
+        load_state(b"\xc1 not msgpack", lm)
 
 
 def test_masks_select_what_they_say(lm):
     v = lm.vocab
     punct = v.punctuation()
-    assert all(not s.strip().isalnum() for s in np.array(v.strings)[punct][:200])
+    assert all(not s.strip().isalnum() for s in np.array(v.strings)[punct._bits][:200])
     words = v.words(["river"])
-    assert any(v.strings[i].strip() == "river" for i in np.flatnonzero(words))
+    assert any(v.strings[i].strip() == "river" for i in np.flatnonzero(words._bits))
     banned = v.banned_words(["the"])
-    assert all(v.strings[i].strip().lower() == "the" for i in np.flatnonzero(~banned))
-    assert v.eos()[list(v.eos_ids)].all()
+    assert all(v.strings[i].strip().lower() == "the" for i in np.flatnonzero((~banned)._bits))
+    assert all(i in v.eos() for i in v.eos_ids)
     lengths = v.token_length(1, 3)
-    assert all(1 <= len(v.strings[i].strip()) <= 3 for i in np.flatnonzero(lengths)[:500])
+    assert all(1 <= len(v.strings[i].strip()) <= 3 for i in np.flatnonzero(lengths._bits)[:500])
+    assert len(words & lengths) <= len(words) and len(words | lengths) >= len(lengths)
+    assert len(words - words) == 0 and len(~v.eos()) == v.size - len(v.eos_ids)

@@ -103,9 +103,8 @@ def test_resampling_conserves_n_and_migration_keeps_every_particle_once(exact_se
     sched = Scheduler(spec, InferenceConfig(particles=24, seed=1, imbalance=1), lambda: replicas)
     seen = []
 
-    def on_round(trace):
-        hosts = [r.host._requests.get(sched.req) for r in replicas]
-        held = [pid for h in hosts if h for pid in h.particles]
+    async def on_round(trace):
+        held = [pid for r in replicas for pid in await r.host.held(sched.req)]
         seen.append((trace, held))
 
     sched._on_round = on_round
@@ -116,11 +115,11 @@ def test_resampling_conserves_n_and_migration_keeps_every_particle_once(exact_se
         assert len(held) == len(set(held)) == 24  # every particle exactly once, N conserved
         assert sum(trace.particles_per_replica.values()) == 24
     assert result.follower_tokens > 0 and result.text
-    assert all(not r.host._requests for r in replicas)  # finished requests leave nothing behind
+    assert all(not r.host.active_requests() for r in replicas)  # finished requests leave nothing behind
 
 
 def test_a_draining_replica_hands_its_particles_on_and_gets_no_new_ones(exact_setup):
-    engine = exact_setup[0][0].host.lm._engine
+    engine = exact_setup[0][0].host.engine
     replicas = [LocalReplica(f"d{i}", ParticleHost(engine)) for i in range(2)]
     spec = ProgramSpec(source=generic_program(max_tokens=6, chat=False), prompt="Rivers", seed=2)
     sched = Scheduler(spec, InferenceConfig(particles=8, seed=2), lambda: replicas)
@@ -166,4 +165,4 @@ def test_a_program_that_raises_in_step_fails_clearly(exact_setup):
     with pytest.raises(ProgramError, match="IndexError") as info:
         run_smc(replicas, source, particles=4)
     assert 'File "<program>", line 6' in str(info.value)
-    assert all(not r.host._requests for r in replicas)  # nothing left behind on the replicas
+    assert all(not r.host.active_requests() for r in replicas)  # nothing left behind on the replicas

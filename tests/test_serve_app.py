@@ -67,7 +67,7 @@ def base_url(ray_local, big):
         assert time.monotonic() < deadline, "the follower pool did not start"
         time.sleep(1)
     yield url
-    serve.delete("council-test")
+    serve.shutdown()  # the next module's Serve starts on a port of its own
 
 
 @pytest.fixture

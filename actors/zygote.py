@@ -1,0 +1,238 @@
+"""The zygote: a warm, single-threaded process that forks one program worker per request.
+
+A new request must not pay for an interpreter, numpy and a tokenizer (about a second), and
+the replica itself cannot fork (it runs Ray's and torch's threads), so each replica starts
+one zygote at its first SMC request. The zygote imports everything a program can touch,
+builds the vocabulary and its common masks once, and then forks on demand: a worker starts
+in a few milliseconds, sharing the zygote's pages copy-on-write and owning everything it
+writes. Workers are confined right after the fork (`actors/confine.py`).
+
+Control messages are JSON over a SOCK_SEQPACKET pair (one message each); the worker's
+descriptors (command socket, blocking socket, shared-memory slab) travel with `fork` as
+SCM_RIGHTS. The zygote exits, killing its workers, when the replica closes the pair.
+
+    zygote = await Zygote.start(tokenizer, vocab)
+    pid = await zygote.fork([cmd_fd, sync_fd, slab_fd], {"slots": 64, "vocab_size": 49152, ...})
+    await zygote.kill(pid); code = await zygote.exit_code(pid)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+FORK_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 180.0
+
+
+class ZygoteFailed(RuntimeError):
+    """The zygote could not start or stopped answering."""
+
+
+# -- the replica's side ------------------------------------------------------------------------
+
+
+class Zygote:
+    def __init__(self, proc: subprocess.Popen, sock: socket.socket, directory: tempfile.TemporaryDirectory):
+        self._proc = proc
+        self._sock = sock
+        self._dir = directory
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def start(cls, tokenizer, token_strings, eos_ids) -> "Zygote":
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise ZygoteFailed("program workers need a fast (Rust) tokenizer")
+        directory = tempfile.TemporaryDirectory(prefix="council-zygote-")
+        init = os.path.join(directory.name, "init.json")
+        with open(init, "w") as f:
+            json.dump({"tokenizer": backend.to_str(), "strings": list(token_strings),
+                       "eos": sorted(int(t) for t in eos_ids)}, f)
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   TOKENIZERS_PARALLELISM="false", RAYON_NUM_THREADS="1",
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "actors.zygote", str(child.fileno()), init],
+            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        child.close()
+        parent.setblocking(False)
+        zygote = cls(proc, parent, directory)
+        try:
+            reply = await zygote._receive(START_TIMEOUT_S)
+        except ZygoteFailed:
+            zygote.close()
+            raise
+        if reply.get("ready") is not True:
+            zygote.close()
+            raise ZygoteFailed(f"the zygote did not start: {reply.get('error', reply)}")
+        return zygote
+
+    async def fork(self, fds: list[int], info: dict) -> int:
+        reply = await self._ask({"op": "fork", **info}, fds)
+        if "pid" not in reply:
+            raise ZygoteFailed(f"fork failed: {reply.get('error', reply)}")
+        return int(reply["pid"])
+
+    async def kill(self, pid: int) -> None:
+        await self._ask({"op": "kill", "pid": pid})
+
+    async def exit_code(self, pid: int, timeout: float = 5.0) -> int | None:
+        """The worker's exit code (negative: the signal that ended it), None if still running."""
+        reply = await self._ask({"op": "status", "pid": pid, "timeout": timeout})
+        return reply.get("code")
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def close(self) -> None:
+        self._sock.close()  # the zygote sees the end of the pair and kills its workers
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._dir.cleanup()
+
+    async def _ask(self, message: dict, fds: list[int] | None = None) -> dict:
+        async with self._lock:
+            if not self.alive():
+                raise ZygoteFailed("the zygote has exited")
+            data = json.dumps(message).encode()
+            try:
+                if fds:
+                    socket.send_fds(self._sock, [data], fds)
+                else:
+                    self._sock.send(data)
+            except OSError as exc:
+                raise ZygoteFailed(f"the zygote is gone ({exc})") from None
+            return await self._receive(FORK_TIMEOUT_S + message.get("timeout", 0))
+
+    async def _receive(self, timeout: float) -> dict:
+        loop = asyncio.get_running_loop()
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(self._sock, 65536), timeout)
+        except (asyncio.TimeoutError, OSError) as exc:
+            raise ZygoteFailed(f"the zygote did not answer ({exc or 'timeout'})") from None
+        if not data:
+            raise ZygoteFailed("the zygote has exited")
+        return json.loads(data)
+
+
+# -- the zygote process ---------------------------------------------------------------------------
+
+
+def _warm(vocab) -> None:
+    """Everything a program may reach, loaded before any fork: after confinement a worker can
+    open no file, so a lazy import there would fail."""
+    import planner.spec  # noqa: F401 - satisfies() builds verifiers from it
+    from planner import sandbox
+
+    for name in ("word_starts", "eos", "alpha_word_starts", "alpha_continuations",
+                 "capital_word_starts", "punctuation"):
+        getattr(vocab, name)()
+    for n in range(1, 13):
+        vocab.max_chars(n)
+    sandbox._satisfies("A short sentence here.", {"words": {"at_most": 9}, "sentences": {"exactly": 1}})
+
+
+def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
+    children: set[int] = set()
+    codes: dict[int, int] = {}
+
+    def reap() -> None:
+        for pid in list(children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                children.discard(pid)
+                continue
+            if done:
+                children.discard(pid)
+                codes[pid] = os.waitstatus_to_exitcode(status)
+                while len(codes) > 4096:
+                    codes.pop(next(iter(codes)))
+
+    while True:
+        readable, _, _ = select.select([ctl], [], [], 0.5)
+        reap()
+        if not readable:
+            continue
+        try:
+            data, fds, _, _ = socket.recv_fds(ctl, 65536, 8)
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the replica is gone: so are its workers
+            for pid in children:
+                os.kill(pid, signal.SIGKILL)
+            return
+        message = json.loads(data)
+        op = message.get("op")
+        if op == "fork":
+            pid = os.fork()
+            if pid == 0:
+                ctl.close()
+                code = 70
+                try:
+                    from actors.program_worker import run_worker
+
+                    code = run_worker(fds, message, tokenizer, vocab, empty_dir)
+                finally:
+                    os._exit(code)
+            for fd in fds:
+                os.close(fd)
+            children.add(pid)
+            reply = {"pid": pid}
+        elif op == "kill":
+            pid = int(message["pid"])
+            if pid in children:
+                os.kill(pid, signal.SIGKILL)
+            reply = {"ok": True}
+        elif op == "status":
+            pid, waited = int(message["pid"]), 0.0
+            while pid in children and waited < float(message.get("timeout", 5)):
+                select.select([], [], [], 0.02)
+                waited += 0.02
+                reap()
+            reply = {"code": codes.get(pid)}
+        else:
+            reply = {"error": f"unknown op {op!r}"}
+        ctl.send(json.dumps(reply).encode())
+
+
+def main(argv: list[str]) -> None:
+    ctl = socket.socket(fileno=int(argv[0]))
+    try:
+        import pyseccomp  # noqa: F401 - loaded here, so a worker finds it without opening files
+        import tokenizers
+
+        from actors import program_worker  # noqa: F401
+        from planner.masks import Vocabulary
+
+        with open(argv[1]) as f:
+            init = json.load(f)
+        tokenizer = tokenizers.Tokenizer.from_str(init["tokenizer"])
+        vocab = Vocabulary(init["strings"], init["eos"])
+        _warm(vocab)
+        empty_dir = tempfile.mkdtemp(prefix="council-empty-")
+        os.chmod(empty_dir, 0o555)
+    except Exception as exc:  # noqa: BLE001 - reported to the replica, which fails clearly
+        ctl.send(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
+        return
+    ctl.send(json.dumps({"ready": True}).encode())
+    try:
+        _serve_zygote(ctl, tokenizer, vocab, empty_dir)
+    finally:
+        os.rmdir(empty_dir)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
