@@ -36,7 +36,7 @@ from actors.zygote import Zygote, ZygoteFailed
 from cluster.scheduler import ForwardingReplicaHandle, ParticleState, ProgramSpec
 from council_sdk.types import MAX_PROMPT_CHARS
 from planner.masks import Vocabulary
-from planner.sandbox import ProgramError
+from planner.sandbox import ProgramError, WorkersUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class ParticleHost:
         except ZygoteFailed as exc:
             for s in (cmd_here, sync_here):
                 s.close()
-            raise ProgramError(f"no program worker could be started on this replica ({exc})") from None
+            raise WorkersUnavailable(f"no program worker could be started on this replica ({exc})") from None
         finally:
             cmd_there.close()
             sync_there.close()
@@ -162,7 +162,7 @@ class ParticleHost:
         self._spawn_task(worker, self._serve_sync(worker))
         try:
             await self._call(worker, "load", [spec.source, spec.prompt, spec.seed, spec.limits.model_dump()])
-        except ProgramError:
+        except (ProgramError, WorkersUnavailable):
             await self._stop(worker)
             raise
         return worker
@@ -173,7 +173,7 @@ class ParticleHost:
                 try:
                     self._zygote = await Zygote.start(self._tokenizer, self.vocab.strings, self.vocab.eos_ids)
                 except ZygoteFailed as exc:
-                    raise ProgramError(f"programs cannot run on this replica: {exc}") from None
+                    raise WorkersUnavailable(f"programs cannot run on this replica: {exc}") from None
                 if self._reaper is None:
                     self._reaper = asyncio.get_running_loop().create_task(self._reap_idle())
             return self._zygote
@@ -205,6 +205,9 @@ class ParticleHost:
                     return frame[1]
                 elif kind == "fail" and len(frame) == 2:
                     raise ProgramError(str(frame[1])[:20_000])
+                elif kind == "unavailable" and len(frame) == 2:
+                    await self._kill(worker, str(frame[1])[:2_000])
+                    raise WorkersUnavailable(worker.dead)
                 else:
                     raise self._broken(worker, "sent a frame the protocol does not have")
 
@@ -297,9 +300,11 @@ class ParticleHost:
             except ZygoteFailed:
                 pass
         limits = worker.spec.limits
-        if code == -signal.SIGXCPU or code == -signal.SIGKILL:
-            why = (f"the program's worker was killed by the operating system: CPU budget of "
-                   f"{limits.cpu_s:g} s or memory budget of {limits.memory_mb} MB exceeded")
+        if code == -signal.SIGXCPU:
+            why = f"the program's worker was killed by the operating system: CPU budget of {limits.cpu_s:g} s exceeded"
+        elif code == -signal.SIGKILL:
+            why = ("the program's worker was killed by the operating system (out of memory, or over "
+                   f"its hard CPU limit of {limits.cpu_s + 2:g} s)")
         elif code is not None and code < 0:
             why = f"the program's worker was stopped by signal {signal.Signals(-code).name}"
         else:

@@ -318,7 +318,7 @@ def run_worker(fds: list[int], info: dict, tokenizer, vocab: Vocabulary, empty_d
     try:
         flt = confine(limits, keep={cmd_fd, sync_fd})
     except (ConfinementUnavailable, OSError) as exc:
-        cmd.sendall(pack(["fail", f"programs cannot run here: the worker could not be confined ({exc})"]))
+        cmd.sendall(pack(["unavailable", f"the program's worker could not be confined ({exc})"]))
         return 71
 
     async def main() -> None:
@@ -326,13 +326,12 @@ def run_worker(fds: list[int], info: dict, tokenizer, vocab: Vocabulary, empty_d
         try:
             lock_down(flt)
         except ConfinementUnavailable as exc:
-            write_frame(writer, ["fail", f"programs cannot run here: {exc}"])
+            write_frame(writer, ["unavailable", f"the program's worker could not be confined ({exc})"])
             await writer.drain()
             return
         use_os_memory_limit()
         engine = EngineRequests(writer, slab)
         lm = WorkerLM(tokenizer, vocab, engine, sync)
-        api.register_process_lm(lm)
         await serve(reader, writer, ParticleRuntime(lm), engine)
 
     asyncio.new_event_loop().run_until_complete(main())

@@ -19,6 +19,7 @@ SCM_RIGHTS. The zygote exits, killing its workers, when the replica closes the p
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import select
@@ -227,6 +228,10 @@ def main(argv: list[str]) -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the replica, which fails clearly
         ctl.send(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
         return
+    # Everything loaded so far is shared with every worker: out of the collector's sight, a
+    # worker's collections neither walk it nor write to its pages (each write would copy one).
+    gc.collect()
+    gc.freeze()
     ctl.send(json.dumps({"ready": True}).encode())
     try:
         _serve_zygote(ctl, tokenizer, vocab, empty_dir)

@@ -30,7 +30,6 @@ from actors.engines.model_source import resolve_model
 from actors.particle_host import ParticleHost
 from actors.program_worker import ParticleRuntime
 from cluster.scheduler import ProgramSpec
-from planner import program as api
 from planner.masks import Vocabulary
 
 PROGRAM = """
@@ -62,9 +61,11 @@ class InstantEngine:
 
 
 class InProcessLM:
-    """The FollowerLM over InstantEngine, in this process (no boundary)."""
+    """The FollowerLM protocol straight over an engine, in this process: no boundary. The
+    reference here, and the program API's own tests (programs in the product only ever run
+    in a confined worker)."""
 
-    def __init__(self, engine: InstantEngine, vocab: Vocabulary):
+    def __init__(self, engine, vocab: Vocabulary):
         self._engine, self._tok = engine, engine.tokenizer
         self.vocab, self.eos_token_ids = vocab, vocab.eos_ids
 
@@ -83,7 +84,6 @@ class InProcessLM:
 
 async def _in_process(engine, vocab, source: str, particles: int, steps: int) -> float:
     lm = InProcessLM(engine, vocab)
-    api.register_process_lm(lm)
     runtime = ParticleRuntime(lm)
     runtime.load(source, "Write about rivers.", 0, {})
     ids = list(range(particles))

@@ -30,7 +30,7 @@ from council_sdk.types import GenerateRequest, GenerateResult, ScoreRequest, Sco
 
 from cluster.config import CouncilConfig
 from cluster.scheduler import ForwardingReplicaHandle, ReplicaLost
-from planner.sandbox import ProgramError
+from planner.sandbox import ProgramError, WorkersUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,8 @@ class RayReplicaHandle(ForwardingReplicaHandle):
         except RayTaskError as exc:
             if isinstance(exc.cause, ProgramError):  # the program's fault: say it plainly
                 raise ProgramError(str(exc.cause)) from None
+            if isinstance(exc.cause, WorkersUnavailable):
+                raise WorkersUnavailable(str(exc.cause)) from None
             raise
 
 

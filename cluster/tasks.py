@@ -39,7 +39,7 @@ from pydantic import ValidationError
 from cluster.config import ANONYMOUS
 from cluster.scheduler import NoReplicaLeft
 from planner.llm import PlannerFailed
-from planner.sandbox import ProgramError
+from planner.sandbox import ProgramError, WorkersUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def classify(exc: BaseException) -> TaskError:
     exc = unwrap(exc)
     if isinstance(exc, (ValueError, ProgramError)):
         return TaskError(kind="bad_request", message=public_message(exc, "the request is invalid"))
-    if isinstance(exc, (NoReplicaLeft, PlannerFailed)):
+    if isinstance(exc, (NoReplicaLeft, PlannerFailed, WorkersUnavailable)):
         return TaskError(kind="unavailable", message=public_message(exc, "the service is unavailable"))
     return TaskError(kind="internal", message=INTERNAL_MESSAGE)
 

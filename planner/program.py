@@ -75,21 +75,6 @@ class FollowerLM(Protocol):
     async def _next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray: ...
 
 
-_process_lm: FollowerLM | None = None
-
-
-def register_process_lm(lm: FollowerLM) -> None:
-    """The replica registers its follower; migrated particles re-attach to it on arrival."""
-    global _process_lm
-    _process_lm = lm
-
-
-def process_lm() -> FollowerLM:
-    if _process_lm is None:
-        raise RuntimeError("no follower is registered in this process")
-    return _process_lm
-
-
 # -- distributions -------------------------------------------------------------------------
 
 

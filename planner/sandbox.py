@@ -61,6 +61,11 @@ class ProgramError(Exception):
     """The program is invalid, raised, or broke a limit. `str()` is fit to show a planner."""
 
 
+class WorkersUnavailable(RuntimeError):
+    """Programs cannot run on a replica right now: no confined worker could be started there
+    (the zygote failed, or the host cannot confine a process). Not the program's fault."""
+
+
 class BudgetExceeded(BaseException):
     """Raised inside a program that ran out of budget; BaseException so it cannot be caught."""
 

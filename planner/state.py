@@ -40,11 +40,15 @@ class StateError(ProgramError):
 
 
 class _Walk:
-    def __init__(self, lm, vocab: Vocabulary | None):
+    """One pass over a state: checks it, and builds its encoding unless `build` is off (the
+    check after every step, which must stay cheap: handles are only recognised there)."""
+
+    def __init__(self, lm, vocab: Vocabulary | None, build: bool = True):
         self.items = 0
         self.chars = 0
         self.lm = lm
         self.vocab = vocab
+        self.build = build
 
     def encode(self, value: Any, depth: int, where: str):
         self.items += 1
@@ -87,6 +91,8 @@ class _Walk:
     def _handle(self, value, depth: int, where: str):
         from planner.program import LMContext, Token
 
+        if not self.build and type(value) in (Token, LMContext, Mask):
+            return None
         if type(value) is Token:
             return msgpack.ExtType(_TOKEN, self._pack([value.token_id, str(value), value.is_eos]))
         if type(value) is LMContext:
@@ -130,7 +136,7 @@ def dump_state(state: dict, lm=None) -> bytes:
 
 def check_state(state: dict, lm=None) -> None:
     """Raise StateError unless the attributes are plain data (the walk of `dump_state`)."""
-    walk = _Walk(lm, getattr(lm, "vocab", None))
+    walk = _Walk(lm, getattr(lm, "vocab", None), build=False)
     for k, v in state.items():
         walk.encode(v, 1, str(k))
 

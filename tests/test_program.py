@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from actors.engines.base import GenerateRequest, encode_prompt
 from actors.engines.torch_engine import TorchEngine
+from bench.worker_ipc import InProcessLM
 from cluster.config import EngineConfig
 from planner import program as api
 from planner.masks import Vocabulary
@@ -16,34 +16,10 @@ from planner.program import LMContext, Model
 from planner.state import StateError, check_state, dump_state, load_state
 
 
-class InProcessLM:
-    """The FollowerLM protocol straight over an engine: the program API's own tests, with no
-    worker process between (programs in the product only ever run in one)."""
-
-    def __init__(self, engine):
-        self._engine = engine
-        self._tok = engine.tokenizer
-        self.eos_token_ids = engine.eos_token_ids
-        self.vocab = Vocabulary.from_tokenizer(self._tok, engine.vocab_size, engine.eos_token_ids)
-
-    def encode(self, text):
-        return self._tok(text, add_special_tokens=False)["input_ids"]
-
-    def encode_chat(self, text):
-        return encode_prompt(self._tok, GenerateRequest(prompt=text, chat=True))
-
-    def decode(self, ids):
-        return self._tok.decode(list(ids), skip_special_tokens=True)
-
-    async def _next_token_logprobs(self, token_ids):
-        return await self._engine.next_token_logprobs(token_ids)
-
-
 @pytest.fixture(scope="module")
 def lm(tiny_model, smollm2_tokenizer):
     engine = TorchEngine(tiny_model, smollm2_tokenizer, EngineConfig(dtype="float32"))
-    lm = InProcessLM(engine)
-    api.register_process_lm(lm)
+    lm = InProcessLM(engine, Vocabulary.from_tokenizer(engine.tokenizer, engine.vocab_size, engine.eos_token_ids))
     return lm
 
 

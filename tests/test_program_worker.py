@@ -123,3 +123,25 @@ def test_idle_workers_are_reaped_and_a_lost_zygote_is_replaced(engine, monkeypat
             await host.close()
 
     asyncio.run(go())
+
+
+def test_no_worker_means_unavailable_not_a_bad_program(engine, monkeypatch):
+    """When the replica cannot start a confined worker, the request is refused as the
+    service's failure (503), never run unconfined and never blamed on the program."""
+    from actors.zygote import Zygote, ZygoteFailed
+    from cluster.tasks import classify
+    from planner.sandbox import WorkersUnavailable
+
+    async def refuse(cls, *args):
+        raise ZygoteFailed("seccomp is not available on this host")
+
+    monkeypatch.setattr(Zygote, "start", classmethod(refuse))
+
+    async def go():
+        host = ParticleHost(engine)
+        with pytest.raises(WorkersUnavailable, match="seccomp is not available") as caught:
+            await host.spawn("r", spec(), [0])
+        assert classify(caught.value).kind == "unavailable"
+        assert not host.worker_pids()
+
+    asyncio.run(go())
