@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 import select
 import signal
@@ -28,6 +29,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+
+from planner.sandbox import ProgramError
 
 FORK_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 180.0
@@ -131,18 +134,72 @@ class Zygote:
 # -- the zygote process ---------------------------------------------------------------------------
 
 
-def _warm(vocab) -> None:
-    """Everything a program may reach, loaded before any fork: after confinement a worker can
-    open no file, so a lazy import there would fail."""
-    import planner.spec  # noqa: F401 - satisfies() builds verifiers from it
-    from planner import sandbox
+WARM_PROGRAM = """
+class Program(Model):
+    def __init__(self, lm, prompt):
+        super().__init__()
+        self.context = LMContext(lm, prompt, chat=False)
+        self.words = []
+        self.mask = lm.vocab.max_chars(6) & ~lm.vocab.eos()
+
+    async def step(self):
+        ctx = self.context
+        await self.observe(ctx.mask_dist(self.mask), True)
+        await self.sample(ctx.next_token())
+        self.words.append(await ctx.next_word(3))
+        await self.sample(LogCategorical([1, 2], [0.0, 1.0]))
+        await self.sample(Bernoulli(0.5))
+        if len(self.words) >= 2:
+            self.finish()
+
+    def check(self, text):
+        return satisfies(text, {"words": {"at_most": 40}})
+"""
+
+
+class _WarmEngine:
+    """Uniform next-token log-probs, so the warm-up needs no replica."""
+
+    def __init__(self, size: int):
+        import numpy as np
+
+        self._lp = np.full(size, -math.log(size), dtype=np.float32)
+
+    async def logprobs(self, token_ids):
+        return self._lp.copy()
+
+
+def _warm(tokenizer, vocab) -> None:
+    """Run a program through every operation a worker serves, before any fork: after
+    confinement a worker can open no file, so anything imported lazily (numpy.random, say)
+    must already be loaded here, and the common masks are built once for every worker."""
+    from actors.program_worker import ParticleRuntime, WorkerLM
 
     for name in ("word_starts", "eos", "alpha_word_starts", "alpha_continuations",
                  "capital_word_starts", "punctuation"):
         getattr(vocab, name)()
     for n in range(1, 13):
         vocab.max_chars(n)
-    sandbox._satisfies("A short sentence here.", {"words": {"at_most": 9}, "sentences": {"exactly": 1}})
+
+    async def run() -> None:
+        runtime = ParticleRuntime(WorkerLM(tokenizer, vocab, _WarmEngine(vocab.size), None))
+        runtime.load(WARM_PROGRAM, "Once upon a time", 0, {})
+        await runtime.spawn([0, 1])
+        await runtime.advance([0, 1])
+        await runtime.clone({0: [2]})
+        await runtime.import_(await runtime.export([2]))
+        await runtime.advance([0, 1, 2])
+        await runtime.held()
+        await runtime.drop([0, 1, 2])
+        try:  # a failing program: the error path, tracebacks included
+            runtime.load("class Program(Model):\n    async def step(self):\n        raise ValueError(1)\n",
+                         "x", 0, {})
+            await runtime.spawn([0])
+            await runtime.advance([0])
+        except ProgramError:
+            pass
+
+    asyncio.run(run())
 
 
 def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
@@ -222,7 +279,7 @@ def main(argv: list[str]) -> None:
             init = json.load(f)
         tokenizer = tokenizers.Tokenizer.from_str(init["tokenizer"])
         vocab = Vocabulary(init["strings"], init["eos"])
-        _warm(vocab)
+        _warm(tokenizer, vocab)
         empty_dir = tempfile.mkdtemp(prefix="council-empty-")
         os.chmod(empty_dir, 0o555)
     except Exception as exc:  # noqa: BLE001 - reported to the replica, which fails clearly
