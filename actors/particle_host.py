@@ -243,7 +243,7 @@ class ParticleHost:
                     if not isinstance(res, (ValueError, TypeError)):
                         raise res
                     failed.append([slot, str(res)])
-                else:
+                elif worker.slab is not None:
                     worker.slab[slot] = res
                     ok.append(slot)
             if not worker.dead:
@@ -254,18 +254,21 @@ class ParticleHost:
     async def _serve_sync(self, worker: _Worker) -> None:
         """The worker's blocking calls: `encode_chat` (the chat template is the replica's)."""
         reader, writer = await asyncio.open_connection(sock=worker.sync)
-        while not worker.dead:
-            try:
-                frame = await read_frame(reader)
-            except ChannelClosed:
-                return
-            try:
-                op, text = frame
-                if op != "chat" or not isinstance(text, str) or len(text) > MAX_PROMPT_CHARS * 4:
-                    raise ValueError("a prompt must be a string within the prompt size limit")
-                writer.write(pack(encode_prompt(self._tokenizer, GenerateRequest(prompt=text, chat=True))))
-            except (TypeError, ValueError, ValidationError) as exc:
-                writer.write(pack({"error": str(exc).splitlines()[0]}))
+        try:
+            while not worker.dead:
+                try:
+                    frame = await read_frame(reader)
+                except ChannelClosed:
+                    return
+                try:
+                    op, text = frame
+                    if op != "chat" or not isinstance(text, str) or len(text) > MAX_PROMPT_CHARS * 4:
+                        raise ValueError("a prompt must be a string within the prompt size limit")
+                    writer.write(pack(encode_prompt(self._tokenizer, GenerateRequest(prompt=text, chat=True))))
+                except (TypeError, ValueError, ValidationError) as exc:
+                    writer.write(pack({"error": str(exc).splitlines()[0]}))
+        finally:
+            writer.close()  # cancelled with its worker: the socket goes with it
 
     def _states(self, raw) -> list[ParticleState]:
         """The worker's report, trusted no further than its shape and size."""
@@ -326,6 +329,12 @@ class ParticleHost:
         for task in list(worker.tasks):
             if task is not asyncio.current_task():
                 task.cancel()
+        # The slab's pages live as long as a mapping of it does: unmap now, not at GC.
+        worker.slab = None
+        try:
+            worker.slab_map.close()
+        except BufferError:  # a view is still held somewhere: the collector unmaps it later
+            pass
 
     def _spawn_task(self, worker: _Worker | None, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
