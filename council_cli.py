@@ -301,7 +301,8 @@ def serve_command(
     address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
 ):
     """Serve Council over HTTP (Ray Serve): OpenAI-compatible and native APIs, until Ctrl-C."""
-    import time
+    import signal
+    import threading
 
     cfg = load_config(config, server__host=host, server__port=port, pool__replicas=replicas)
     if not cfg.server.keys() and cfg.server.host not in LOOPBACK:
@@ -315,16 +316,21 @@ def serve_command(
     from serve_app import CouncilIngress
 
     url = f"http://{cfg.server.host}:{cfg.server.port}"
-    with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
-        serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
-        serve.run(CouncilIngress.bind(cfg.model_dump()), name="council", route_prefix="/")
-    err.print(f"Council is serving at {url} (OpenAI base URL {url}/v1); Ctrl-C stops it")
+    # Ctrl-C (or SIGTERM) only sets an event: one that arrived while Serve was still starting
+    # used to be swallowed inside serve.run, and the process then slept on, never stopping.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
+            serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
+            serve.run(CouncilIngress.bind(cfg.model_dump()), name="council", route_prefix="/")
+        if not stop.is_set():
+            err.print(f"Council is serving at {url} (OpenAI base URL {url}/v1); Ctrl-C stops it")
+        while not stop.wait(3600):
+            pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         _stop_serving(serve)
 
 
