@@ -33,6 +33,7 @@ from dataclasses import dataclass
 NOBODY = 65534
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+CPU_HARD_GRACE_S = 2  # RLIMIT_CPU: SIGXCPU at the budget, SIGKILL this much later
 
 # What a single-threaded asyncio interpreter needs once its sockets, shared memory and event
 # loop exist: memory, its own descriptors, time, signals, exit. Nothing that names a path,
@@ -133,7 +134,7 @@ def confine(limits: Confinement, keep: set[int]):
     memory = start + limits.memory_mb * 2**20
     cpu = max(1, int(limits.cpu_s))
     for which, value in (
-        (resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, (cpu, cpu + 2)),
+        (resource.RLIMIT_AS, memory), (resource.RLIMIT_CPU, (cpu, cpu + CPU_HARD_GRACE_S)),
         (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_NPROC, 0), (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NOFILE, limits.max_open_files),
     ):

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from actors.channel import ChannelClosed, pack, read_frame, write_frame
+from actors.confine import CPU_HARD_GRACE_S
 from actors.engines.base import Engine, GenerateRequest, encode_prompt
 from actors.program_worker import MAX_TEXT_CHARS
 from actors.zygote import Zygote, ZygoteFailed
@@ -85,9 +86,10 @@ class ParticleHost:
         await self._call(self._existing(req), "clone", [{int(k): list(v) for k, v in plan.items()}])
 
     async def export(self, req: str, ids: list[int]) -> list[bytes]:
-        blobs = await self._call(self._existing(req), "export", [list(ids)])
+        worker = self._existing(req)
+        blobs = await self._call(worker, "export", [list(ids)])
         if not isinstance(blobs, list) or not all(isinstance(b, bytes) for b in blobs):
-            raise self._broken(self._existing(req), "sent particles that are not bytes")
+            raise self._broken(worker, "sent particles that are not bytes")
         return blobs
 
     async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None:
@@ -213,14 +215,13 @@ class ParticleHost:
 
     async def _next_frame(self, worker: _Worker, quiet_limit: float):
         """The worker's next frame; the quiet limit counts only while the engine owes it nothing."""
-        while True:
-            read = asyncio.ensure_future(read_frame(worker.reader))
-            while not read.done():
-                done, _ = await asyncio.wait([read], timeout=quiet_limit)
-                if not done and not worker.engine_busy:
-                    read.cancel()
-                    raise asyncio.TimeoutError
-            return read.result()
+        read = asyncio.ensure_future(read_frame(worker.reader))
+        while not read.done():
+            done, _ = await asyncio.wait([read], timeout=quiet_limit)
+            if not done and not worker.engine_busy:
+                read.cancel()
+                raise asyncio.TimeoutError
+        return read.result()
 
     def _answer(self, worker: _Worker, frame) -> None:
         """Next-token log-probs for each [slot, token ids] of an "lp" frame, into the slab."""
@@ -281,8 +282,8 @@ class ParticleHost:
         return states
 
     def _broken(self, worker: _Worker, what: str) -> ProgramError:
-        self._spawn_task(None, self._kill(worker, f"the program's worker {what} and was stopped"))
         worker.dead = f"the program's worker {what} and was stopped"
+        self._spawn_task(None, self._kill(worker, worker.dead))
         return ProgramError(worker.dead)
 
     async def _kill(self, worker: _Worker, why: str) -> None:
@@ -307,7 +308,7 @@ class ParticleHost:
             why = f"the program's worker was killed by the operating system: CPU budget of {limits.cpu_s:g} s exceeded"
         elif code == -signal.SIGKILL:
             why = ("the program's worker was killed by the operating system (out of memory, or over "
-                   f"its hard CPU limit of {limits.cpu_s + 2:g} s)")
+                   f"its hard CPU limit of {limits.cpu_s + CPU_HARD_GRACE_S:g} s)")
         elif code is not None and code < 0:
             why = f"the program's worker was stopped by signal {signal.Signals(-code).name}"
         else:
@@ -316,8 +317,7 @@ class ParticleHost:
         self._forget(worker)
 
     async def _stop(self, worker: _Worker) -> None:
-        worker.dead = worker.dead or "the request's particles were dropped"
-        await self._kill(worker, worker.dead)
+        await self._kill(worker, "the request's particles were dropped")
 
     def _forget(self, worker: _Worker) -> None:
         if self._workers.get(worker.req) is worker:
