@@ -13,11 +13,13 @@ sandbox works in layers:
    loop body and on every comprehension element; `+ * % ** <<` checked so one expression
    cannot build a huge string, list or integer; method calls routed through a checker;
    attributes may be set only on objects of the program's own classes (never on the API's
-   objects or on any class). A tick past the per-step operation budget, the step's wall-clock
-   deadline or the memory bound raises `BudgetExceeded`, a BaseException the program is not
-   allowed to catch.
-4. **Limits at run time** (`run_step`): the step's awaitable runs under `asyncio.timeout` with
-   the per-step time limit; the budget is armed for exactly that step.
+   objects or on any class). A tick past the per-step operation budget, the step's time limit
+   or the memory bound raises `BudgetExceeded`, a BaseException the program is not allowed to
+   catch.
+4. **Limits at run time** (`run_step`): the budget is armed for exactly that step, and a
+   timer cancels the step once it has used its time. A step's time is CPU time of the thread
+   running it (`_program_clock`): waiting for the engine does not count, because the engine's
+   queue is shared by every tenant and a busy replica is not the program's doing.
 
 These layers keep honest mistakes cheap and well reported; they are not the security
 boundary. Programs run only in a confined worker process (`actors/program_worker.py`:
@@ -73,10 +75,11 @@ class BudgetExceeded(BaseException):
 class SandboxLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # A step awaits the engine (its batch shares the replica with every other particle), so
-    # its wall clock must allow for a busy replica; endless computation is stopped much
-    # sooner by the operation budget.
-    step_timeout_s: float = Field(60.0, gt=0, description="Wall clock for one step().")
+    # Counted in CPU seconds of the program's own work: a step that awaits the engine waits
+    # behind every other tenant's particles, and that queue must not fail a harmless program.
+    # Endless computation is usually stopped sooner by the operation budget.
+    step_timeout_s: float = Field(
+        60.0, gt=0, description="CPU seconds one step() may compute (waits for the engine do not count).")
     step_ops: int = Field(2_000_000, ge=1000, description="Budget ticks (loop turns, calls) per step.")
     memory_mb: int = Field(512, ge=16, description="Most the worker may grow (its address space beyond the start).")
     cpu_s: float = Field(300.0, gt=0, description="CPU seconds the worker may use over the request's life.")
@@ -266,6 +269,12 @@ class _Budget:
     exceeded: str | None = None
 
 
+def _program_clock() -> float:
+    """The clock a step's time limit runs on: CPU time of this thread, which stands still
+    while the step awaits the engine and while the OS runs other processes."""
+    return time.thread_time()
+
+
 _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("budget", default=None)
 _process = psutil.Process()
 # Off in a confined worker, where the kernel's address-space limit bounds memory (and
@@ -289,7 +298,7 @@ def _tick() -> None:
     if budget.ops_left < 0:
         budget.exceeded = "operation budget of the step exhausted (an endless loop?)"
     elif budget.ops_left % 256 == 0:
-        if time.monotonic() > budget.deadline:
+        if _program_clock() > budget.deadline:
             budget.exceeded = "step time limit exceeded"
         elif _memory_checks and _process.memory_info().rss > budget.rss_limit:
             budget.exceeded = "memory bound exceeded"
@@ -454,7 +463,7 @@ class _Armed:
     def __init__(self, limits: SandboxLimits):
         self.budget = _Budget(
             ops_left=limits.step_ops,
-            deadline=time.monotonic() + limits.step_timeout_s,
+            deadline=_program_clock() + limits.step_timeout_s,
             rss_limit=_recent_rss() + limits.memory_mb * 2**20,
         )
 
@@ -542,7 +551,7 @@ def _guarded(limits: SandboxLimits, what: str):
     ProgramError (run_step and run_sync share this)."""
     with _Armed(limits) as budget:
         try:
-            yield
+            yield budget
         except BudgetExceeded as exc:
             raise ProgramError(f"{what} stopped: {exc}") from None
         except ProgramError:
@@ -555,14 +564,41 @@ def _guarded(limits: SandboxLimits, what: str):
             raise ProgramError(f"{what} stopped: {budget.exceeded}")
 
 
+class _StepTimer:
+    """Cancels a step once its CPU time is spent. It wakes when the time would be spent if the
+    step computed without pause (CPU time never runs ahead of the wall clock) and, if the step
+    was waiting meanwhile, sleeps again for what is left. One timer handle per step, no extra
+    task (`asyncio.timeout` rather than `wait_for`: it is armed for every particle-step)."""
+
+    def __init__(self, timeout: asyncio.Timeout, deadline: float):
+        self._timeout = timeout
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(max(0.0, deadline - _program_clock()), self._wake)
+
+    def _wake(self) -> None:
+        left = self._deadline - _program_clock()
+        if left <= 0:
+            self._timeout.reschedule(self._loop.time())  # expires now: the step is cancelled
+        else:
+            self._handle = self._loop.call_later(left, self._wake)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
 async def run_step(coroutine_factory, limits: SandboxLimits, what: str = "step()"):
     """Run one program coroutine (`start`, `step`) under the sandbox limits."""
-    with _guarded(limits, what):
+    with _guarded(limits, what) as budget:
         try:
-            async with asyncio.timeout(limits.step_timeout_s):  # no extra task per step
-                return await coroutine_factory()
+            async with asyncio.timeout(None) as timeout:
+                timer = _StepTimer(timeout, budget.deadline)
+                try:
+                    return await coroutine_factory()
+                finally:
+                    timer.cancel()
         except TimeoutError:
-            raise ProgramError(f"{what} exceeded its time limit of {limits.step_timeout_s:g}s") from None
+            raise ProgramError(f"{what} exceeded its time limit of {limits.step_timeout_s:g} CPU seconds") from None
 
 
 def run_sync(fn, limits: SandboxLimits, what: str):

@@ -142,3 +142,28 @@ def test_awaiting_forever_hits_the_step_time_limit():
     model = program.cls()
     with pytest.raises(ProgramError, match="time limit|stopped"):
         asyncio.run(run_step(model.step, SandboxLimits(step_timeout_s=1.0, step_ops=10**9)))
+
+
+def test_waiting_is_not_counted_against_the_step_time_limit():
+    """A step that waits (as it does on a busy engine) longer than its limit, computing
+    little, completes: the limit counts the program's own CPU time, not the shared queue."""
+    async def waits():
+        await asyncio.sleep(1.2)
+        return "done"
+    assert asyncio.run(run_step(waits, SandboxLimits(step_timeout_s=0.3))) == "done"
+
+
+def test_computing_past_the_limit_between_waits_is_stopped():
+    """CPU time adds up across the step's waits: the timer that woke during a wait sleeps
+    again for what is left and cancels the step once the CPU time is spent."""
+    import time
+
+    async def computes_between_waits():
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            end = time.thread_time() + 0.02
+            while time.thread_time() < end:
+                pass
+        return "never"
+    with pytest.raises(ProgramError, match="time limit of 0.5 CPU seconds"):
+        asyncio.run(run_step(computes_between_waits, SandboxLimits(step_timeout_s=0.5)))
