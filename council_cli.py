@@ -342,7 +342,12 @@ def _stop_serving(serve, grace_s: float = 60.0) -> None:
 
     import ray
 
-    for step, limit in ((serve.shutdown, grace_s), (ray.shutdown, 30.0)):
+    from actors.pool_controller import stop_controller
+
+    def stop_pool():  # detached: it would outlive Serve on a cluster that stays up
+        stop_controller("council")
+
+    for step, limit in ((stop_pool, grace_s), (serve.shutdown, grace_s), (ray.shutdown, 30.0)):
         worker = threading.Thread(target=step, daemon=True)
         worker.start()
         worker.join(limit)

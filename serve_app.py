@@ -48,6 +48,7 @@ from council_sdk.types import (
 )
 
 from actors.planner import PlannerActor
+from actors.pool_controller import stop_controller
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import CONTENT_TYPE, ServiceMetrics
 from cluster.pool import NoLiveReplicaError
@@ -183,7 +184,9 @@ class CouncilIngress:
         if not self.tenants:
             log.warning("no API keys configured: serving without authentication, localhost only")
         self.metrics = ServiceMetrics()
-        self.planner = PlannerActor.options(name=PLANNER_NAME, get_if_exists=True).remote(self.config)
+        # The app's name also names its pool's controller: two apps never share a pool.
+        self.app_name = serve.get_replica_context().app_name
+        self.planner = PlannerActor.options(name=PLANNER_NAME, get_if_exists=True).remote(self.config, self.app_name)
         self.planner.start.remote()  # the pool starts now, not on the first request
 
         # Auth, body cap, request id, access log and HTTP metrics for every request.
@@ -402,6 +405,13 @@ class CouncilIngress:
             self.planner.cancel.remote(task_id, tenant=tenant)
             raise ApiError(504, f"the task ran over {self.config.server.wait_timeout_s:g} s and was "
                            "cancelled", "server_error", code="timeout") from None
+
+
+def stop_app(name: str) -> None:
+    """Delete the Serve app `name` and stop its follower pool (which is detached: it outlives
+    the app's replicas on purpose, so it has to be stopped on purpose)."""
+    serve.delete(name)
+    stop_controller(name)
 
 
 app = CouncilIngress.bind()

@@ -21,7 +21,7 @@ from actors.engines import create_engine
 from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, ScoreRequest, ScoreResult, score
 from actors.particle_host import ParticleHost
 from cluster.config import EngineConfig
-from cluster.scheduler import ParticleState, ProgramSpec
+from cluster.protocol import ParticleState, ProgramSpec
 
 
 class ReplicaStats(BaseModel):
@@ -70,8 +70,8 @@ class FollowerReplica:
     async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]:
         return await self._particles().spawn(req, ProgramSpec.model_validate(spec), ids)
 
-    async def advance(self, req: str, ids: list[int]) -> list[ParticleState]:
-        return await self._particles().advance(req, ids)
+    async def advance(self, req: str, ids: list[int], save: bool = False) -> list[ParticleState]:
+        return await self._particles().advance(req, ids, save)
 
     async def clone(self, req: str, plan: dict[int, list[int]]) -> None:
         await self._particles().clone(req, plan)
@@ -79,8 +79,8 @@ class FollowerReplica:
     async def export(self, req: str, ids: list[int]) -> list[bytes]:
         return await self._particles().export(req, ids)
 
-    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None:
-        await self._particles().import_(req, ProgramSpec.model_validate(spec), blobs)
+    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes], ids: list[int] | None = None) -> None:
+        await self._particles().import_(req, ProgramSpec.model_validate(spec), blobs, ids)
 
     async def drop(self, req: str, ids: list[int] | None = None) -> None:
         await self._particles().drop(req, ids)

@@ -34,7 +34,7 @@ from actors.confine import CPU_HARD_GRACE_S
 from actors.engines.base import Engine, GenerateRequest, encode_prompt
 from actors.program_worker import MAX_TEXT_CHARS
 from actors.zygote import Zygote, ZygoteFailed
-from cluster.scheduler import ForwardingReplicaHandle, ParticleState, ProgramSpec
+from cluster.protocol import ForwardingReplicaHandle, ParticleState, ProgramSpec
 from council_sdk.types import MAX_PROMPT_CHARS
 from planner.masks import Vocabulary
 from planner.sandbox import ProgramError, WorkersUnavailable
@@ -79,8 +79,8 @@ class ParticleHost:
         worker = await self._worker(req, spec)
         return self._states(await self._call(worker, "spawn", [list(ids)]))
 
-    async def advance(self, req: str, ids: list[int]) -> list[ParticleState]:
-        return self._states(await self._call(self._existing(req), "advance", [list(ids)]))
+    async def advance(self, req: str, ids: list[int], save: bool = False) -> list[ParticleState]:
+        return self._states(await self._call(self._existing(req), "advance", [list(ids), bool(save)]))
 
     async def clone(self, req: str, plan: dict[int, list[int]]) -> None:
         await self._call(self._existing(req), "clone", [{int(k): list(v) for k, v in plan.items()}])
@@ -92,9 +92,9 @@ class ParticleHost:
             raise self._broken(worker, "sent particles that are not bytes")
         return blobs
 
-    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None:
+    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes], ids: list[int] | None = None) -> None:
         worker = await self._worker(req, spec)
-        await self._call(worker, "import_", [list(blobs)])
+        await self._call(worker, "import_", [list(blobs), None if ids is None else [int(i) for i in ids]])
 
     async def drop(self, req: str, ids: list[int] | None = None) -> None:
         worker = self._workers.get(req)

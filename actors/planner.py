@@ -1,6 +1,10 @@
-"""PlannerActor: the one actor that owns planning and runs each request's strategy.
+"""PlannerActor: plans and runs each request's strategy over the follower pool.
 
-It starts the follower pool, then serves requests concurrently (Ray runs an async actor's
+The pool itself belongs to the detached `PoolController` (`actors/pool_controller.py`); the
+planner follows its replica table (`cluster/pool_client.py`), reports the load it carries
+(the controller scales on it) and the failures it meets. So a planner that dies and is
+restarted by Ray (`max_restarts=-1`) finds the same pool, and a pool replica that dies is the
+controller's to replace. The planner serves requests concurrently (Ray runs an async actor's
 calls on one event loop): `run(RunRequest)` answers directly; `submit(TaskRequest)` queues a
 task (`cluster/tasks.py`) whose progress can be read with `events` and which `cancel` stops,
 freeing its particles on every replica. Each task belongs to the `tenant` that submitted it
@@ -25,21 +29,25 @@ import logging
 import ray
 from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, TaskStatus
 
-from actors.follower import FollowerActor
-from cluster.autoscale import ScalePolicy
+from actors.pool_controller import controller_for, stop_controller
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkCounter, WorkStats
-from cluster.pool import FollowerPool
+from cluster.pool_client import PoolClient
 from cluster.runner import CouncilRunner, RunRequest, check_runnable
 from cluster.tasks import Emit, Gate, TaskRegistry
 
 log = logging.getLogger(__name__)
 
 
+LOAD_REPORT_S = 1.0
+
+
 class CouncilPlanner:
-    def __init__(self, config: CouncilConfig | dict):
+    def __init__(self, config: CouncilConfig | dict, app: str = "council"):
         self.config = CouncilConfig.model_validate(config)
-        self.pool = FollowerPool(FollowerActor, self.config)
+        self.app = app
+        self.controller = controller_for(self.config, app)
+        self.pool = PoolClient(self.controller, self.config.pool)
         self.runner = CouncilRunner(self.config, self.pool.replica_handles,
                                     followers=self.pool)
         self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
@@ -56,16 +64,16 @@ class CouncilPlanner:
         self._started = False
         self._starting = asyncio.Lock()
         self._direct = 0  # `run` calls in flight (tasks are counted by the registry)
-        self._scaler: asyncio.Task | None = None
+        self._reporter: asyncio.Task | None = None
 
     async def start(self) -> Health:
-        """Start the follower pool (idempotent); returns once every replica is ready."""
+        """Follow the pool (idempotent); returns once every replica was started."""
         async with self._starting:
             if not self._started:
-                await self.pool.start(monitor=True)
+                await self.controller.start.remote()  # raises PoolStartError if a replica cannot start
+                await self.pool.wait_started(self.config.pool.startup_timeout_s)
                 self._started = True
-                if self.config.pool.elastic:
-                    self._scaler = asyncio.create_task(self._autoscale())
+                self._reporter = asyncio.create_task(self._report_load())
         return await self.health()
 
     # -- direct calls ------------------------------------------------------------------------
@@ -114,23 +122,27 @@ class CouncilPlanner:
 
     # -- health ------------------------------------------------------------------------------
     async def health(self) -> Health:
+        if self.pool.table is None:
+            await self.pool.start()  # the table, whether or not the pool has finished starting
         live = len(self.pool.live())
         depth = self.tasks.depth()
+        configured = len(self.pool.table.replicas) if self.pool.table else self.config.pool.replicas
         return Health(status="ok" if live else "starting", replicas_live=live,
-                      replicas=len(self.pool.replicas), queued=depth["queued"],
-                      running=depth["running"])
+                      replicas=configured, queued=depth["queued"], running=depth["running"])
 
     async def stats(self) -> WorkStats:
         health = await self.health()
+        table = self.pool.table
         return self.work.snapshot(queued=health.queued, running=health.running,
                                   replicas_live=health.replicas_live, replicas=health.replicas,
-                                  scaled_up=self.pool.scaled_up, scaled_down=self.pool.scaled_down,
+                                  scaled_up=table.scaled_up if table else 0,
+                                  scaled_down=table.scaled_down if table else 0,
                                   generating=self.generating.total,
                                   tenants=self.tasks.depth_by_tenant())
 
     async def replica_stats(self) -> list:
         """Each replica's stats (how many requests still hold particles there, among others)."""
-        return await self.pool.stats()
+        return await self.controller.replica_stats.remote()
 
     async def generate(self, request, tenant: str = ANONYMOUS):
         """Plain sampling from the pool (`POST /v1/generate`); raises QueueFull beyond
@@ -139,28 +151,23 @@ class CouncilPlanner:
             await self.start()
             return await self.pool.generate(request)
 
-    async def _autoscale(self, period_s: float = 1.0) -> None:
-        """Grow or shrink the pool with the load (see cluster/autoscale.py)."""
-        policy = ScalePolicy.from_pool(self.config.pool)
+    async def _report_load(self) -> None:
+        """Tell the controller how many requests this planner carries (it scales on the sum)."""
+        source = f"planner-{id(self):x}"
         while True:
-            await asyncio.sleep(period_s)
             depth = self.tasks.depth()
-            live = len([r for r in self.pool.live() if not r.draining])
-            step = policy.decide(depth["queued"] + depth["running"] + self._direct, live)
-            try:
-                if step > 0:
-                    await self.pool.scale_up()
-                elif step < 0:
-                    await self.pool.retire()
-            except Exception as exc:  # noqa: BLE001 - a failed step is retried next period
-                log.warning("autoscaling step %+d failed: %s", step, exc)
+            self.controller.report_load.remote(source, depth["queued"] + depth["running"] + self._direct)
+            await asyncio.sleep(LOAD_REPORT_S)
 
     async def shutdown(self) -> None:
-        if self._scaler is not None:
-            self._scaler.cancel()
-        await self.pool.shutdown()
+        """Stop the pool with its controller (the service is going away, not restarting)."""
+        if self._reporter is not None:
+            self._reporter.cancel()
+        self.pool.close()
+        await asyncio.get_running_loop().run_in_executor(None, stop_controller, self.app)
 
 
 # The planner itself needs no CPU of its own: the followers do the work. max_concurrency is
 # Ray's cap on concurrent calls; the registry and the semaphore above are the real limits.
-PlannerActor = ray.remote(num_cpus=0, max_concurrency=10_000, max_restarts=0)(CouncilPlanner)
+# Restarted when it dies: the pool is not its to lose (the tasks it ran still are, for now).
+PlannerActor = ray.remote(num_cpus=0, max_concurrency=10_000, max_restarts=-1)(CouncilPlanner)

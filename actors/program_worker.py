@@ -183,9 +183,13 @@ class ParticleRuntime:
         await asyncio.gather(*(self._run(pid, "start") for pid in ids))
         return [self._state(pid) for pid in ids]
 
-    async def advance(self, ids: list[int]) -> list[dict]:
+    async def advance(self, ids: list[int], save: bool = False) -> list[dict]:
         await asyncio.gather(*(self._run(pid, "step") for pid in ids))
-        return [self._state(pid) for pid in ids]
+        states = [self._state(pid) for pid in ids]
+        if save:  # the scheduler's checkpoint: restored elsewhere if this replica dies
+            for state in states:
+                state["saved"] = self._dump(state["pid"])
+        return states
 
     async def clone(self, plan: dict) -> None:
         for parent, children in plan.items():
@@ -199,23 +203,31 @@ class ParticleRuntime:
                 self.particles[int(child)] = _Particle(model, np.random.default_rng([seed, int(child)]),
                                                        source.error, source.passes)
 
+    def _dump(self, pid: int) -> bytes:
+        p = self.particles[pid]
+        return dump_state({"pid": pid, "attrs": vars(p.model), "rng": p.rng.bit_generator.state,
+                           "error": p.error, "passes": p.passes}, self.lm)
+
     async def export(self, ids: list[int]) -> list[bytes]:
-        out = []
+        out = [self._dump(pid) for pid in ids]
         for pid in ids:
-            p = self.particles.pop(pid)
-            out.append(dump_state({"pid": pid, "attrs": vars(p.model), "rng": p.rng.bit_generator.state,
-                                   "error": p.error, "passes": p.passes}, self.lm))
+            del self.particles[pid]
         return out
 
-    async def import_(self, blobs: list[bytes]) -> None:
+    async def import_(self, blobs: list[bytes], ids: list[int] | None = None) -> None:
         cls = self.program.cls
-        for blob in blobs:
+        if ids is not None and len(ids) != len(blobs):
+            raise ValueError("import_ needs one id per particle")
+        for i, blob in enumerate(blobs):
             data = load_state(bytes(blob), self.lm)
             model = cls.__new__(cls)
             model.__dict__.update(data["attrs"])
             rng = np.random.Generator(np.random.PCG64())
             rng.bit_generator.state = data["rng"]
-            self.particles[int(data["pid"])] = _Particle(model, rng, data["error"], data["passes"])
+            pid = int(data["pid"]) if ids is None else int(ids[i])
+            if pid != int(data["pid"]):  # a clone restored from its parent: randomness of its own
+                rng = np.random.default_rng([int(rng.integers(2**63)), pid])
+            self.particles[pid] = _Particle(model, rng, data["error"], data["passes"])
 
     async def drop(self, ids: list[int]) -> None:
         for pid in ids:

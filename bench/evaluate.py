@@ -20,7 +20,8 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+from cluster.protocol import ProgramSpec
+from cluster.scheduler import InferenceConfig, Scheduler
 from planner.constraints import parse_collie
 from planner.library import generic_program, plan
 

@@ -131,7 +131,8 @@ async def _local_round_s(engine, particles: int, steps: int, prompt: str, seed: 
     the same tokens, and the engine would answer them from its cache."""
     from actors.particle_host import LocalReplica, ParticleHost
     from bench.smc import FIXED_LENGTH_PROGRAM
-    from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+    from cluster.protocol import ProgramSpec
+    from cluster.scheduler import InferenceConfig, Scheduler
 
     replicas = [LocalReplica("r0", ParticleHost(engine))]
     def spec(s: int) -> ProgramSpec:  # the particles' draws are seeded by the spec
@@ -150,7 +151,7 @@ async def _state_costs(engine, prompt: str, n: int = 64) -> tuple[float, float]:
     from actors.particle_host import ParticleHost
     from bench.smc import FIXED_LENGTH_PROGRAM
     from cluster.resampling import systematic
-    from cluster.scheduler import ProgramSpec
+    from cluster.protocol import ProgramSpec
 
     host = ParticleHost(engine)
     spec = ProgramSpec(source=FIXED_LENGTH_PROGRAM.format(steps=64), prompt=prompt)

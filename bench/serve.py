@@ -106,7 +106,7 @@ def run(out: Path | None, latency_n: int = 20, levels: tuple[int, ...] = (1, 8, 
     from ray import serve
 
     from cluster.runtime import connect_ray
-    from serve_app import PLANNER_NAME, CouncilIngress
+    from serve_app import PLANNER_NAME, CouncilIngress, stop_app
 
     connect_ray(num_cpus=os.cpu_count() or 2)
     port = _free_port()
@@ -132,7 +132,7 @@ def run(out: Path | None, latency_n: int = 20, levels: tuple[int, ...] = (1, 8, 
                 print(f"{name:5s} concurrency {c:3d}: {row['requests_per_s']:6.2f} req/s "
                       f"({row['requests']} requests, {row['error_count']} errors)")
     finally:
-        serve.delete("council-bench")
+        stop_app("council-bench")
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))

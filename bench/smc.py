@@ -56,7 +56,8 @@ async def _smc_runs(replicas: int, particles: int, steps: int, prompt: str, dtyp
     (`measure_raw()`, when given)."""
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
-    from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+    from cluster.protocol import ProgramSpec
+    from cluster.scheduler import InferenceConfig, Scheduler
 
     cpus = max(1, (os.cpu_count() or 1) // replicas)
     cfg = CouncilConfig.from_dict({

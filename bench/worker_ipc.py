@@ -29,7 +29,7 @@ from actors.engines.base import GenerateRequest, encode_prompt
 from actors.engines.model_source import resolve_model
 from actors.particle_host import ParticleHost
 from actors.program_worker import ParticleRuntime
-from cluster.scheduler import ProgramSpec
+from cluster.protocol import ProgramSpec
 from planner.masks import Vocabulary
 
 PROGRAM = """

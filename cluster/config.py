@@ -96,6 +96,12 @@ class PoolConfig(_Strict):
         300.0, gt=0, description="Longest one particle operation (spawn, advance, ...) may take on a "
         "replica. Past it the replica counts as hung: it is replaced and its particles are lost, as "
         "if it had died (a stuck engine still answers health pings).")
+    replica_wait_s: float = Field(
+        120.0, ge=0, description="How long a request waits for a follower replica to come back when "
+        "none is alive (the pool restarting after a crash) before it fails with 503.")
+    token_timeout_s: float = Field(
+        1.0, gt=0, description="More time a `generate` call gets per token it may produce, on top "
+        "of call_timeout_s (vote, cascade, signal and the baselines sample through it).")
 
     @model_validator(mode="after")
     def _bounds(self) -> "PoolConfig":

@@ -1,88 +1,130 @@
-"""FollowerPool: start R follower replicas, watch them, replace the dead, route calls.
+"""FollowerPool: the follower replicas' control plane — start, watch, replace, scale, publish.
 
 The pool never imports an actor class: the layer above hands it one (any Ray actor class
 whose constructor takes `(engine_config, replica_id)` and that has `ready()` and `ping()`).
 Replicas are placed in one placement group, a bundle each ({CPU, GPU} from config, SPREAD
 across nodes by default); a replacement is started in the dead replica's bundle, so a restart
-never competes with other work for resources.
+never competes with other work for resources; a replica added by scaling gets a group of its
+own.
 
-Failure handling, in one place: a call that hits a dead replica (or a health check that
-fails or times out) marks it down, starts its replacement in the background, and the call is
-retried on another live replica, so callers see an answer, not the failure. Only when no
-replica is alive does a call fail, with `NoLiveReplicaError`.
+Two ways to own it:
+
+- **In one process** (the CLI, the tests): `FollowerPool(cls, cfg)`; the replicas die with it.
+- **Detached** (the service): `FollowerPool(cls, cfg, name="council")` inside the
+  `PoolController` actor. Replicas and placement groups are then detached and named
+  (`council-follower-<slot>.<generation>`, `council-pg`, `council-pg-<slot>`), so they outlive
+  the controller, and a restarted controller *adopts* them (`start` finds the live named
+  replicas and the groups) instead of starting a second pool whose resources the first
+  still holds.
+
+Whoever routes calls reads a versioned `ReplicaTable` (`table(known_version)` answers when
+the version moves past the one the caller has: a long poll, like Serve's `LongPollHost`) and
+reports failures back (`report_failure(slot, generation, why)`), which marks the replica
+down and starts its replacement once, however many callers report it. The health monitor
+pings every live replica on its own. The pool also routes calls itself (`cluster/routing.py`)
+for the in-process case.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from council_sdk.types import GenerateRequest, GenerateResult, ScoreRequest, ScoreResult
-
+from cluster.autoscale import ScalePolicy
 from cluster.config import CouncilConfig
-from cluster.scheduler import ForwardingReplicaHandle, ReplicaLost
-from planner.sandbox import ProgramError, WorkersUnavailable
+from cluster.routing import NoLiveReplicaError, Replica, ReplicaRouter, cause_of
 
 log = logging.getLogger(__name__)
 
+NAMESPACE = "council"  # where the detached pool's named actors live
+LOAD_FRESH_S = 5.0  # a load report older than this no longer counts (its reporter is gone)
 
-class NoLiveReplicaError(RuntimeError):
-    """Every follower replica is down (replacements may be starting)."""
+__all__ = ["FollowerPool", "NoLiveReplicaError", "PoolStartError", "ReplicaEntry", "ReplicaTable"]
 
 
 class PoolStartError(RuntimeError):
     pass
 
 
-@dataclass
-class Replica:
-    """The pool's view of one replica slot (bundle); `handle` changes on replacement."""
+@dataclass(eq=False)
+class _Slot(Replica):
+    """The owner's view of one replica slot: a Replica plus its restart and its own group."""
+
+    restarting: asyncio.Task | None = field(default=None, repr=False, compare=False)
+    pg: PlacementGroup | None = field(default=None, repr=False, compare=False)  # added replicas
+
+
+@dataclass(frozen=True)
+class ReplicaEntry:
+    """One row of the published table (plain data and an actor handle: it crosses actors)."""
 
     index: int
-    handle: Any = None
-    generation: int = 0  # how many times this slot was (re)started
-    alive: bool = False
-    inflight: int = 0
-    restarting: asyncio.Task | None = field(default=None, repr=False)
-    draining: bool = False  # being retired: finishes its particles, takes no new work
-    pg: PlacementGroup | None = field(default=None, repr=False)  # own group (added replicas)
+    generation: int
+    handle: Any
+    alive: bool
+    draining: bool
+
+
+@dataclass(frozen=True)
+class ReplicaTable:
+    version: int
+    replicas: tuple[ReplicaEntry, ...]
+    restarting: int = 0
+    restarts: int = 0
+    scaled_up: int = 0
+    scaled_down: int = 0
+    started: bool = False  # the first start (or adoption) is over
 
     @property
-    def replica_id(self) -> str:
-        return f"follower-{self.index}"
+    def live(self) -> int:
+        return sum(1 for r in self.replicas if r.alive)
 
 
-class FollowerPool:
-    def __init__(self, actor_cls, config: CouncilConfig):
+class FollowerPool(ReplicaRouter):
+    def __init__(self, actor_cls, config: CouncilConfig, name: str | None = None):
+        super().__init__()
         self._actor_cls = actor_cls
         self.config = config
-        self.replicas = [Replica(i) for i in range(config.pool.replicas)]
+        self.pool_config = config.pool
+        self.name = name
+        self.replicas: list[_Slot] = [_Slot(i) for i in range(config.pool.replicas)]
         self._pg: PlacementGroup | None = None
-        self._monitor: asyncio.Task | None = None
-        self._rr = itertools.count()
+        self._tasks: list[asyncio.Task] = []  # the monitor and the scaler
         self.restarts = 0
         self.scaled_up = 0
         self.scaled_down = 0
+        self.started = False
+        self.version = 0
+        self._moved = asyncio.Event()  # set (and replaced) whenever the table changes
+        self._loads: dict[str, tuple[float, int]] = {}  # reporter -> (when, load)
+
+    # -- names of the detached pool's parts ------------------------------------------------------
+    def _actor_name(self, slot: _Slot, generation: int) -> str:
+        return f"{self.name}-follower-{slot.index}.{generation}"
+
+    def _group_name(self, slot: _Slot | None = None) -> str:
+        return f"{self.name}-pg" if slot is None else f"{self.name}-pg-{slot.index}"
 
     # -- life cycle -------------------------------------------------------------------------
     def _bundle(self) -> dict[str, float]:
         pool = self.config.pool
         return {k: v for k, v in (("CPU", pool.num_cpus), ("GPU", pool.num_gpus)) if v > 0}
 
-    async def _placement_group(self, count: int) -> PlacementGroup | None:
+    async def _placement_group(self, count: int, name: str | None) -> PlacementGroup | None:
         pool, bundle = self.config.pool, self._bundle()
         if not bundle:
             return None
-        pg = placement_group([bundle] * count, strategy=pool.placement_strategy)
+        options = {"name": name, "lifetime": "detached"} if name else {}
+        pg = placement_group([bundle] * count, strategy=pool.placement_strategy, **options)
         try:
             await asyncio.wait_for(pg.ready(), pool.startup_timeout_s)
         except asyncio.TimeoutError:
@@ -94,15 +136,22 @@ class FollowerPool:
         return pg
 
     async def start(self, monitor: bool = True) -> "FollowerPool":
-        self._pg = await self._placement_group(self.config.pool.replicas)
-        await asyncio.gather(*(self._launch(r) for r in self.replicas))
+        """Start the replicas (a detached pool first adopts what a previous owner left)."""
+        adopted = await self._adopt() if self.name else False
+        if not adopted:
+            self._pg = await self._placement_group(self.config.pool.replicas, self._group_name() if self.name else None)
+        await asyncio.gather(*(self._launch(r) for r in self.replicas if not r.alive))
+        self.started = True
+        self._publish()
         if monitor:
-            self._monitor = asyncio.create_task(self._monitor_loop())
+            self._tasks.append(asyncio.create_task(self._monitor_loop()))
+            if self.config.pool.elastic:
+                self._tasks.append(asyncio.create_task(self._autoscale()))
         return self
 
     async def shutdown(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
+        for task in self._tasks:
+            task.cancel()
         for r in self.replicas:
             if r.restarting is not None:
                 r.restarting.cancel()
@@ -114,17 +163,22 @@ class FollowerPool:
         if self._pg is not None:
             remove_placement_group(self._pg)
             self._pg = None
+        self._publish()
 
-    async def _launch(self, replica: Replica) -> None:
+    async def _launch(self, replica: _Slot) -> None:
         options: dict[str, Any] = {
             "num_cpus": self.config.pool.num_cpus,
             "num_gpus": self.config.pool.num_gpus,
         }
-        if replica.pg is not None or self._pg is not None:
+        group = replica.pg or (self._pg if replica.index < self.config.pool.replicas else None)
+        if group is not None:
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                placement_group=replica.pg or self._pg,
+                placement_group=group,
                 placement_group_bundle_index=0 if replica.pg is not None else replica.index,
             )
+        if self.name:
+            options.update(name=self._actor_name(replica, replica.generation + 1), namespace=NAMESPACE,
+                           lifetime="detached")
         handle = self._actor_cls.options(**options).remote(
             self.config.engine.model_dump(), replica.replica_id
         )
@@ -137,22 +191,97 @@ class FollowerPool:
                 f"{self.config.pool.startup_timeout_s:.0f}s"
             ) from None
         except RayActorError as exc:
-            raise PoolStartError(f"{replica.replica_id} failed to start: {_cause(exc)}") from None
+            ray.kill(handle)  # a named actor that failed must free its name
+            raise PoolStartError(f"{replica.replica_id} failed to start: {cause_of(exc)}") from None
         replica.handle, replica.alive = handle, True
         replica.generation += 1
+        self._publish()
+
+    async def _adopt(self) -> bool:
+        """Take over the replicas and groups a previous owner of this name left running
+        (true if its placement group was found: the pool then exists and is only refilled)."""
+        try:
+            self._pg = ray.util.get_placement_group(self._group_name())
+        except ValueError:
+            self._pg = None
+        found: dict[int, list[tuple[int, str]]] = {}
+        pattern = re.compile(re.escape(f"{self.name}-follower-") + r"(\d+)\.(\d+)$")
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            match = pattern.match(entry["name"]) if entry.get("namespace") == NAMESPACE else None
+            if match:
+                found.setdefault(int(match[1]), []).append((int(match[2]), entry["name"]))
+        if self._pg is None and not found:
+            return False
+        slots = {r.index: r for r in self.replicas}
+        for index, named in sorted(found.items()):
+            named.sort(reverse=True)
+            for _, stale in named[1:]:  # an older generation left behind by a crash: free it
+                _kill_named(stale)
+            generation, actor_name = named[0]
+            slot = slots.get(index) or _Slot(index)
+            slot.generation = generation
+            if index >= self.config.pool.replicas:
+                try:
+                    slot.pg = ray.util.get_placement_group(self._group_name(slot))
+                except ValueError:
+                    _kill_named(actor_name)  # an added replica without its group: not ours to keep
+                    continue
+            try:
+                handle = ray.get_actor(actor_name, namespace=NAMESPACE)
+                await asyncio.wait_for(handle.ping.remote(), self.config.pool.health_check_timeout_s)
+            except (ValueError, RayActorError, GetTimeoutError, asyncio.TimeoutError):
+                _kill_named(actor_name)
+                slot.alive = False
+            else:
+                slot.handle, slot.alive = handle, True
+            slots[index] = slot
+        self.replicas = sorted(slots.values(), key=lambda r: r.index)
+        if self._pg is None and self._bundle():
+            self._pg = await self._placement_group(self.config.pool.replicas, self._group_name())
+        self._free_orphan_groups()
+        live = [r.replica_id for r in self.replicas if r.alive]
+        log.warning("pool %s adopted %d live replica(s) %s; starting the rest", self.name, len(live), live)
+        return True
+
+    def _free_orphan_groups(self) -> None:
+        """Remove this pool's added-replica groups that no slot uses (their replica was
+        retired or lost while no owner was there to free them)."""
+        used = {self._group_name(r) for r in self.replicas if r.pg is not None}
+        prefix = f"{self.name}-pg-"
+        for info in ray.util.placement_group_table().values():
+            name = info.get("name") or ""
+            if name.startswith(prefix) and name not in used and info.get("state") != "REMOVED":
+                remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(info["placement_group_id"]))))
+
+    # -- the published table -------------------------------------------------------------------
+    def _publish(self) -> None:
+        self.version += 1
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    def snapshot(self) -> ReplicaTable:
+        return ReplicaTable(
+            version=self.version,
+            replicas=tuple(ReplicaEntry(r.index, r.generation, r.handle, r.alive, r.draining)
+                           for r in self.replicas),
+            restarting=sum(1 for r in self.replicas if r.restarting is not None),
+            restarts=self.restarts, scaled_up=self.scaled_up, scaled_down=self.scaled_down,
+            started=self.started,
+        )
+
+    async def table(self, known_version: int = -1, timeout_s: float = 30.0) -> ReplicaTable:
+        """The table once its version differs from `known_version`, or after `timeout_s`."""
+        if self.version == known_version:
+            moved = self._moved
+            try:
+                await asyncio.wait_for(moved.wait(), timeout_s)
+            except asyncio.TimeoutError:
+                pass
+        return self.snapshot()
 
     # -- views ------------------------------------------------------------------------------
-    def live(self) -> list[Replica]:
-        return [r for r in self.replicas if r.alive]
-
-    def pick(self) -> Replica:
-        """The live replica with the fewest calls in flight (round-robin among equals)."""
-        live = [r for r in self.live() if not r.draining]
-        if not live:
-            raise NoLiveReplicaError(self._down_message())
-        start = next(self._rr)
-        ring = live[start % len(live) :] + live[: start % len(live)]
-        return min(ring, key=lambda r: r.inflight)
+    def _replicas(self) -> list[Replica]:
+        return self.replicas
 
     async def stats(self) -> list[dict]:
         """Each live replica's own report (queue depth, tokens, cache hit rate, memory)."""
@@ -163,20 +292,41 @@ class FollowerPool:
         out = []
         for r, rep in zip(live, reports):
             if isinstance(rep, BaseException):
-                await self.report_failure(r, rep)
+                await self._lost(r, rep)
                 continue
             out.append({"generation": r.generation, "inflight": r.inflight, **rep.model_dump()})
         return out
 
-    def replica_handles(self) -> list["RayReplicaHandle"]:
-        """The live replicas as the SMC scheduler's ReplicaHandles."""
-        return [RayReplicaHandle(self, r) for r in self.live()]
-
     # -- elasticity -------------------------------------------------------------------------
+    def report_load(self, source: str, load: int) -> None:
+        """`source` (a runner) has `load` requests queued or running; the scaler sums the
+        fresh reports."""
+        self._loads[source] = (time.monotonic(), int(load))
+
+    def load(self) -> int:
+        now = time.monotonic()
+        self._loads = {k: v for k, v in self._loads.items() if now - v[0] < LOAD_FRESH_S}
+        return sum(load for _, load in self._loads.values())
+
+    async def _autoscale(self, period_s: float = 1.0) -> None:
+        """Grow or shrink the pool with the reported load (see cluster/autoscale.py)."""
+        policy = ScalePolicy.from_pool(self.config.pool)
+        while True:
+            await asyncio.sleep(period_s)
+            live = len([r for r in self.live() if not r.draining])
+            step = policy.decide(self.load(), live)
+            try:
+                if step > 0:
+                    await self.scale_up()
+                elif step < 0:
+                    await self.retire()
+            except Exception as exc:  # noqa: BLE001 - a failed step is retried next period
+                log.warning("autoscaling step %+d failed: %s", step, exc)
+
     async def scale_up(self) -> Replica:
         """Add one replica (in a placement group of its own)."""
-        replica = Replica(max((r.index for r in self.replicas), default=-1) + 1)
-        replica.pg = await self._placement_group(1)
+        replica = _Slot(max((r.index for r in self.replicas), default=-1) + 1)
+        replica.pg = await self._placement_group(1, self._group_name(replica) if self.name else None)
         try:
             await self._launch(replica)
         except PoolStartError:
@@ -185,10 +335,11 @@ class FollowerPool:
             raise
         self.replicas.append(replica)
         self.scaled_up += 1
+        self._publish()
         log.info("pool grew to %d replicas (%s added)", len(self.replicas), replica.replica_id)
         return replica
 
-    async def retire(self, replica: Replica | None = None) -> Replica | None:
+    async def retire(self, replica: _Slot | None = None) -> Replica | None:
         """Drain one replica (the least busy) and remove it: it takes no new particles, the
         scheduler moves its particles to the others, and once none is left it is stopped."""
         candidates = [r for r in self.live() if not r.draining]
@@ -196,6 +347,7 @@ class FollowerPool:
             return None
         replica = replica or min(candidates, key=lambda r: (r.inflight, -r.index))
         replica.draining = True
+        self._publish()
         deadline = asyncio.get_running_loop().time() + self.config.pool.drain_timeout_s
         while replica.alive and asyncio.get_running_loop().time() < deadline:
             try:
@@ -211,47 +363,36 @@ class FollowerPool:
         if replica.pg is not None:
             remove_placement_group(replica.pg)
         self.scaled_down += 1
+        self._publish()
         log.info("pool shrank to %d replicas (%s retired)", len(self.replicas), replica.replica_id)
         return replica
 
-    # -- calls ------------------------------------------------------------------------------
-    async def call(self, method: str, *args, replica: Replica | None = None, **kwargs) -> Any:
-        """Call `method` on a replica; on replica death retry on another live one."""
-        attempts = len(self.replicas) + 1
-        for attempt in range(attempts):
-            target = replica if (replica is not None and attempt == 0) else self.pick()
-            if not target.alive:
-                target = self.pick()
-            handle = target.handle
-            target.inflight += 1
-            try:
-                return await getattr(handle, method).remote(*args, **kwargs)
-            except RayActorError as exc:
-                await self.report_failure(target, exc, handle)
-            finally:
-                target.inflight -= 1
-        raise NoLiveReplicaError(self._down_message())
+    # -- failures ---------------------------------------------------------------------------
+    async def report_failure(self, index: int, generation: int, why: str) -> bool:
+        """A router found replica `index` of `generation` dead or hung: replace it (once).
+        Returns whether that replica was still taken to be live."""
+        slot = next((r for r in self.replicas if r.index == index), None)
+        if slot is None or slot.generation != generation:
+            return False  # retired, or already replaced
+        was_live = slot.alive
+        await self._lost(slot, RuntimeError(why), slot.handle)
+        return was_live
 
-    async def generate(self, request: GenerateRequest) -> GenerateResult:
-        """One follower sample from any live replica (the strategies' `Followers`)."""
-        return await self.call("generate", request)
-
-    async def score(self, request: ScoreRequest) -> ScoreResult:
-        return await self.call("score", request)
-
-    async def report_failure(self, replica: Replica, error: BaseException, handle=None) -> None:
+    async def _lost(self, replica: Replica, error: BaseException, handle=None) -> None:
         """Mark `replica` down and start its replacement (once, however many report it)."""
         if handle is not None and handle is not replica.handle:
             return  # the failed handle was already replaced
+        assert isinstance(replica, _Slot)
         if not replica.alive and replica.restarting is not None:
             return
-        log.warning("%s is down (%s); replacing it", replica.replica_id, _cause(error))
+        log.warning("%s is down (%s); replacing it", replica.replica_id, cause_of(error))
         replica.alive = False
         replica.restarting = asyncio.create_task(self._replace(replica))
+        self._publish()
 
-    async def _replace(self, replica: Replica) -> None:
+    async def _replace(self, replica: _Slot) -> None:
         if replica.handle is not None:
-            ray.kill(replica.handle)  # a hung replica must release its bundle
+            ray.kill(replica.handle)  # a hung replica must release its bundle (and its name)
         delay = 1.0
         while True:
             try:
@@ -264,6 +405,7 @@ class FollowerPool:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
         replica.restarting = None
+        self._publish()
 
     async def check_health(self) -> list[str]:
         """Ping every live replica; returns the ids found dead (their replacement is started)."""
@@ -281,7 +423,7 @@ class FollowerPool:
         dead = []
         for r, err in zip(live, results):
             if err is not None:
-                await self.report_failure(r, err if err.args else TimeoutError("ping timed out"))
+                await self._lost(r, err if err.args else TimeoutError("ping timed out"))
                 dead.append(r.replica_id)
         return dead
 
@@ -309,49 +451,8 @@ class FollowerPool:
         )
 
 
-_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception|Exit|Interrupt)\b.*:\s")
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class RayReplicaHandle(ForwardingReplicaHandle):
-    """`cluster.scheduler.ReplicaHandle` over one follower actor.
-
-    The id carries the replica's generation, so the scheduler never mistakes a replacement
-    (which holds none of the request's particles) for the replica that died."""
-
-    def __init__(self, pool: FollowerPool, replica: Replica):
-        self._pool = pool
-        self._replica = replica
-        self._handle = replica.handle
-        self.replica_id = f"{replica.replica_id}.{replica.generation}"
-
-    @property
-    def accepting(self) -> bool:
-        return not self._replica.draining
-
-    async def _call(self, method: str, *args):
-        timeout = self._pool.config.pool.call_timeout_s
-        try:
-            return await asyncio.wait_for(getattr(self._handle, method).remote(*args), timeout)
-        except asyncio.TimeoutError:
-            error = TimeoutError(f"{method} took over {timeout:g}s")
-            await self._pool.report_failure(self._replica, error, self._handle)
-            raise ReplicaLost(f"{self.replica_id} hung: {error}") from None
-        except RayActorError as exc:
-            await self._pool.report_failure(self._replica, exc, self._handle)
-            raise ReplicaLost(f"{self.replica_id} died: {_cause(exc)}") from None
-        except RayTaskError as exc:
-            if isinstance(exc.cause, ProgramError):  # the program's fault: say it plainly
-                raise ProgramError(str(exc.cause)) from None
-            if isinstance(exc.cause, WorkersUnavailable):
-                raise WorkersUnavailable(str(exc.cause)) from None
-            raise
-
-
-def _cause(exc: BaseException) -> str:
-    """The root error of a Ray failure (`ModelNotFoundError: ...`), not Ray's wrapper text."""
-    lines = [_ANSI.sub("", line).strip() for line in str(exc).strip().splitlines()]
-    for line in reversed(lines):
-        if _ERROR_LINE.match(line):
-            return line
-    return lines[0] if lines and lines[0] else type(exc).__name__
+def _kill_named(name: str) -> None:
+    try:
+        ray.kill(ray.get_actor(name, namespace=NAMESPACE))
+    except ValueError:
+        pass  # already gone

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.config import CouncilConfig
 from cluster.ledger import CostLedger
-from cluster.scheduler import InferenceConfig, ProgramSpec, ReplicaHandle, ReplicaLost, Scheduler
+from cluster.protocol import ProgramSpec, ReplicaHandle, ReplicaLost
+from cluster.scheduler import InferenceConfig, Scheduler
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
 from planner.llm import ChatModel, LLMPlanner
@@ -139,6 +140,8 @@ class CouncilRunner:
         icfg = request.inference
         if planned.report.path in ("library", "generic") and "max_rounds" not in icfg.model_fields_set:
             icfg = icfg.model_copy(update={"max_rounds": planned.rounds})
+        if "replica_wait_s" not in icfg.model_fields_set:  # a pool restarting is waited for
+            icfg = icfg.model_copy(update={"replica_wait_s": min(self.config.pool.replica_wait_s, icfg.max_wall_s)})
         spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed, limits=self.config.sandbox)
         return await Scheduler(spec, icfg, self.replicas, on_round=on_round).run()
 

@@ -11,6 +11,13 @@ drop); it never sees an engine, and replicas never see global weights. One round
 4. particles migrate between replicas only when the load differs by more than a bound
    (state = program attributes + token ids; the target rebuilds KV from its prefix cache).
 
+A replica can die at any point of a round. Every step also returns each particle's state as
+`export` would ship it (`advance(save=True)`, on unless `checkpoint` is off), so a particle
+whose replica died is *restored* on another live replica from that state and takes its step
+again there (`_heal`); a clone inherits its parent's saved state. Only a particle with nothing
+saved is lost (weight zero). With no replica alive the scheduler waits for one to come back,
+up to `replica_wait_s`, before it gives up with NoReplicaLeft.
+
 Replicas report each particle's own accumulated weight; the scheduler keeps a per-particle
 offset so that resetting weights never needs a round trip.
 
@@ -21,49 +28,21 @@ finishes and passes check()), `steer` (each particle extended to K children, bes
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import math
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Literal, Protocol
+from typing import Awaitable, Callable, Literal
 
 import numpy as np
 from council_sdk.types import CouncilResult, PosteriorEntry, RoundTrace
 from pydantic import BaseModel, ConfigDict, Field
 
+from cluster.protocol import NoReplicaLeft, ParticleState, ProgramSpec, ReplicaHandle, ReplicaLost
 from cluster.resampling import Resampler, effective_sample_size, normalize_log_weights, resample
-from planner.sandbox import ProgramError, SandboxLimits
-
-
-# -- types that cross the actor boundary -----------------------------------------------------
-
-
-class ProgramSpec(BaseModel):
-    """A program to run and the task it is given."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source: str
-    prompt: str
-    seed: int = 0
-    limits: SandboxLimits = Field(default_factory=SandboxLimits)
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
-
-
-class ParticleState(BaseModel):
-    pid: int
-    log_weight: float
-    finished: bool
-    text: str
-    tokens: int
-    passes_check: bool | None = None
-    error: str | None = None
+from planner.sandbox import ProgramError
 
 
 class InferenceConfig(BaseModel):
@@ -79,70 +58,26 @@ class InferenceConfig(BaseModel):
     steer_children: int = Field(2, ge=2, le=16, description="`steer`: children per particle.")
     rs_batches: int = Field(8, ge=1, description="`rs`: most batches of N particles.")
     imbalance: int = Field(2, ge=1, description="Migrate when replica loads differ by more.")
+    checkpoint: bool = Field(True, description="Save every particle's state each step, so that a "
+                             "particle whose replica dies is continued elsewhere rather than lost.")
+    replica_wait_s: float = Field(0.0, ge=0, description="How long to wait for a follower replica "
+                                  "when none is alive (a pool restarting), before failing.")
     seed: int = 0
-
-
-class ReplicaLost(RuntimeError):
-    """The replica died; its particles are gone."""
-
-
-class NoReplicaLeft(RuntimeError):
-    pass
-
-
-class ReplicaHandle(Protocol):
-    replica_id: str
-    # Optional `accepting: bool` (default True): False while the replica drains before it is
-    # retired; the scheduler then places no new particles there and moves its particles off.
-
-    async def spawn(self, req: str, spec: ProgramSpec, ids: list[int]) -> list[ParticleState]: ...
-
-    async def advance(self, req: str, ids: list[int]) -> list[ParticleState]: ...
-
-    async def clone(self, req: str, plan: dict[int, list[int]]) -> None: ...
-
-    async def export(self, req: str, ids: list[int]) -> list[bytes]: ...
-
-    async def import_(self, req: str, spec: ProgramSpec, blobs: list[bytes]) -> None: ...
-
-    async def drop(self, req: str, ids: list[int] | None = None) -> None: ...
-
-
-class ForwardingReplicaHandle:
-    """A ReplicaHandle whose six operations all go through one `_call(method, *args)`."""
-
-    replica_id: str
-
-    async def _call(self, method: str, *args):
-        raise NotImplementedError
-
-    async def spawn(self, req, spec, ids):
-        return await self._call("spawn", req, spec, ids)
-
-    async def advance(self, req, ids):
-        return await self._call("advance", req, ids)
-
-    async def clone(self, req, plan):
-        await self._call("clone", req, plan)
-
-    async def export(self, req, ids):
-        return await self._call("export", req, ids)
-
-    async def import_(self, req, spec, blobs):
-        await self._call("import_", req, spec, blobs)
-
-    async def drop(self, req, ids=None):
-        await self._call("drop", req, ids)
 
 
 # -- the scheduler ---------------------------------------------------------------------------
 
 
+MAX_STEP_TRIES = 4  # a step retried on another replica after its replica died, at most
+
+
 @dataclass
 class _Particle:
-    replica: str
+    replica: str  # "" once lost for good
     state: ParticleState
     offset: float = 0.0  # scheduler-side weight correction (resets after resampling)
+    saved: bytes | None = None  # its state as of `state`, to restore it elsewhere
+    stepped: bool = False  # it took a step (so it cannot simply be spawned afresh)
 
     @property
     def log_weight(self) -> float:
@@ -173,7 +108,10 @@ class Scheduler:
         self.particles: dict[int, _Particle] = {}
         self.trace: list[RoundTrace] = []
         self.tokens = 0
+        self.restored = 0  # particles continued on another replica after theirs died
         self._touched: set[str] = set()  # replicas that may hold state for this request
+        self._dead: set[str] = set()  # replicas seen dying (a router may not know yet)
+        self._round_lost = self._round_restored = 0
 
     # -- entry point -------------------------------------------------------------------------
     async def run(self) -> CouncilResult:
@@ -249,78 +187,139 @@ class Scheduler:
 
     # -- replica operations ------------------------------------------------------------------
     def _live(self) -> dict[str, ReplicaHandle]:
-        live = {h.replica_id: h for h in self._replicas()}
-        if not live:
-            raise NoReplicaLeft("no follower replica is alive to run the particles")
-        return live
+        """The live replicas, by id (maybe none: `_wait_for_replicas` waits for one)."""
+        return {h.replica_id: h for h in self._replicas() if h.replica_id not in self._dead}
 
     def _accepting(self) -> dict[str, ReplicaHandle]:
         """Live replicas that take new particles (a draining one only finishes its own)."""
         return {rid: h for rid, h in self._live().items() if getattr(h, "accepting", True)}
 
+    async def _wait_for_replicas(self) -> dict[str, ReplicaHandle]:
+        """The accepting live replicas; with none, wait up to `replica_wait_s` for one."""
+        deadline = time.monotonic() + self.config.replica_wait_s
+        while True:
+            accepting = self._accepting()
+            if accepting:
+                return accepting
+            if time.monotonic() >= deadline:
+                raise NoReplicaLeft("no follower replica is alive to run the particles (waited "
+                                    f"{self.config.replica_wait_s:g}s for one to come back)")
+            await asyncio.sleep(0.25)
+
+    def _replica_died(self, rid: str) -> None:
+        self._dead.add(rid)
+        self._touched.discard(rid)
+
+    async def _gather(self, calls: dict[str, Awaitable]) -> dict[str, object]:
+        """Run one call per replica at once; a ReplicaLost marks its replica dead (its
+        particles are restored by the next `_heal`), anything else is raised."""
+        results = await asyncio.gather(*calls.values(), return_exceptions=True)
+        out = {}
+        for rid, res in zip(calls, results):
+            if isinstance(res, ReplicaLost):
+                self._replica_died(rid)
+            elif isinstance(res, BaseException):
+                raise res
+            else:
+                out[rid] = res
+        return out
+
     async def _spawn(self, n: int) -> None:
         """Start n fresh particles, dealt round-robin over the live replicas."""
-        live = self._accepting()
+        live = await self._wait_for_replicas()
         ids = [next(self._ids) for _ in range(n)]
         groups = {rid: ids[i :: len(live)] for i, rid in enumerate(live)}
         groups = {rid: g for rid, g in groups.items() if g}
-        results = await asyncio.gather(
-            *(live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items()),
-            return_exceptions=True,
-        )
-        for rid, res in zip(groups, results):
-            if isinstance(res, ReplicaLost):
-                continue  # its share is simply missing; resampling refills N
-            if isinstance(res, BaseException):
-                raise res  # a ProgramError (say, in __init__) fails the request as it is
+        # A ProgramError (say, in __init__) fails the request as it is; a replica that died
+        # leaves its share missing, and resampling refills N.
+        done = await self._gather({rid: live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items()})
+        for rid, states in done.items():
             self._touched.add(rid)
-            for state in res:
+            for state in states:
                 self.particles[state.pid] = _Particle(rid, state)
         if not self.particles:
             raise NoReplicaLeft("every replica failed while starting the particles")
         self._raise_program_errors()
 
     async def _advance(self) -> int:
-        """One step for every active particle; returns how many were lost with dead replicas."""
-        live = self._live()
-        by_replica: dict[str, list[int]] = defaultdict(list)
-        for pid, p in self.particles.items():
-            if p.active:
-                by_replica[p.replica].append(pid)
-        results = await asyncio.gather(
-            *(self._call_advance(live.get(rid), ids) for rid, ids in by_replica.items()),
-            return_exceptions=True,
-        )
-        lost = 0
-        for rid, res in zip(by_replica, results):
-            if isinstance(res, ReplicaLost):
-                lost += self._lose_replica(rid)
-                continue
-            if isinstance(res, BaseException):
-                raise res
-            for state in res:
-                p = self.particles[state.pid]
-                self.tokens += max(0, state.tokens - p.state.tokens)
-                p.state = state
+        """One step for every active particle; a particle whose replica dies meanwhile is
+        restored on another and takes its step there. Returns how many were lost."""
+        self._round_lost = self._round_restored = 0
+        pending = {pid for pid, p in self.particles.items() if p.active}
+        for _ in range(MAX_STEP_TRIES):
+            await self._heal()
+            pending = {pid for pid in pending if self.particles[pid].active}
+            if not pending:
+                break
+            live = self._live()
+            by_replica: dict[str, list[int]] = defaultdict(list)
+            for pid in sorted(pending):
+                by_replica[self.particles[pid].replica].append(pid)
+            done = await self._gather({rid: live[rid].advance(self.req, ids, self.config.checkpoint)
+                                       for rid, ids in by_replica.items() if rid in live})
+            for states in done.values():
+                for state in states:
+                    p = self.particles[state.pid]
+                    self.tokens += max(0, state.tokens - p.state.tokens)
+                    p.saved, p.state = state.saved, state.model_copy(update={"saved": None})
+                    p.stepped = True
+                    pending.discard(state.pid)
+            if not pending:
+                break
+        else:
+            for pid in pending:  # replicas kept dying under them
+                self._lose(pid)
         self._raise_program_errors()
-        return lost
+        return self._round_lost
 
-    async def _call_advance(self, handle: ReplicaHandle | None, ids: list[int]):
-        if handle is None:
-            raise ReplicaLost("replica is no longer live")
-        return await handle.advance(self.req, ids)
+    async def _heal(self) -> None:
+        """Put every particle whose replica died back on a live one: from its saved state,
+        or (never stepped) spawned afresh under its id; with neither it is lost."""
+        for _ in range(MAX_STEP_TRIES):
+            orphans = [pid for pid, p in self.particles.items() if p.replica and p.replica in self._dead]
+            if not orphans:
+                return
+            live = await self._wait_for_replicas()
+            load = {rid: 0 for rid in live}
+            for p in self.particles.values():
+                if p.replica in load:
+                    load[p.replica] += 1
+            plans: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))  # restore, respawn
+            for pid in orphans:
+                p = self.particles[pid]
+                if p.saved is None and p.stepped:
+                    self._lose(pid)
+                    continue
+                target = min(load, key=load.get)
+                load[target] += 1
+                plans[target][0 if p.saved is not None else 1].append(pid)
 
-    def _lose_replica(self, rid: str) -> int:
-        """Every particle on `rid` is gone: weight zero (they get no offspring)."""
-        gone = [pid for pid, p in self.particles.items() if p.replica == rid]
-        for pid in gone:
-            self.particles[pid].state = self.particles[pid].state.model_copy(
-                update={"log_weight": -math.inf, "finished": True}
-            )
-            self.particles[pid].offset = 0.0
-            self.particles[pid].replica = ""
-        self._touched.discard(rid)
-        return len(gone)
+            async def place(rid: str, restore: list[int], respawn: list[int]) -> list[ParticleState]:
+                handle = live[rid]
+                if restore:
+                    await handle.import_(self.req, self.spec, [self.particles[pid].saved for pid in restore], restore)
+                return await handle.spawn(self.req, self.spec, respawn) if respawn else []
+
+            done = await self._gather({rid: place(rid, *plan) for rid, plan in plans.items()})
+            for rid, respawned in done.items():
+                self._touched.add(rid)
+                restore, respawn = plans[rid]
+                for pid in restore + respawn:
+                    self.particles[pid].replica = rid
+                for state in respawned:
+                    self.particles[state.pid].state = state
+                self.restored += len(restore) + len(respawn)
+                self._round_restored += len(restore) + len(respawn)
+        for pid, p in self.particles.items():  # still orphaned after every try
+            if p.replica in self._dead:
+                self._lose(pid)
+
+    def _lose(self, pid: int) -> None:
+        """A particle gone for good: weight zero (it gets no offspring)."""
+        p = self.particles[pid]
+        p.state = p.state.model_copy(update={"log_weight": -math.inf, "finished": True})
+        p.offset, p.replica, p.saved = 0.0, "", None
+        self._round_lost += 1
 
     def _raise_program_errors(self) -> None:
         for p in self.particles.values():
@@ -365,15 +364,25 @@ class Scheduler:
             if children:
                 clones[parent.replica][pid] = children
             for child in children:
-                survivors[child] = _Particle(parent.replica, parent.state.model_copy(update={"pid": child}))
+                survivors[child] = self._child(parent, child)
         for p in survivors.values():
             p.offset = mean - p.state.log_weight
         live = self._live()
-        await asyncio.gather(
-            *(live[r].drop(self.req, ids) for r, ids in drops.items() if r in live),
-            *(live[r].clone(self.req, plan) for r, plan in clones.items() if r in live),
-        )
+
+        async def apply(rid: str) -> None:
+            if drops.get(rid):
+                await live[rid].drop(self.req, drops[rid])
+            if clones.get(rid):
+                await live[rid].clone(self.req, clones[rid])
+
         self.particles = survivors
+        await self._gather({rid: apply(rid) for rid in set(drops) | set(clones) if rid in live})
+
+    @staticmethod
+    def _child(parent: _Particle, child: int) -> _Particle:
+        """A clone's record: its parent's state, and its parent's saved state to restore from."""
+        return _Particle(parent.replica, parent.state.model_copy(update={"pid": child}), parent.offset,
+                         parent.saved, parent.stepped)
 
     async def _branch(self, k: int) -> None:
         """steer: every active particle gets k-1 clones beside it (weights unchanged)."""
@@ -383,11 +392,9 @@ class Scheduler:
                 children = [next(self._ids) for _ in range(k - 1)]
                 plans[p.replica][pid] = children
                 for child in children:
-                    self.particles[child] = _Particle(
-                        p.replica, p.state.model_copy(update={"pid": child}), p.offset
-                    )
+                    self.particles[child] = self._child(p, child)
         live = self._live()
-        await asyncio.gather(*(live[r].clone(self.req, plan) for r, plan in plans.items() if r in live))
+        await self._gather({r: live[r].clone(self.req, plan) for r, plan in plans.items() if r in live})
 
     async def _keep_best(self, n: int) -> None:
         """steer: keep the n highest-weight particles, drop the rest where they live."""
@@ -398,7 +405,7 @@ class Scheduler:
                 drops[p.replica].append(pid)
         self.particles = dict(ranked[:n])
         live = self._live()
-        await asyncio.gather(*(live[r].drop(self.req, ids) for r, ids in drops.items() if r in live))
+        await self._gather({r: live[r].drop(self.req, ids) for r, ids in drops.items() if r in live})
 
     # -- load balance --------------------------------------------------------------------------
     async def _rebalance(self) -> int:
@@ -437,12 +444,22 @@ class Scheduler:
             load[dst] += 1
         # Every (source, destination) pair moves at once: one after another, the pairs' Ray
         # round trips added up and dominated rounds at 8+ replicas (see bench/scaling.py).
+        # A replica that dies meanwhile leaves the particles on it (export failed: restored
+        # from their saved state) or, if the destination died, in hand: their exported state
+        # is the freshest there is, and `_heal` places them from it.
         async def move(src: str, dst: str, ids: list[int]) -> None:
-            blobs = await live[src].export(self.req, ids)
-            await live[dst].import_(self.req, self.spec, blobs)
-            self._touched.add(dst)
-            for pid in ids:
-                self.particles[pid].replica = dst
+            try:
+                blobs = await live[src].export(self.req, ids)
+            except ReplicaLost:
+                self._replica_died(src)
+                return
+            for pid, blob in zip(ids, blobs):
+                self.particles[pid].replica, self.particles[pid].saved = dst, blob
+            try:
+                await live[dst].import_(self.req, self.spec, blobs)
+                self._touched.add(dst)
+            except ReplicaLost:
+                self._replica_died(dst)
 
         await asyncio.gather(*(move(src, dst, ids) for (src, dst), ids in moves.items()))
         return sum(len(ids) for ids in moves.values())
@@ -463,6 +480,7 @@ class Scheduler:
             resampled=resampled,
             active=sum(p.active for p in self.particles.values()),
             lost=lost,
+            restored=self._round_restored,
             migrations=migrations,
             particles_per_replica=dict(per_replica),
             best_text=best.state.text[-200:] if best else "",

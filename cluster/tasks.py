@@ -37,7 +37,7 @@ from council_sdk.types import CouncilResult, TaskError, TaskEvent, TaskRequest, 
 from pydantic import ValidationError
 
 from cluster.config import ANONYMOUS
-from cluster.scheduler import NoReplicaLeft
+from cluster.protocol import NoReplicaLeft
 from planner.llm import PlannerFailed
 from planner.sandbox import ProgramError, WorkersUnavailable
 

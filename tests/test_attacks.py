@@ -53,7 +53,7 @@ def free_port() -> int:
 def service(ray_local):
     from ray import serve
 
-    from serve_app import PLANNER_NAME, CouncilIngress
+    from serve_app import PLANNER_NAME, CouncilIngress, stop_app
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -70,6 +70,7 @@ def service(ray_local):
         assert time.monotonic() < deadline, "the follower pool did not start"
         time.sleep(1)
     yield url, ray_local.get_actor(PLANNER_NAME)
+    stop_app("council-attacks")  # its pool too: that is detached
     serve.shutdown()
 
 

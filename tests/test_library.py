@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from actors.particle_host import LocalReplica, ParticleHost
-from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+from cluster.protocol import ProgramSpec
+from cluster.scheduler import InferenceConfig, Scheduler
 from planner.constraints import parse_collie
 from planner.library import plan
 

@@ -11,7 +11,8 @@ import pytest
 from actors.particle_host import LocalReplica, ParticleHost
 from cluster.config import CouncilConfig
 from cluster.runner import CouncilRunner, RunRequest
-from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+from cluster.protocol import ProgramSpec
+from cluster.scheduler import InferenceConfig, Scheduler
 from planner.constraints import words
 from planner.llm import example_programs, extract_code, system_prompt
 from bench.openai_stub import ScriptedOpenAI

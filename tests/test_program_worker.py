@@ -11,7 +11,7 @@ from actors import particle_host
 from actors.engines.torch_engine import TorchEngine
 from actors.particle_host import ParticleHost
 from cluster.config import EngineConfig
-from cluster.scheduler import ProgramSpec
+from cluster.protocol import ProgramSpec
 from planner.sandbox import ProgramError, SandboxLimits
 
 STEPS = """

@@ -10,7 +10,8 @@ import pytest
 from actors.engines.torch_engine import TorchEngine
 from actors.particle_host import LocalReplica, ParticleHost
 from cluster.config import EngineConfig
-from cluster.scheduler import InferenceConfig, ProgramSpec, Scheduler
+from cluster.protocol import ProgramSpec
+from cluster.scheduler import InferenceConfig, Scheduler
 from planner.library import generic_program
 from planner.sandbox import ProgramError
 

@@ -49,7 +49,7 @@ def big():
 def base_url(ray_local, big):
     from ray import serve
 
-    from serve_app import CouncilIngress
+    from serve_app import CouncilIngress, stop_app
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -67,6 +67,7 @@ def base_url(ray_local, big):
         assert time.monotonic() < deadline, "the follower pool did not start"
         time.sleep(1)
     yield url
+    stop_app("council-test")  # its pool too: that is detached
     serve.shutdown()  # the next module's Serve starts on a port of its own
 
 

@@ -12,7 +12,8 @@ import ray
 from actors.follower import FollowerActor, FollowerReplica
 from cluster.config import CouncilConfig
 from cluster.pool import FollowerPool
-from cluster.scheduler import InferenceConfig, NoReplicaLeft, ProgramSpec, Scheduler
+from cluster.protocol import NoReplicaLeft, ProgramSpec
+from cluster.scheduler import InferenceConfig, Scheduler
 from planner.library import generic_program
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def pool_config(model_dir, replicas=2):
     )
 
 
-def run_killing(model_dir, particles, at_round, victims, monitor):
+def run_killing(model_dir, particles, at_round, victims, monitor, **inference):
     """Run the generic program on a fresh 2-replica pool, ray.kill-ing `victims(pool)` when
     round `at_round` is recorded."""
 
@@ -41,7 +42,7 @@ def run_killing(model_dir, particles, at_round, victims, monitor):
                     for replica in victims(pool):
                         ray.kill(replica.handle)
 
-            config = InferenceConfig(particles=particles, seed=0)
+            config = InferenceConfig(particles=particles, seed=0, **inference)
             return await Scheduler(spec, config, pool.replica_handles, kill).run()
         finally:
             await pool.shutdown()
@@ -49,10 +50,18 @@ def run_killing(model_dir, particles, at_round, victims, monitor):
     return asyncio.run(scenario())
 
 
-def test_a_replica_killed_mid_run_loses_its_particles_and_the_request_completes(
-    ray_local, tiny_model_dir
-):
+def test_a_replica_killed_mid_run_has_its_particles_continued_on_the_survivor(ray_local, tiny_model_dir):
     result = run_killing(tiny_model_dir, 16, 3, lambda pool: pool.replicas[:1], monitor=True)
+    hit = [t for t in result.trace if t.restored]
+    assert hit and hit[0].restored == 8  # half the particles were on the victim
+    assert not any(t.lost for t in result.trace)  # every one continued from its saved state
+    assert not hit[0].resampled or hit[0].ess < 8  # no resampling forced by a loss
+    assert sum(hit[0].particles_per_replica.values()) == 16
+    assert result.stopped == "finished" and result.text and len(result.posterior) > 0
+
+
+def test_without_checkpoints_a_dead_replicas_particles_are_lost_and_refilled(ray_local, tiny_model_dir):
+    result = run_killing(tiny_model_dir, 16, 3, lambda pool: pool.replicas[:1], monitor=True, checkpoint=False)
     lost_rounds = [t for t in result.trace if t.lost]
     assert lost_rounds and lost_rounds[0].lost == 8  # half the particles were on the victim
     assert lost_rounds[0].resampled  # survivors refilled the population
@@ -72,10 +81,10 @@ def stuck_replica_class():
         async def get_stuck(self) -> None:
             self.stuck = True
 
-        async def advance(self, req, ids):
+        async def advance(self, req, ids, save=False):
             if self.stuck:
                 await asyncio.sleep(3600)
-            return await super().advance(req, ids)
+            return await super().advance(req, ids, save)
 
     return ray.remote(max_restarts=0)(StuckReplica)
 
@@ -102,10 +111,18 @@ def test_a_replica_stuck_mid_run_is_replaced_and_the_request_completes(ray_local
             await pool.shutdown()
 
     result, restarts, replaced = asyncio.run(scenario())
-    lost = [t for t in result.trace if t.lost]
-    assert lost and lost[0].lost == 4 and lost[0].round == 3  # its half, in the round it hung
+    hit = [t for t in result.trace if t.restored]
+    assert hit and hit[0].restored == 4 and hit[0].round == 3  # its half, in the round it hung
+    assert not any(t.lost for t in result.trace)
     assert result.stopped == "finished" and result.text
     assert restarts == 1 and replaced
+
+
+def test_every_replica_killed_at_once_the_request_waits_for_the_pool_and_continues(ray_local, tiny_model_dir):
+    result = run_killing(tiny_model_dir, 8, 2, lambda pool: pool.replicas, monitor=True, replica_wait_s=120)
+    hit = [t for t in result.trace if t.restored]
+    assert hit and hit[0].restored == 8 and not any(t.lost for t in result.trace)
+    assert result.stopped == "finished" and result.text
 
 
 def test_when_no_replica_is_left_the_request_fails_clearly(ray_local, tiny_model_dir):

@@ -84,7 +84,10 @@ class RoundTrace(BaseModel):
     ess: float
     resampled: bool
     active: int = Field(description="Particles still stepping after this round.")
-    lost: int = Field(0, description="Particles lost with a dead replica this round.")
+    lost: int = Field(0, description="Particles lost with a dead replica this round (none was "
+                      "saved to continue from).")
+    restored: int = Field(0, description="Particles whose replica died this round, continued on "
+                          "another from their last saved state.")
     migrations: int = 0
     particles_per_replica: dict[str, int]
     best_text: str = ""
