@@ -313,7 +313,7 @@ def serve_command(
     start_ray(cfg, address)
     from ray import serve
 
-    from serve_app import CouncilIngress
+    from serve_app import build_app
 
     url = f"http://{cfg.server.host}:{cfg.server.port}"
     # Ctrl-C (or SIGTERM) only sets an event: one that arrived while Serve was still starting
@@ -323,7 +323,7 @@ def serve_command(
     try:
         with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
             serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
-            serve.run(CouncilIngress.bind(cfg.model_dump()), name="council", route_prefix="/")
+            serve.run(build_app(cfg.model_dump()), name="council", route_prefix="/")
         if not stop.is_set():
             err.print(f"Council is serving at {url} (OpenAI base URL {url}/v1); Ctrl-C stops it")
         while not stop.wait(3600):
@@ -343,11 +343,14 @@ def _stop_serving(serve, grace_s: float = 60.0) -> None:
     import ray
 
     from actors.pool_controller import stop_controller
+    from actors.task_store import stop_store
 
-    def stop_pool():  # detached: it would outlive Serve on a cluster that stays up
+    def stop_pool():  # detached: they would outlive Serve on a cluster that stays up
+        stop_store("council")
         stop_controller("council")
 
-    for step, limit in ((stop_pool, grace_s), (serve.shutdown, grace_s), (ray.shutdown, 30.0)):
+    # The app first, so that no request meets a store or pool already gone; then those.
+    for step, limit in ((serve.shutdown, grace_s), (stop_pool, grace_s), (ray.shutdown, 30.0)):
         worker = threading.Thread(target=step, daemon=True)
         worker.start()
         worker.join(limit)

@@ -1,6 +1,16 @@
 """The Ray Serve application: `serve run serve_app:app`, or `council serve`.
 
-A FastAPI ingress in front of the PlannerActor (which owns the follower pool):
+Two deployments composed by a handle, and two detached actors that own the state:
+
+    client → CouncilIngress (HTTP only: auth, validation, the generate gate, SSE)
+               ├─ tasks ──► TaskStoreActor   (<app>-tasks: tasks, events, checkpoints, admission)
+               │                └─ dispatch ──► CouncilRunner × N (plans, runs strategies / SMC)
+               └─ generate ──────────────────► CouncilRunner ──► follower replicas
+             PoolController (<app>-pool: the follower replicas, health, scaling; runners follow its table)
+
+Any one of these processes can die: Serve replaces ingress and runner replicas, Ray restarts
+the two actors (which take back their state), and a task whose runner died is continued by
+another from its last round. The endpoints:
 
     GET  /healthz                    open: replicas and queue
     GET  /metrics                    open: Prometheus text
@@ -47,12 +57,18 @@ from council_sdk.types import (
     GenerateRequest, GenerateResult, Health, TaskRequest, TaskStatus,
 )
 
-from actors.planner import PlannerActor
-from actors.pool_controller import stop_controller
+from actors.pool_controller import controller_for, stop_controller
+from actors.task_store import store_for, store_of, stop_store
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import CONTENT_TYPE, ServiceMetrics
-from cluster.pool import NoLiveReplicaError
-from cluster.tasks import QueueFull, UnknownTask, describe_errors, new_task_id, public_message, unwrap
+from cluster.pool_client import PoolClient
+from cluster.routing import NoLiveReplicaError
+from cluster.runner import CouncilRunner as RequestRunner
+from cluster.runner import TaskCheckpoint
+from cluster.task_store import LEASE_S, Assignment, ProgressReporter
+from cluster.tasks import (
+    Gate, IdempotencyConflict, QueueFull, UnknownTask, describe_errors, new_task_id, public_message, unwrap,
+)
 from planner.sandbox import ProgramError
 
 # Under Serve's logger, so the access log (one JSON line per request, with the tenant, never
@@ -67,7 +83,6 @@ TASK_ERROR_STATUS = {"bad_request": 400, "unavailable": 503, "internal": 500, "c
 TASK_ERROR_CODE = {"bad_request": "invalid_request", "unavailable": "unavailable",
                    "internal": "internal_error", "cancelled": "cancelled"}
 HTTP_ERROR_CODE = {404: "not_found", 405: "method_not_allowed"}
-PLANNER_NAME = "council-planner"
 
 api = FastAPI(title="Council", version="0.1.0")
 
@@ -120,9 +135,11 @@ async def _unexpected(request: Request, exc: Exception):
 
 
 def planner_error(exc: BaseException, task_id: Optional[str] = None, bad_request: int = 400) -> Optional[ApiError]:
-    """The answer for a PlannerActor call that raised `exc` (Ray's wrapper or not), or None
-    when it is not one the service answers plainly."""
+    """The answer for a task store or runner call that raised `exc` (Ray's wrapper or not),
+    or None when it is not one the service answers plainly."""
     cause = unwrap(exc)
+    if isinstance(cause, IdempotencyConflict):
+        return ApiError(422, str(cause), param="idempotency-key", code="idempotency_conflict")
     if isinstance(cause, QueueFull):
         return ApiError(429, cause.message, "rate_limit_error", code=cause.code, headers={"Retry-After": "1"})
     if isinstance(cause, UnknownTask):  # also another tenant's task: the very same answer
@@ -135,9 +152,9 @@ def planner_error(exc: BaseException, task_id: Optional[str] = None, bad_request
         return ApiError(bad_request, public_message(cause, "the request is invalid"),
                         code="invalid_request" if bad_request == 400 else "invalid_value")
     if isinstance(cause, ray.exceptions.RayActorError):
-        log.error("the planner actor is unavailable: %s", cause)
-        return ApiError(503, "the planner is not available right now; retry shortly", "server_error",
-                        code="planner_unavailable", headers={"Retry-After": "5"})
+        log.error("a service actor is unavailable: %s", cause)
+        return ApiError(503, "the service is restarting a part of itself; retry shortly", "server_error",
+                        code="unavailable", headers={"Retry-After": "5"})
     return None
 
 
@@ -169,25 +186,61 @@ def _usage(result) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def _load_config(config: Optional[dict]) -> CouncilConfig:
+    if config is not None:
+        return CouncilConfig.from_dict(config)
+    return CouncilConfig.load(os.environ.get("COUNCIL_CONFIG"))
+
+
 # Helpers above this line: Serve pickles the deployment class where it is defined, so names
 # it uses must already exist.
+@serve.deployment(name="CouncilRunner", ray_actor_options={"num_cpus": 0}, max_ongoing_requests=10_000)
+class Runner:
+    """Plans and runs requests: the tasks the store dispatches (reporting progress and a
+    checkpoint per round back to it) and `/v1/generate`. It holds nothing a restart loses:
+    the pool is the controller's, the tasks the store's."""
+
+    def __init__(self, config: Optional[dict] = None):
+        self.config = _load_config(config)
+        self.app_name = serve.get_replica_context().app_name
+        self.pool = PoolClient(controller_for(self.config, self.app_name), self.config.pool)
+        self.runner = RequestRunner(self.config, self.pool.replica_handles, followers=self.pool)
+
+    async def run_task(self, assignment: Assignment):
+        await self.pool.start()
+        store = store_of(self.app_name)
+        run = asyncio.current_task()
+        reporter = ProgressReporter(
+            lambda events, checkpoint: store.progress.remote(assignment.task_id, assignment.attempt, events,
+                                                             checkpoint),
+            heartbeat_s=LEASE_S / 3, on_lost=run.cancel)
+        resume = TaskCheckpoint.model_validate_json(assignment.checkpoint) if assignment.checkpoint else None
+        try:
+            return await self.runner.run_task(assignment.request, reporter.emit, resume=resume,
+                                              on_checkpoint=reporter.checkpoint)
+        finally:
+            await reporter.close()
+
+    async def generate(self, request: GenerateRequest) -> GenerateResult:
+        await self.pool.start()
+        return await self.pool.generate(request)
+
+
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
 @serve.ingress(api)
 class CouncilIngress:
-    def __init__(self, config: Optional[dict] = None):
-        self.config = (
-            CouncilConfig.from_dict(config)
-            if config is not None
-            else CouncilConfig.load(os.environ.get("COUNCIL_CONFIG"))
-        )
+    def __init__(self, config: Optional[dict] = None, runner=None):
+        self.config = _load_config(config)
         self.tenants = {key.encode(): name for key, name in self.config.server.key_tenants().items()}
         if not self.tenants:
             log.warning("no API keys configured: serving without authentication, localhost only")
         self.metrics = ServiceMetrics()
-        # The app's name also names its pool's controller: two apps never share a pool.
+        # The app's name also names its detached actors: two apps never share a pool or tasks.
         self.app_name = serve.get_replica_context().app_name
-        self.planner = PlannerActor.options(name=PLANNER_NAME, get_if_exists=True).remote(self.config, self.app_name)
-        self.planner.start.remote()  # the pool starts now, not on the first request
+        self.runner = runner
+        self.store = store_for(self.config, self.app_name, runner)
+        self.generating = Gate(self.config.server.max_generate, self.config.server.max_generate_per_key)
+        controller_for(self.config, self.app_name).start.remote()  # the pool starts now, not on the first request
 
         # Auth, body cap, request id, access log and HTTP metrics for every request.
         @api.middleware("http")
@@ -240,11 +293,11 @@ class CouncilIngress:
     # -- open endpoints ---------------------------------------------------------------------
     @api.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:
-        return await self.planner.health.remote()
+        return await self._call("health")
 
     @api.get("/metrics")
     async def metrics(self) -> Response:
-        work = await self.planner.stats.remote()
+        work = await self._call("stats", self.generating.total)
         return Response(self.metrics.render(work), media_type=CONTENT_TYPE)
 
     # -- the native tasks API ------------------------------------------------------------------
@@ -280,7 +333,7 @@ class CouncilIngress:
         async def stream():
             seen = int(after)
             while True:
-                events = await self.planner.events.remote(task_id, seen, 10.0, tenant=tenant)
+                events = await self._call("events", task_id, seen, 10.0, tenant=tenant, task_id=task_id)
                 for ev in events:
                     seen = ev.seq
                     yield {"event": ev.type, "id": str(ev.seq), "data": ev.model_dump_json()}
@@ -341,7 +394,7 @@ class CouncilIngress:
         tenant = _tenant(request)
         try:
             while True:
-                events = await self.planner.events.remote(task_id, seen, 10.0, tenant=tenant)
+                events = await self._call("events", task_id, seen, 10.0, tenant=tenant, task_id=task_id)
                 for ev in events:
                     seen = ev.seq
                     if ev.type == "round":
@@ -359,20 +412,34 @@ class CouncilIngress:
                                                                    code=code)).model_dump_json()}
                         return
         except CLIENT_GONE:
-            self.planner.abandon.remote(task_id, tenant=tenant)  # the client went away: free the particles
+            self.store.abandon.remote(task_id, tenant=tenant)  # the client went away: free the particles
             raise
 
     # -- plain sampling -------------------------------------------------------------------------
     @api.post("/v1/generate", response_model=GenerateResult)
     async def generate(self, body: GenerateRequest, request: Request) -> GenerateResult:
-        # A ValueError here is e.g. a prompt longer than the engine accepts: the body's fault.
-        return await self._call("generate", body, tenant=_tenant(request), bad_request=422)
+        try:
+            with self.generating.enter(_tenant(request)):
+                for attempt in (1, 2):  # a runner that died under the call: once more, on another
+                    try:
+                        return await self.runner.generate.remote(body)
+                    except ray.exceptions.RayActorError:
+                        if attempt == 2:
+                            raise
+        except CLIENT_GONE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below, or the 500 handler's
+            # A ValueError here is e.g. a prompt longer than the engine accepts: the body's fault.
+            error = planner_error(exc, None, 422)
+            if error is None:
+                raise
+            raise error from None
 
     # -- helpers --------------------------------------------------------------------------------
     async def _call(self, method: str, *args, task_id: Optional[str] = None, bad_request: int = 400, **kwargs):
-        """A PlannerActor call; its refusals and failures become plain answers."""
+        """A task store call; its refusals and failures become plain answers."""
         try:
-            return await getattr(self.planner, method).remote(*args, **kwargs)
+            return await getattr(self.store, method).remote(*args, **kwargs)
         except CLIENT_GONE:
             raise
         except Exception as exc:  # noqa: BLE001 - mapped below, or the 500 handler's
@@ -385,10 +452,14 @@ class CouncilIngress:
         # The id is chosen here, so a client that leaves while the submission is on its way
         # can still have its task cancelled.
         task_id, tenant = new_task_id(), _tenant(request)
+        key = request.headers.get("idempotency-key")
+        if key is not None and not (0 < len(key) <= 255 and key.isascii() and key.isprintable()):
+            raise ApiError(400, "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+                           param="idempotency-key", code="invalid_header")
         try:
-            return await self._call("submit", task, task_id, tenant=tenant)
+            return await self._call("submit", task, task_id, tenant=tenant, idempotency_key=key)
         except CLIENT_GONE:
-            self.planner.abandon.remote(task_id, tenant=tenant)
+            self.store.abandon.remote(task_id, tenant=tenant)
             raise
 
     async def _wait(self, task_id: str, request: Request) -> TaskStatus:
@@ -399,19 +470,31 @@ class CouncilIngress:
                                     task_id=task_id)
         except CLIENT_GONE:
             log.info("client went away: cancelling %s", task_id)
-            self.planner.abandon.remote(task_id, tenant=tenant)
+            self.store.abandon.remote(task_id, tenant=tenant)
             raise
         except (asyncio.TimeoutError, ray.exceptions.GetTimeoutError):
-            self.planner.cancel.remote(task_id, tenant=tenant)
+            self.store.cancel.remote(task_id, tenant=tenant)
             raise ApiError(504, f"the task ran over {self.config.server.wait_timeout_s:g} s and was "
                            "cancelled", "server_error", code="timeout") from None
 
 
+def build_app(config: Optional[dict] = None):
+    """The application: the ingress composed with the runners (sized by `runners`)."""
+    runners = _load_config(config).runners
+    if runners.max_replicas is not None and runners.max_replicas > runners.replicas:
+        options = {"autoscaling_config": {"min_replicas": runners.replicas, "max_replicas": runners.max_replicas,
+                                          "target_ongoing_requests": runners.target_ongoing_requests}}
+    else:
+        options = {"num_replicas": runners.replicas}
+    return CouncilIngress.bind(config, Runner.options(**options).bind(config))
+
+
 def stop_app(name: str) -> None:
-    """Delete the Serve app `name` and stop its follower pool (which is detached: it outlives
-    the app's replicas on purpose, so it has to be stopped on purpose)."""
+    """Delete the Serve app `name`, then its task store and follower pool (detached: they
+    outlive the app's replicas on purpose, so they have to be stopped on purpose)."""
     serve.delete(name)
+    stop_store(name)
     stop_controller(name)
 
 
-app = CouncilIngress.bind()
+app = build_app()

@@ -50,7 +50,6 @@ class CouncilPlanner:
         self.pool = PoolClient(self.controller, self.config.pool)
         self.runner = CouncilRunner(self.config, self.pool.replica_handles,
                                     followers=self.pool)
-        self._slots = asyncio.Semaphore(self.config.planner.max_concurrency)
         self.work = WorkCounter()
         server = self.config.server
         self.tasks = TaskRegistry(
@@ -82,7 +81,7 @@ class CouncilPlanner:
         await self.start()
         self._direct += 1
         try:
-            async with self._slots:
+            async with self.tasks.slot():  # the tasks' bound: together never over max_concurrency
                 return await self.runner.run(request)
         finally:
             self._direct -= 1
@@ -95,9 +94,9 @@ class CouncilPlanner:
         check_runnable(request)  # a request that cannot run is refused now, not queued
         return self.tasks.submit(request, task_id, tenant).view()
 
-    async def _run_task(self, request: TaskRequest, emit: Emit) -> CouncilResult:
+    async def _run_task(self, record, emit: Emit) -> CouncilResult:
         await self.start()
-        return await self.runner.run_task(request, emit)
+        return await self.runner.run_task(record.request, emit)
 
     # Every call below answers UnknownTask for a task that is not `tenant`'s.
     async def status(self, task_id: str, tenant: str = ANONYMOUS) -> TaskStatus:
@@ -168,6 +167,6 @@ class CouncilPlanner:
 
 
 # The planner itself needs no CPU of its own: the followers do the work. max_concurrency is
-# Ray's cap on concurrent calls; the registry and the semaphore above are the real limits.
+# Ray's cap on concurrent calls; the registry's slots are the real limit.
 # Restarted when it dies: the pool is not its to lose (the tasks it ran still are, for now).
 PlannerActor = ray.remote(num_cpus=0, max_concurrency=10_000, max_restarts=-1)(CouncilPlanner)

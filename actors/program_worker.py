@@ -177,9 +177,17 @@ class ParticleRuntime:
         self.program = compile_program(source, self.limits)
 
     async def spawn(self, ids: list[int]) -> list[dict]:
-        for pid in ids:
-            model = run_sync(lambda: self.program.cls(self.lm, self.prompt), self.limits, "__init__")
-            self.particles[pid] = _Particle(model, np.random.default_rng([self.seed, pid]))
+        """All of `ids` or none: a constructor that raises leaves no particle of this call."""
+        made = []
+        try:
+            for pid in ids:
+                model = run_sync(lambda: self.program.cls(self.lm, self.prompt), self.limits, "__init__")
+                self.particles[pid] = _Particle(model, np.random.default_rng([self.seed, pid]))
+                made.append(pid)
+        except BaseException:
+            for pid in made:
+                del self.particles[pid]
+            raise
         await asyncio.gather(*(self._run(pid, "start") for pid in ids))
         return [self._state(pid) for pid in ids]
 

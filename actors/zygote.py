@@ -49,6 +49,7 @@ class Zygote:
         self._sock = sock
         self._dir = directory
         self._lock = asyncio.Lock()
+        self._out_of_step = False  # an answer went missing: this zygote is replaced
 
     @classmethod
     async def start(cls, tokenizer, token_strings, eos_ids) -> "Zygote":
@@ -96,7 +97,7 @@ class Zygote:
         return reply.get("code")
 
     def alive(self) -> bool:
-        return self._proc.poll() is None
+        return self._proc.poll() is None and not self._out_of_step
 
     def close(self) -> None:
         self._sock.close()  # the zygote sees the end of the pair and kills its workers
@@ -107,6 +108,14 @@ class Zygote:
         self._dir.cleanup()
 
     async def _ask(self, message: dict, fds: list[int] | None = None) -> dict:
+        """One question and its answer. The exchange runs shielded: a caller cancelled while
+        it waits (a request's cleanup, cancelled itself) must not leave the answer unread, or
+        the next question would read it as its own."""
+        exchange = asyncio.ensure_future(self._exchange(message, fds))
+        exchange.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, if orphaned
+        return await asyncio.shield(exchange)
+
+    async def _exchange(self, message: dict, fds: list[int] | None) -> dict:
         async with self._lock:
             if not self.alive():
                 raise ZygoteFailed("the zygote has exited")
@@ -118,7 +127,11 @@ class Zygote:
                     self._sock.send(data)
             except OSError as exc:
                 raise ZygoteFailed(f"the zygote is gone ({exc})") from None
-            return await self._receive(FORK_TIMEOUT_S + message.get("timeout", 0))
+            try:
+                return await self._receive(FORK_TIMEOUT_S + message.get("timeout", 0))
+            except ZygoteFailed:
+                self._out_of_step = True  # a late answer would be read by the next question
+                raise
 
     async def _receive(self, timeout: float) -> dict:
         loop = asyncio.get_running_loop()

@@ -52,12 +52,19 @@ def _percentiles(ms: list[float]) -> dict:
     return {"p50_ms": statistics.median(ordered), "p99_ms": p99, "n": len(ordered)}
 
 
-async def _latency(base_url: str, planner, body: dict, n: int) -> dict:
+async def _latency(base_url: str, config, body: dict, n: int) -> dict:
+    """Each request twice, interleaved: over HTTP (ingress, task store, a runner replica) and
+    run in this process on the same follower pool (the runner's own work, no service)."""
     import httpx
 
     from council_sdk.types import TaskRequest
 
-    from cluster.runner import run_request
+    from actors.pool_controller import controller_for
+    from cluster.pool_client import PoolClient
+    from cluster.runner import CouncilRunner, run_request
+
+    pool = await PoolClient(controller_for(config, "council-bench"), config.pool).start()
+    runner = CouncilRunner(config, pool.replica_handles, followers=pool)
 
     direct, http = [], []
     async with httpx.AsyncClient(base_url=base_url, timeout=300) as client:
@@ -65,7 +72,7 @@ async def _latency(base_url: str, planner, body: dict, n: int) -> dict:
         # the same seed twice would hand the second path the first one's cached KV.
         for i in range(n):
             t0 = time.perf_counter()
-            await planner.run.remote(run_request(TaskRequest(**body, seed=2 * i)))
+            await runner.run(run_request(TaskRequest(**body, seed=2 * i)))
             direct.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             reply = await client.post("/v1/tasks", json={**body, "seed": 2 * i + 1, "wait": True})
@@ -106,21 +113,23 @@ def run(out: Path | None, latency_n: int = 20, levels: tuple[int, ...] = (1, 8, 
     from ray import serve
 
     from cluster.runtime import connect_ray
-    from serve_app import PLANNER_NAME, CouncilIngress, stop_app
+    from actors.pool_controller import controller_for
+    from cluster.config import CouncilConfig
+    from serve_app import build_app, stop_app
 
     connect_ray(num_cpus=os.cpu_count() or 2)
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(CouncilIngress.bind({"pool": {"replicas": 1}, "planner": {"max_concurrency": 32},
-                                   "server": {"max_queued": 256}}), name="council-bench", route_prefix="/")
+    config = CouncilConfig.from_dict({"pool": {"replicas": 1}, "planner": {"max_concurrency": 32},
+                                      "server": {"max_queued": 256}})
+    serve.run(build_app(config.model_dump()), name="council-bench", route_prefix="/")
     base_url = f"http://127.0.0.1:{port}"
-    planner = ray.get_actor(PLANNER_NAME)
-    ray.get(planner.start.remote())
+    ray.get(controller_for(config, "council-bench").start.remote())
     report: dict = {"device": "cpu", "latency": {}, "throughput": {}}
     try:
         for name, body in REQUESTS.items():
-            asyncio.run(_latency(base_url, planner, body, 3))  # warm-up: the prompt's KV, connections
-            lat = asyncio.run(_latency(base_url, planner, body, latency_n))
+            asyncio.run(_latency(base_url, config, body, 3))  # warm-up: the prompt's KV, connections
+            lat = asyncio.run(_latency(base_url, config, body, latency_n))
             report["latency"][name] = lat
             print(f"{name:5s} direct p50 {lat['direct']['p50_ms']:7.1f} ms p99 {lat['direct']['p99_ms']:7.1f} ms | "
                   f"http p50 {lat['http']['p50_ms']:7.1f} ms p99 {lat['http']['p99_ms']:7.1f} ms | "

@@ -205,10 +205,28 @@ class ServerConfig(_Strict):
         return set(self.key_tenants())
 
 
+class RunnersConfig(_Strict):
+    """The `CouncilRunner` Serve deployment: the processes that plan and run requests."""
+
+    replicas: int = Field(1, ge=1, le=256, description="Runner replicas (the least, when autoscaled).")
+    max_replicas: int | None = Field(None, ge=1, le=256,
+                                     description="Above `replicas`: Serve autoscales up to this many.")
+    target_ongoing_requests: float = Field(
+        16.0, gt=0, description="Tasks per runner replica that Serve's autoscaler aims at.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "RunnersConfig":
+        if self.max_replicas is not None and self.max_replicas < self.replicas:
+            raise ValueError(f"runners.max_replicas ({self.max_replicas}) must be at least "
+                             f"runners.replicas ({self.replicas})")
+        return self
+
+
 class CouncilConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     pool: PoolConfig = Field(default_factory=PoolConfig)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    runners: RunnersConfig = Field(default_factory=RunnersConfig)
     prices: Prices = Field(default_factory=Prices)
     server: ServerConfig = Field(default_factory=ServerConfig)
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits,

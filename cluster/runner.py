@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cluster.config import CouncilConfig
 from cluster.ledger import CostLedger
 from cluster.protocol import ProgramSpec, ReplicaHandle, ReplicaLost
-from cluster.scheduler import InferenceConfig, Scheduler
+from cluster.scheduler import InferenceConfig, Scheduler, SchedulerCheckpoint
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
 from planner.llm import ChatModel, LLMPlanner
@@ -46,6 +46,18 @@ class RunRequest(BaseModel):
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
 OnPlanned = Callable[[PlannedProgram], None]
+
+
+class TaskCheckpoint(BaseModel):
+    """An SMC request as of its last round: the program it runs and the scheduler's state.
+    Another runner continues the request from it (`run_task(..., resume=)`), planning nothing
+    again."""
+
+    planned: PlannedProgram
+    scheduler: SchedulerCheckpoint
+
+
+OnCheckpoint = Callable[[TaskCheckpoint], None]
 
 
 def check_runnable(task: TaskRequest) -> None:
@@ -86,8 +98,11 @@ class CouncilRunner:
         # is configured, even while the offline library writes the programs.
         self.big = llm.chat if llm else (ChatModel(config.planner) if config.planner.base_url else None)
 
-    async def run_task(self, task: TaskRequest, emit: Callable[..., None] = lambda kind, **d: None) -> CouncilResult:
-        """A native task with any strategy; progress goes to `emit(kind, **data)`."""
+    async def run_task(self, task: TaskRequest, emit: Callable[..., None] = lambda kind, **d: None,
+                       resume: TaskCheckpoint | None = None,
+                       on_checkpoint: OnCheckpoint | None = None) -> CouncilResult:
+        """A native task with any strategy; progress goes to `emit(kind, **data)`. An SMC task
+        reports a checkpoint after every round to `on_checkpoint` and goes on from `resume`."""
         if task.strategy == "council-smc":
             def planned(p):
                 emit("planned", planner=p.report, constraints=p.recognised)
@@ -97,7 +112,8 @@ class CouncilRunner:
                 if trace.resampled:
                     emit("resampled", round=trace)
 
-            return await self.run(run_request(task), on_round=round_done, on_planned=planned)
+            return await self.run(run_request(task), on_round=round_done, on_planned=planned,
+                                  resume=resume, on_checkpoint=on_checkpoint)
         check_runnable(task)
         if self.followers is None:
             raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
@@ -106,17 +122,21 @@ class CouncilRunner:
         return await STRATEGIES[task.strategy](task, ctx)
 
     async def run(self, request: RunRequest, on_round: OnRound | None = None,
-                  on_planned: OnPlanned | None = None) -> CouncilResult:
+                  on_planned: OnPlanned | None = None, resume: TaskCheckpoint | None = None,
+                  on_checkpoint: OnCheckpoint | None = None) -> CouncilResult:
         """Raises ValueError for a malformed spec, ProgramError for a given program that fails,
         NoReplicaLeft when the pool is gone."""
-        planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program)
-        if on_planned is not None:
-            on_planned(planned)
+        if resume is not None:
+            planned = resume.planned
+        else:
+            planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program)
+            if on_planned is not None:
+                on_planned(planned)
         ledger = CostLedger(self.config.prices)
         ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
                        calls=len(planned.report.attempts))
         try:
-            result = await self._run(planned, request, on_round)
+            result = await self._run(planned, request, on_round, resume, on_checkpoint)
         except ProgramError as exc:
             if planned.report.path != "llm":
                 raise
@@ -128,7 +148,7 @@ class CouncilRunner:
             what = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1].strip()}"
             fallback.report.reason = f"LLM program failed while running: {what}"
             planned = fallback
-            result = await self._run(planned, request, on_round)
+            result = await self._run(planned, request, on_round, None, on_checkpoint)
         ledger.followers(result.follower_tokens)
         result.constraints = planned.recognised
         result.planner = planned.report
@@ -136,14 +156,31 @@ class CouncilRunner:
         result.program = planned.source if request.include_program else None
         return result
 
-    async def _run(self, planned: PlannedProgram, request: RunRequest, on_round: OnRound | None):
+    async def _run(self, planned: PlannedProgram, request: RunRequest, on_round: OnRound | None,
+                   resume: TaskCheckpoint | None = None, on_checkpoint: OnCheckpoint | None = None):
+        scheduler: Scheduler | None = None
+
+        def round_done(trace):  # the checkpoint first: a round reported is a round kept
+            if on_checkpoint is not None and (state := scheduler.checkpoint()) is not None:
+                on_checkpoint(TaskCheckpoint(planned=planned, scheduler=state))
+            return on_round(trace) if on_round is not None else None
+
+        if resume is not None:
+            scheduler = Scheduler.resume(resume.scheduler, self.replicas, round_done)
+        else:
+            icfg = self._inference(planned, request)
+            spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed,
+                               limits=self.config.sandbox)
+            scheduler = Scheduler(spec, icfg, self.replicas, on_round=round_done)
+        return await scheduler.run()
+
+    def _inference(self, planned: PlannedProgram, request: RunRequest) -> InferenceConfig:
         icfg = request.inference
         if planned.report.path in ("library", "generic") and "max_rounds" not in icfg.model_fields_set:
             icfg = icfg.model_copy(update={"max_rounds": planned.rounds})
         if "replica_wait_s" not in icfg.model_fields_set:  # a pool restarting is waited for
             icfg = icfg.model_copy(update={"replica_wait_s": min(self.config.pool.replica_wait_s, icfg.max_wall_s)})
-        spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed, limits=self.config.sandbox)
-        return await Scheduler(spec, icfg, self.replicas, on_round=on_round).run()
+        return icfg
 
     async def dry_run(self, source: str, prompt: str) -> str | None:
         """Run one particle's first step on a live replica: None if it ran, else the error

@@ -28,7 +28,6 @@ finishes and passes check()), `steer` (each particle extended to K children, bes
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import time
 import uuid
@@ -69,6 +68,33 @@ class InferenceConfig(BaseModel):
 
 
 MAX_STEP_TRIES = 4  # a step retried on another replica after its replica died, at most
+GONE = "gone:"  # a particle's replica in a resumed run: restored before its next step
+
+
+class SavedParticle(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    state: ParticleState
+    offset: float
+    saved: bytes | None
+    stepped: bool
+
+
+class SchedulerCheckpoint(BaseModel):
+    """Everything a round boundary of one request holds, so that another process (a runner
+    that takes over a task whose runner died) continues the run from there."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    spec: ProgramSpec
+    config: InferenceConfig
+    next_id: int
+    rng: dict
+    particles: list[SavedParticle]
+    trace: list[RoundTrace]
+    tokens: int
+    restored: int
+    elapsed_s: float
 
 
 @dataclass
@@ -103,7 +129,7 @@ class Scheduler:
         self._replicas = replicas
         self._on_round = on_round
         self.req = f"req-{uuid.uuid4().hex[:12]}"
-        self._ids = itertools.count()
+        self._next_id = 0
         self._rng = np.random.default_rng(config.seed)
         self.particles: dict[int, _Particle] = {}
         self.trace: list[RoundTrace] = []
@@ -112,15 +138,53 @@ class Scheduler:
         self._touched: set[str] = set()  # replicas that may hold state for this request
         self._dead: set[str] = set()  # replicas seen dying (a router may not know yet)
         self._round_lost = self._round_restored = 0
+        self._resumed = False
+        self._started = 0.0
+        self._elapsed_before = 0.0  # run time of the process(es) this run was resumed from
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint(self) -> SchedulerCheckpoint | None:
+        """The run as of the last round (None for `rs`, whose batches start over anyway)."""
+        if self.config.method == "rs":
+            return None
+        return SchedulerCheckpoint(
+            spec=self.spec, config=self.config, next_id=self._next_id, rng=self._rng.bit_generator.state,
+            particles=[SavedParticle(state=p.state, offset=p.offset, saved=p.saved, stepped=p.stepped)
+                       for p in self.particles.values() if p.replica],
+            trace=self.trace, tokens=self.tokens, restored=self.restored,
+            elapsed_s=self._elapsed_before + (time.monotonic() - self._started if self._started else 0.0),
+        )
+
+    @classmethod
+    def resume(cls, checkpoint: SchedulerCheckpoint, replicas: Callable[[], list[ReplicaHandle]],
+               on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None) -> "Scheduler":
+        """A scheduler that goes on from `checkpoint`: its particles are restored on the live
+        replicas from their saved states before the next round."""
+        self = cls(checkpoint.spec, checkpoint.config, replicas, on_round)
+        self._next_id = checkpoint.next_id
+        self._rng.bit_generator.state = checkpoint.rng
+        self.trace, self.tokens, self.restored = list(checkpoint.trace), checkpoint.tokens, checkpoint.restored
+        self._elapsed_before = checkpoint.elapsed_s
+        for saved in checkpoint.particles:
+            self.particles[saved.state.pid] = _Particle(f"{GONE}{self.req}", saved.state, saved.offset,
+                                                        saved.saved, saved.stepped)
+        self._dead.add(f"{GONE}{self.req}")
+        self._resumed = True
+        return self
 
     # -- entry point -------------------------------------------------------------------------
     async def run(self) -> CouncilResult:
-        started = time.monotonic()
+        self._started = started = time.monotonic() - self._elapsed_before
         try:
             if self.config.method == "rs":
                 stopped = await self._run_rejection(started)
             else:
-                await self._spawn(self.config.particles)
+                if not self._resumed:
+                    await self._spawn(self.config.particles)
                 stopped = await self._run_rounds(started)
         finally:
             await self._drop_everywhere()
@@ -129,7 +193,7 @@ class Scheduler:
     # -- the round loop ----------------------------------------------------------------------
     async def _run_rounds(self, started: float) -> str:
         cfg = self.config
-        for rnd in range(1, cfg.max_rounds + 1):
+        for rnd in range(len(self.trace) + 1, cfg.max_rounds + 1):
             if not any(p.active for p in self.particles.values()):
                 return "finished"
             if cfg.method == "steer":
@@ -225,21 +289,26 @@ class Scheduler:
         return out
 
     async def _spawn(self, n: int) -> None:
-        """Start n fresh particles, dealt round-robin over the live replicas."""
-        live = await self._wait_for_replicas()
-        ids = [next(self._ids) for _ in range(n)]
-        groups = {rid: ids[i :: len(live)] for i, rid in enumerate(live)}
-        groups = {rid: g for rid, g in groups.items() if g}
-        # A ProgramError (say, in __init__) fails the request as it is; a replica that died
-        # leaves its share missing, and resampling refills N.
-        done = await self._gather({rid: live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items()})
-        for rid, states in done.items():
-            self._touched.add(rid)
-            for state in states:
-                self.particles[state.pid] = _Particle(rid, state)
+        """Start n fresh particles, dealt round-robin over the live replicas; a replica that
+        dies meanwhile has its share started on the others (a fresh particle is the same
+        wherever it starts)."""
+        pending = [self._new_id() for _ in range(n)]
+        for _ in range(MAX_STEP_TRIES):
+            live = await self._wait_for_replicas()
+            groups = {rid: pending[i :: len(live)] for i, rid in enumerate(live)}
+            groups = {rid: g for rid, g in groups.items() if g}
+            self._touched.update(groups)  # dropped at the end whatever happens to the spawn
+            # A ProgramError (say, in __init__) fails the request as it is.
+            done = await self._gather({rid: live[rid].spawn(self.req, self.spec, g) for rid, g in groups.items()})
+            for rid, states in done.items():
+                for state in states:
+                    self.particles[state.pid] = _Particle(rid, state)
+            self._raise_program_errors()
+            pending = [pid for pid in pending if pid not in self.particles]
+            if not pending:
+                return
         if not self.particles:
             raise NoReplicaLeft("every replica failed while starting the particles")
-        self._raise_program_errors()
 
     async def _advance(self) -> int:
         """One step for every active particle; a particle whose replica dies meanwhile is
@@ -300,9 +369,9 @@ class Scheduler:
                     await handle.import_(self.req, self.spec, [self.particles[pid].saved for pid in restore], restore)
                 return await handle.spawn(self.req, self.spec, respawn) if respawn else []
 
+            self._touched.update(plans)
             done = await self._gather({rid: place(rid, *plan) for rid, plan in plans.items()})
             for rid, respawned in done.items():
-                self._touched.add(rid)
                 restore, respawn = plans[rid]
                 for pid in restore + respawn:
                     self.particles[pid].replica = rid
@@ -360,7 +429,7 @@ class Scheduler:
                     drops[parent.replica].append(pid)
                 continue
             survivors[pid] = parent
-            children = [next(self._ids) for _ in range(count - 1)]
+            children = [self._new_id() for _ in range(count - 1)]
             if children:
                 clones[parent.replica][pid] = children
             for child in children:
@@ -389,7 +458,7 @@ class Scheduler:
         plans: dict[str, dict[int, list[int]]] = defaultdict(dict)
         for pid, p in list(self.particles.items()):
             if p.active:
-                children = [next(self._ids) for _ in range(k - 1)]
+                children = [self._new_id() for _ in range(k - 1)]
                 plans[p.replica][pid] = children
                 for child in children:
                     self.particles[child] = self._child(p, child)
@@ -455,9 +524,9 @@ class Scheduler:
                 return
             for pid, blob in zip(ids, blobs):
                 self.particles[pid].replica, self.particles[pid].saved = dst, blob
+            self._touched.add(dst)
             try:
                 await live[dst].import_(self.req, self.spec, blobs)
-                self._touched.add(dst)
             except ReplicaLost:
                 self._replica_died(dst)
 

@@ -44,7 +44,7 @@ from planner.sandbox import ProgramError, WorkersUnavailable
 log = logging.getLogger(__name__)
 
 Emit = Callable[..., None]
-RunTask = Callable[[TaskRequest, Emit], Awaitable[CouncilResult]]
+RunTask = Callable[["TaskRecord", Emit], Awaitable[CouncilResult]]  # the record, and how to report progress
 
 
 class QueueFull(RuntimeError):
@@ -58,6 +58,15 @@ class QueueFull(RuntimeError):
 
 class UnknownTask(KeyError):
     """No such task, or not one of the caller's tenant (the two are told apart by nobody)."""
+
+
+class IdempotencyConflict(ValueError):
+    """An Idempotency-Key reused for a different request (HTTP 422)."""
+
+
+class Unavailable(RuntimeError):
+    """The task could not be run for now (its runner died and it could not be resumed):
+    a 503-class failure, retryable."""
 
 
 # -- errors as a client hears them ------------------------------------------------------------
@@ -144,8 +153,9 @@ def classify(exc: BaseException) -> TaskError:
     exc = unwrap(exc)
     if isinstance(exc, (ValueError, ProgramError)):
         return TaskError(kind="bad_request", message=public_message(exc, "the request is invalid"))
-    if isinstance(exc, (NoReplicaLeft, PlannerFailed, WorkersUnavailable)):
-        return TaskError(kind="unavailable", message=public_message(exc, "the service is unavailable"))
+    if isinstance(exc, (NoReplicaLeft, PlannerFailed, WorkersUnavailable, Unavailable)):
+        return TaskError(kind="unavailable", message=public_message(exc, "the service is unavailable"),
+                         retryable=True)
     return TaskError(kind="internal", message=INTERNAL_MESSAGE)
 
 
@@ -165,6 +175,7 @@ class TaskRecord:
     job: asyncio.Task | None = None
     slot: asyncio.Future | None = None  # resolved when the task may start
     holds_slot: bool = False
+    idempotency_key: str | None = None
 
     @property
     def done(self) -> bool:
@@ -212,9 +223,13 @@ class Gate:
 class TaskRegistry:
     def __init__(self, run: RunTask, max_running: int, max_queued: int, keep_finished: int = 1000,
                  on_end: Callable[[TaskRecord], None] | None = None,
-                 max_running_per_tenant: int | None = None, max_queued_per_tenant: int | None = None):
+                 max_running_per_tenant: int | None = None, max_queued_per_tenant: int | None = None,
+                 on_event: Callable[[TaskRecord, TaskEvent], None] | None = None,
+                 on_forget: Callable[[TaskRecord], None] | None = None):
         self._run = run
         self._on_end = on_end
+        self._on_event = on_event  # every event, as it is recorded (the store persists them)
+        self._on_forget = on_forget  # a finished task dropped to keep `keep_finished`
         self.max_running, self.max_queued = max_running, max_queued
         self.max_running_per_tenant = max_running_per_tenant
         self.max_queued_per_tenant = max_queued_per_tenant
@@ -224,13 +239,23 @@ class TaskRegistry:
         # Slots: tasks waiting for one in arrival order, and who holds them.
         self._waiting: OrderedDict[str, TaskRecord] = OrderedDict()
         self._holding: Counter[str] = Counter()
+        self._by_key: OrderedDict[tuple[str, str], str] = OrderedDict()  # (tenant, key) -> task id
 
     # -- lifecycle ---------------------------------------------------------------------------
     def submit(self, request: TaskRequest, task_id: str | None = None,
-               tenant: str = ANONYMOUS) -> TaskRecord:
+               tenant: str = ANONYMOUS, idempotency_key: str | None = None) -> TaskRecord:
         """Queue a task of `tenant` under `task_id` (from `new_task_id`, chosen by the caller)
-        or a new id; raises QueueFull when it cannot start and may not wait."""
-        record = TaskRecord(id=task_id or new_task_id(), request=request, tenant=tenant)
+        or a new id; raises QueueFull when it cannot start and may not wait. A submission
+        with the `idempotency_key` of an earlier one of the same tenant is that task, not a
+        new one (a client retrying after a lost answer never runs its request twice)."""
+        if idempotency_key is not None:
+            earlier = self._tasks.get(self._by_key.get((tenant, idempotency_key), ""))
+            if earlier is not None:
+                if earlier.request != request:
+                    raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+                return earlier
+        record = TaskRecord(id=task_id or new_task_id(), request=request, tenant=tenant,
+                            idempotency_key=idempotency_key)
         if record.id in self._tasks:
             raise ValueError(f"task id {record.id!r} is taken")
         if self._abandoned.get(record.id) == tenant:
@@ -242,14 +267,49 @@ class TaskRegistry:
         if not self._may_start(tenant):
             self._admit_to_queue(tenant)
         self._tasks[record.id] = record
+        if idempotency_key is not None:
+            self._by_key[(tenant, idempotency_key)] = record.id
+            while len(self._by_key) > 10_000:
+                self._by_key.popitem(last=False)
+        self._emit(record, "queued")
+        self._start(record)
+        self._forget_old()
+        return record
+
+    def _start(self, record: TaskRecord) -> None:
+        """Queue `record` for a slot and begin its coroutine."""
         record.slot = asyncio.get_running_loop().create_future()
         self._waiting[record.id] = record
         self._grant()
-        self._emit(record, "queued")
         record.job = asyncio.get_running_loop().create_task(self._drive(record))
         record.job.add_done_callback(lambda _job: self._leave(record))
-        self._forget_old()
-        return record
+
+    def restore(self, record: TaskRecord) -> None:
+        """Take back a task recorded before a restart of whoever holds this registry: a
+        finished one is kept for reading; one that was queued or running queues again (ahead
+        of new work, bounds notwithstanding: it was admitted once) and its run resumes."""
+        self._tasks[record.id] = record
+        self._tasks.move_to_end(record.id, last=False)
+        if record.idempotency_key is not None:
+            self._by_key[(record.tenant, record.idempotency_key)] = record.id
+        if not record.done:
+            record.status = "queued"
+            self._start(record)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, tenant: str = ANONYMOUS):
+        """Hold one running slot for work that is not a task (a direct `run`): the same bound
+        as tasks, so direct calls and tasks together never run more than `max_running`."""
+        record = TaskRecord(id=f"direct-{uuid.uuid4().hex[:12]}", request=None, tenant=tenant)
+        record.slot = asyncio.get_running_loop().create_future()
+        self._waiting[record.id] = record
+        self._grant()
+        try:
+            await record.slot
+            yield
+        finally:
+            record.slot.cancel()
+            self._leave(record)
 
     def _admit_to_queue(self, tenant: str) -> None:
         waiting = len(self._waiting)
@@ -266,7 +326,7 @@ class TaskRegistry:
             await record.slot
             record.status, record.started = "running", time.time()
             self._emit(record, "running")
-            record.result = await self._run(record.request, lambda kind, **data: self._emit(record, kind, **data))
+            record.result = await self._run(record, lambda kind, **data: self._emit(record, kind, **data))
             self._end(record, "succeeded")
         except asyncio.CancelledError:
             self._end(record, "cancelled", TaskError(kind="cancelled", message="the task was cancelled"))
@@ -337,6 +397,10 @@ class TaskRegistry:
         return record
 
     # -- reading -----------------------------------------------------------------------------
+    def find(self, task_id: str) -> TaskRecord | None:
+        """The task whoever's it is (for the service's own bookkeeping, never a client)."""
+        return self._tasks.get(task_id)
+
     def get(self, task_id: str, tenant: str = ANONYMOUS) -> TaskRecord:
         """The task, if it is `tenant`'s; another tenant's task is as unknown as no task."""
         record = self._tasks.get(task_id)
@@ -378,9 +442,15 @@ class TaskRegistry:
         return out
 
     # -- internals ---------------------------------------------------------------------------
+    def emit(self, record: TaskRecord, kind: str, **data: Any) -> None:
+        """Record a progress event of a running task (a runner's report, relayed)."""
+        self._emit(record, kind, **data)
+
     def _emit(self, record: TaskRecord, kind: str, **data: Any) -> None:
-        record.events.append(TaskEvent(task_id=record.id, seq=len(record.events) + 1, type=kind,
-                                       time=time.time(), **data))
+        event = TaskEvent(task_id=record.id, seq=len(record.events) + 1, type=kind, time=time.time(), **data)
+        record.events.append(event)
+        if self._on_event is not None:
+            self._on_event(record, event)
         asyncio.get_running_loop().create_task(self._notify(record))
 
     @staticmethod
@@ -391,4 +461,6 @@ class TaskRegistry:
     def _forget_old(self) -> None:
         finished = [k for k, r in self._tasks.items() if r.done]
         for key in finished[: max(0, len(finished) - self.keep_finished)]:
-            del self._tasks[key]
+            record = self._tasks.pop(key)
+            if self._on_forget is not None:
+                self._on_forget(record)

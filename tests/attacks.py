@@ -121,7 +121,7 @@ ATTACKS = [
     # -- denial of service -------------------------------------------------------------------
     Attack("dos", "huge_context", step="self.context.tokens.extend([5] * 900_000)", why="token|sequence|longer|context"),
     Attack("dos", "bad_token_id", step="self.context.tokens.append(10**9)", why="token ids must lie"),
-    Attack("dos", "junk_token", step="self.context.tokens.append('x')", why="invalid literal|int"),
+    Attack("dos", "junk_token", step="self.context.tokens.append('x')", why="invalid literal|int|token ids"),
     Attack("dos", "huge_text", step="self.finish()",
            extra="\n".join(["", "    def output_text(self):", "        return 'x' * 900_000"]),
            why="text is over"),

@@ -53,7 +53,9 @@ def free_port() -> int:
 def service(ray_local):
     from ray import serve
 
-    from serve_app import PLANNER_NAME, CouncilIngress, stop_app
+    from actors.pool_controller import controller_name
+    from cluster.pool import NAMESPACE
+    from serve_app import build_app, stop_app
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -63,13 +65,13 @@ def service(ray_local):
         "server": {"api_keys": [KEY_A, KEY_B], "max_queued": 128},
         "sandbox": {"step_timeout_s": 2.0, "step_ops": 200_000, "memory_mb": 256, "cpu_s": 60},
     }
-    serve.run(CouncilIngress.bind(config), name="council-attacks", route_prefix="/")
+    serve.run(build_app(config), name="council-attacks", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while httpx.get(f"{url}/healthz").json()["replicas_live"] < 2:
         assert time.monotonic() < deadline, "the follower pool did not start"
         time.sleep(1)
-    yield url, ray_local.get_actor(PLANNER_NAME)
+    yield url, ray_local.get_actor(controller_name("council-attacks"), namespace=NAMESPACE)
     stop_app("council-attacks")  # its pool too: that is detached
     serve.shutdown()
 

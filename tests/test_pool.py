@@ -58,7 +58,7 @@ def test_pool_serves_survives_a_kill_and_replaces_the_replica(ray_local, tiny_mo
 
 def test_health_check_detects_a_dead_replica(ray_local, tiny_model_dir):
     async def scenario():
-        pool = await FollowerPool(FollowerActor, tiny_config(tiny_model_dir, replicas=1)).start(
+        pool = await FollowerPool(FollowerActor, tiny_config(tiny_model_dir, replicas=1, replica_wait_s=0)).start(
             monitor=False
         )
         try:
@@ -66,7 +66,7 @@ def test_health_check_detects_a_dead_replica(ray_local, tiny_model_dir):
             await asyncio.sleep(0.5)
             assert await pool.check_health() == ["follower-0"]
             with pytest.raises(NoLiveReplicaError, match="no follower replica is alive"):
-                await pool.call("ping")
+                await pool.call("ping")  # not waiting for the replacement (replica_wait_s 0)
             await pool.wait_all_alive(timeout=120)
             assert await pool.call("ping") is True
         finally:

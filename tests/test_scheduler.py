@@ -167,3 +167,36 @@ def test_a_program_that_raises_in_step_fails_clearly(exact_setup):
         run_smc(replicas, source, particles=4)
     assert 'File "<program>", line 6' in str(info.value)
     assert all(not r.host.active_requests() for r in replicas)  # nothing left behind on the replicas
+
+
+def test_a_run_resumed_from_its_checkpoint_in_another_scheduler_completes(exact_setup):
+    """A runner that dies after round 3: another one, from the checkpoint alone (the JSON the
+    task store keeps), restores the particles on the replicas and finishes the run."""
+    from cluster.scheduler import SchedulerCheckpoint
+
+    replicas, _, _, _ = exact_setup
+    spec = ProgramSpec(source=generic_program(12, chat=False), prompt="Once upon a time", seed=3)
+    saved = {}
+
+    async def scenario():
+        first = Scheduler(spec, InferenceConfig(particles=6, seed=3), lambda: replicas[:1])
+
+        def stop_after_round_3(trace):
+            if trace.round == 3:
+                saved["json"] = first.checkpoint().model_dump_json()
+                raise asyncio.CancelledError  # the runner is gone
+
+        first._on_round = stop_after_round_3
+        with pytest.raises(asyncio.CancelledError):
+            await first.run()
+        held = [await r.host.held(first.req) for r in replicas]
+        checkpoint = SchedulerCheckpoint.model_validate_json(saved["json"])
+        second = Scheduler.resume(checkpoint, lambda: replicas)  # on both replicas now
+        return held, await second.run(), second
+
+    held, result, second = asyncio.run(scenario())
+    assert held == [[], []]  # the first run's particles were dropped as it ended
+    assert [t.round for t in result.trace[:4]] == [1, 2, 3, 4]
+    assert result.trace[3].restored == 6 and not any(t.lost for t in result.trace)
+    assert result.stopped == "finished" and result.text and result.rounds == len(result.trace)
+    assert sum(1 for t in result.trace if t.round > 3) >= 1

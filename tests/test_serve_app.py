@@ -49,7 +49,7 @@ def big():
 def base_url(ray_local, big):
     from ray import serve
 
-    from serve_app import CouncilIngress, stop_app
+    from serve_app import build_app, stop_app
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -60,7 +60,7 @@ def base_url(ray_local, big):
                    "max_queued_per_key": 2, "max_generate": 4, "max_generate_per_key": 2,
                    "max_body_bytes": 200_000},
     }
-    serve.run(CouncilIngress.bind(config), name="council-test", route_prefix="/")
+    serve.run(build_app(config), name="council-test", route_prefix="/")
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while httpx.get(f"{url}/healthz").json()["replicas_live"] < 1:
@@ -165,8 +165,11 @@ def test_sdk_cancel_stops_a_task_and_frees_its_particles(base_url, ray_local, en
         status = council.cancel(task.id)
         assert status.status == "cancelled" and status.error.kind == "cancelled"
         assert council.get(task.id).status == "cancelled"
-    planner = ray_local.get_actor("council-planner")
-    stats = ray_local.get(planner.replica_stats.remote())
+    from actors.pool_controller import controller_name
+    from cluster.pool import NAMESPACE
+
+    controller = ray_local.get_actor(controller_name("council-test"), namespace=NAMESPACE)
+    stats = ray_local.get(controller.replica_stats.remote())
     assert all(r["smc_requests"] == 0 for r in stats)  # no replica still holds its particles
 
 

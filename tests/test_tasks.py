@@ -11,7 +11,7 @@ from cluster.tasks import (
 )
 
 
-async def slow_answer(request, emit):
+async def slow_answer(record, emit):
     emit("progress", message="working")
     await asyncio.sleep(0.2)
     return CouncilResult(text="done", passed_check=True, method="x", particles=1, posterior=[],
@@ -43,9 +43,9 @@ def test_a_task_abandoned_before_it_arrives_never_runs():
     async def scenario():
         ran = []
 
-        async def run(request, emit):
-            ran.append(request.prompt)
-            return await slow_answer(request, emit)
+        async def run(record, emit):
+            ran.append(record.request.prompt)
+            return await slow_answer(record, emit)
 
         reg = TaskRegistry(run, max_running=2, max_queued=2)
         reg.abandon("task-early")

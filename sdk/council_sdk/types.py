@@ -213,6 +213,8 @@ class TaskRequest(BaseModel):
 class TaskError(BaseModel):
     kind: Literal["bad_request", "unavailable", "internal", "cancelled"]
     message: str
+    retryable: bool = Field(False, description="Submitting the same request again may succeed "
+                            "(the service was unavailable, not the request wrong).")
 
 
 class TaskStatus(BaseModel):
@@ -231,8 +233,8 @@ class TaskEvent(BaseModel):
 
     task_id: str
     seq: int
-    type: Literal["queued", "running", "planned", "round", "resampled", "progress", "finished",
-                  "failed", "cancelled"]
+    type: Literal["queued", "running", "planned", "round", "resampled", "progress", "resumed",
+                  "finished", "failed", "cancelled"]
     time: float
     planner: PlannerReport | None = None
     constraints: list[str] | None = None
