@@ -324,6 +324,7 @@ def serve_command(
         with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
             serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
             serve.run(build_app(cfg.model_dump()), name="council", route_prefix="/")
+            _wait_until_healthy(url, stop, cfg.pool.startup_timeout_s)
         if not stop.is_set():
             err.print(f"Council is serving at {url} (OpenAI base URL {url}/v1); Ctrl-C stops it")
         while not stop.wait(3600):
@@ -332,6 +333,24 @@ def serve_command(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_serving(serve)
+
+
+def _wait_until_healthy(url: str, stop, timeout_s: float) -> None:
+    """Serving means answering: wait for /healthz to report a live follower replica."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=5).json().get("replicas_live", 0) > 0:
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        stop.wait(0.5)
+    if not stop.is_set():
+        err.print(f"[yellow]no follower replica is live after {timeout_s:g} s; /healthz says why[/yellow]")
 
 
 def _stop_serving(serve, grace_s: float = 60.0) -> None:
@@ -509,6 +528,41 @@ def bench_serve(
     from bench.serve import run as run_serve_bench
 
     run_serve_bench(json_path, latency_n, tuple(int(x) for x in levels.split(",")), per_level)
+
+@bench_app.command("checkpoint")
+def bench_checkpoint(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    replicas: int = typer.Option(2, min=1, max=16),
+    particles: int = typer.Option(32, min=1, max=256),
+    steps: int = typer.Option(32, min=2, help="Tokens per particle."),
+    repeats: int = typer.Option(3, min=1, max=20, help="Alternating runs with and without."),
+):
+    """What saving every particle's state each step costs: SMC tokens/s with and without."""
+    from bench.checkpoint import run as run_checkpoint
+
+    run_checkpoint(json_path, replicas, particles, steps, repeats)
+
+
+@bench_app.command("chaos")
+def bench_chaos(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    tasks: int = typer.Option(12, min=1, max=500, help="Tasks per fault."),
+    concurrency: int = typer.Option(6, min=1, max=64, help="Tasks in flight at once."),
+    faults: str = typer.Option(",".join(("follower", "all_followers", "runner", "controller", "store", "ingress")),
+                               help="Faults, in order: follower, all_followers, runner, controller, store, ingress."),
+    seed: int = typer.Option(0, help="When in each batch the fault strikes."),
+    model: Optional[str] = typer.Option(None, help="Follower model (default: the embedded SmolLM2)."),
+):
+    """Kill one process of the service at a time under a bounded load on 127.0.0.1; per fault:
+    tasks answered / resumed / retryable / lost, 5xx answers, particles continued, time to healthy."""
+    from bench.chaos import FAULTS, run as run_chaos
+
+    chosen = tuple(f.strip() for f in faults.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in FAULTS]
+    if unknown:
+        raise typer.BadParameter(f"unknown fault(s) {unknown}; use {list(FAULTS)}", param_hint="--faults")
+    run_chaos(json_path, tasks, concurrency, chosen, seed, model)
+
 
 @bench_app.command("strategies")
 def bench_strategies(

@@ -48,6 +48,7 @@ import ray
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from ray import serve
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -67,7 +68,8 @@ from cluster.runner import CouncilRunner as RequestRunner
 from cluster.runner import TaskCheckpoint
 from cluster.task_store import LEASE_S, Assignment, ProgressReporter
 from cluster.tasks import (
-    Gate, IdempotencyConflict, QueueFull, UnknownTask, describe_errors, new_task_id, public_message, unwrap,
+    Gate, IdempotencyConflict, QueueFull, UnknownTask, describe_errors, field_path, new_task_id, public_message,
+    unwrap,
 )
 from planner.sandbox import ProgramError
 
@@ -115,7 +117,7 @@ async def _invalid(request: Request, exc: RequestValidationError):
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "the request body is not valid JSON", code="invalid_json")
     first = errors[0] if errors else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    where = field_path(first.get("loc", ()))
     return error_response(422, describe_errors(errors) or "the request is invalid", param=where or None,
                           code="invalid_value")
 
@@ -169,6 +171,13 @@ def _unknown_strategy(name: str, param: str) -> ApiError:
                     "invalid_request_error", param=param, code="model_not_found")
 
 
+def _serve_request_id() -> Optional[str]:
+    try:
+        return serve.context._get_serve_request_context().request_id or None
+    except Exception:  # noqa: BLE001 - outside a Serve request: no id of Serve's
+        return None
+
+
 def _tenant(request: Request) -> str:
     """The tenant `_edge` found for the request (a request without one never gets here)."""
     tenant = getattr(request.state, "tenant", None)
@@ -179,9 +188,9 @@ def _tenant(request: Request) -> str:
 
 
 def _usage(result) -> dict:
-    """OpenAI's usage: the planner's prompt tokens in, everything generated out."""
+    """OpenAI's usage: what the planner and the followers read in, everything generated out."""
     led = result.ledger
-    prompt = led.planner_prompt_tokens if led else 0
+    prompt = (led.planner_prompt_tokens + led.follower_prompt_tokens) if led else result.prompt_tokens
     completion = (led.planner_completion_tokens if led else 0) + result.follower_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -248,14 +257,15 @@ class CouncilIngress:
             return await self._edge(request, call_next)
 
     async def _edge(self, request: Request, call_next):
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        # Serve's own id (the client's x-request-id when it sent one), which Serve's proxy
+        # also puts on the response: setting the header here too sent it twice.
+        rid = _serve_request_id() or uuid.uuid4().hex[:16]
         request.state.request_id = rid
         started = time.monotonic()
         request.state.tenant = tenant = self._tenant_of(request)
         response = self._refuse(request, tenant)
         if response is None:
             response = await call_next(request)
-        response.headers["x-request-id"] = rid
         endpoint = request.scope.get("route").path if request.scope.get("route") else "other"
         seconds = time.monotonic() - started
         self.metrics.observe(endpoint, response.status_code, seconds)
@@ -334,6 +344,8 @@ class CouncilIngress:
             seen = int(after)
             while True:
                 events = await self._call("events", task_id, seen, 10.0, tenant=tenant, task_id=task_id)
+                if not events and await self._finished(task_id, tenant):
+                    return  # resumed past the last event of a finished task: nothing will come
                 for ev in events:
                     seen = ev.seq
                     yield {"event": ev.type, "id": str(ev.seq), "data": ev.model_dump_json()}
@@ -355,10 +367,13 @@ class CouncilIngress:
             raise _unknown_strategy(chat.model, "model")
         try:
             prompt = chat.prompt()
+            task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
+                               max_tokens=chat.max_completion_tokens or chat.max_tokens or 64)
+        except ValidationError as exc:  # e.g. a message longer than a prompt may be
+            message = describe_errors(exc.errors()).replace("prompt:", "messages:", 1)
+            raise ApiError(400, message, param="messages", code="invalid_messages") from None
         except ValueError as exc:
             raise ApiError(400, str(exc), param="messages", code="invalid_messages") from None
-        task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
-                           max_tokens=chat.max_completion_tokens or chat.max_tokens or 64)
         status = await self._submit(task, request)
         created = int(time.time())
         cid = f"chatcmpl-{status.id.removeprefix('task-')}"
@@ -436,6 +451,10 @@ class CouncilIngress:
             raise error from None
 
     # -- helpers --------------------------------------------------------------------------------
+    async def _finished(self, task_id: str, tenant: str) -> bool:
+        status = await self._call("status", task_id, tenant=tenant, task_id=task_id)
+        return status.status not in ("queued", "running")
+
     async def _call(self, method: str, *args, task_id: Optional[str] = None, bad_request: int = 400, **kwargs):
         """A task store call; its refusals and failures become plain answers."""
         try:

@@ -216,12 +216,15 @@ class ParticleHost:
     async def _next_frame(self, worker: _Worker, quiet_limit: float):
         """The worker's next frame; the quiet limit counts only while the engine owes it nothing."""
         read = asyncio.ensure_future(read_frame(worker.reader))
-        while not read.done():
-            done, _ = await asyncio.wait([read], timeout=quiet_limit)
-            if not done and not worker.engine_busy:
+        try:
+            while not read.done():
+                done, _ = await asyncio.wait([read], timeout=quiet_limit)
+                if not done and not worker.engine_busy:
+                    raise asyncio.TimeoutError
+            return read.result()
+        finally:
+            if not read.done():  # timed out, or the caller was cancelled: nobody reads it after
                 read.cancel()
-                raise asyncio.TimeoutError
-        return read.result()
 
     def _answer(self, worker: _Worker, frame) -> None:
         """Next-token log-probs for each [slot, token ids] of an "lp" frame, into the slab."""

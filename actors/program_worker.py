@@ -276,9 +276,11 @@ class ParticleRuntime:
             p.error, text = p.error or "output_text() must return a string", ""
         if len(text) > MAX_TEXT_CHARS:
             p.error, text = p.error or f"the particle's text is over {MAX_TEXT_CHARS} characters", text[:MAX_TEXT_CHARS]
-        tokens = sum(v.token_count for v in vars(p.model).values() if isinstance(v, api.LMContext))
+        contexts = [v for v in vars(p.model).values() if isinstance(v, api.LMContext)]
         return {"pid": pid, "log_weight": weight, "finished": bool(p.model.finished), "text": text,
-                "tokens": int(tokens), "passes_check": p.passes, "error": p.error}
+                "tokens": int(sum(c.token_count for c in contexts)),
+                "prompt_tokens": int(sum(c.prompt_len for c in contexts)), "passes_check": p.passes,
+                "error": p.error}
 
 
 # -- the serving loop ----------------------------------------------------------------------------

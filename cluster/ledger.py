@@ -36,6 +36,10 @@ class CostLedger:
     def followers(self, tokens: int) -> None:
         self._ledger.follower_tokens += tokens
 
+    def follower_prompt(self, tokens: int) -> None:
+        """The prompt the followers read: once per request (every sample shares its prefix)."""
+        self._ledger.follower_prompt_tokens = max(self._ledger.follower_prompt_tokens, tokens)
+
     def snapshot(self) -> Ledger:
         led, p = self._ledger, self.prices
         usd = (led.planner_prompt_tokens * p.planner_input_per_mtok

@@ -40,6 +40,7 @@ class ParticleState(BaseModel):
     finished: bool
     text: str
     tokens: int
+    prompt_tokens: int = 0  # of its contexts' prompts
     passes_check: bool | None = None
     error: str | None = None
     # The particle as `export` would ship it, taken right after this step when the scheduler

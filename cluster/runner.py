@@ -150,6 +150,7 @@ class CouncilRunner:
             planned = fallback
             result = await self._run(planned, request, on_round, None, on_checkpoint)
         ledger.followers(result.follower_tokens)
+        ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
         result.planner = planned.report
         result.ledger = ledger.snapshot()

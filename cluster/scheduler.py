@@ -596,6 +596,7 @@ class Scheduler:
                 key=lambda e: -e.probability,
             ),
             log_ml=log_ml,
+            prompt_tokens=max((p.state.prompt_tokens for p in self.particles.values()), default=0),
             rounds=len(self.trace),
             stopped=stopped,
             follower_tokens=self.tokens,

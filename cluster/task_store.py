@@ -29,7 +29,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Protocol
 
-from council_sdk.types import CouncilResult, TaskError, TaskEvent, TaskRequest, TaskStatus
+from council_sdk.types import CouncilResult, TaskEvent, TaskRequest, TaskStatus
 from pydantic import BaseModel
 
 from cluster.config import ANONYMOUS, CouncilConfig
@@ -109,18 +109,12 @@ class RayKV:
         return [k.decode() for k in self._kv._internal_kv_list(prefix, namespace=self._ns)]
 
 
-class StoredTask(BaseModel):
-    """A task record as the KV keeps it (its events and checkpoint are keys of their own)."""
+class StoredTask(TaskStatus):
+    """A task record as the KV keeps it: its status, and what it takes to run it again (its
+    events and checkpoint are keys of their own)."""
 
-    id: str
     tenant: str
     request: TaskRequest
-    created: float
-    status: str
-    started: float | None = None
-    finished: float | None = None
-    result: CouncilResult | None = None
-    error: TaskError | None = None
     idempotency_key: str | None = None
     attempts: int = 0
 
@@ -170,11 +164,9 @@ class TaskStore:
         return len(stored)
 
     def _save(self, record: TaskRecord) -> None:
-        self.kv.put(f"t:{record.id}", StoredTask(
-            id=record.id, tenant=record.tenant, request=record.request, created=record.created,
-            status=record.status, started=record.started, finished=record.finished, result=record.result,
-            error=record.error, idempotency_key=record.idempotency_key,
-            attempts=self._attempts.get(record.id, 0)).model_dump_json().encode())
+        stored = StoredTask(**record.view().model_dump(), tenant=record.tenant, request=record.request,
+                            idempotency_key=record.idempotency_key, attempts=self._attempts.get(record.id, 0))
+        self.kv.put(f"t:{record.id}", stored.model_dump_json().encode())
 
     def _recorded(self, record: TaskRecord, event: TaskEvent) -> None:
         self.kv.put(f"e:{record.id}:{event.seq:08d}", event.model_dump_json().encode())

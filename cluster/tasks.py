@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import sys
@@ -105,14 +106,39 @@ def public_message(exc: BaseException, fallback: str = "the request failed") -> 
     return clean_message(text) or fallback
 
 
-def describe_errors(errors: list[dict]) -> str:
-    """pydantic's errors as `field: message; field: message` (the field as dotted path)."""
+_UNION_BRANCH = re.compile(r"\[|^(str|int|float|bool|dict|list|none|bytes)$")  # `list[ContentPart]`
+_PLAIN_NAME = re.compile(r"[\w.-]{1,64}")
+
+
+def field_path(loc) -> str:
+    """A pydantic error's location as `messages.0.content`: the body prefix and union branch
+    names left out, and a field name the client made up quoted (it may hold anything)."""
     parts = []
+    for p in loc:
+        if p == "body" or (isinstance(p, str) and _UNION_BRANCH.search(p)):
+            continue
+        text = str(p)
+        parts.append(text if _PLAIN_NAME.fullmatch(text) else json.dumps(text[:64]))
+    return ".".join(parts)
+
+
+def describe_errors(errors: list[dict]) -> str:
+    """pydantic's errors as `field: message; field: message` (the field as dotted path). A
+    value that matched no branch of a union gets one line, for the deepest branch it reached,
+    without pydantic's names of the branches (`str`, `list[ContentPart]`)."""
+    found: list[tuple[str, str]] = []
     for err in errors:
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        where = field_path(err.get("loc", ()))
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return clean_message("; ".join(parts))
+        if (where, message) not in found:
+            found.append((where, message))
+    deepest = [(w, m) for w, m in found if not any(o != w and o.startswith(f"{w}.") for o, _ in found)]
+    kept, seen = [], set()
+    for where, message in deepest:
+        if where not in seen or not where:
+            seen.add(where)
+            kept.append(f"{where}: {message}" if where else message)
+    return clean_message("; ".join(kept))
 
 
 def clean_message(text: str) -> str:

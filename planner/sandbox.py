@@ -83,7 +83,8 @@ class SandboxLimits(BaseModel):
     step_ops: int = Field(2_000_000, ge=1000, description="Budget ticks (loop turns, calls) per step.")
     memory_mb: int = Field(512, ge=16, description="Most the worker may grow (its address space beyond the start).")
     cpu_s: float = Field(300.0, gt=0, description="CPU seconds the worker may use over the request's life.")
-    idle_s: float = Field(900.0, gt=0, description="A worker not called for this long is reaped.")
+    idle_s: float = Field(120.0, gt=0, description="A request's lease on a replica, renewed by each "
+                          "call: a worker not called for this long (its runner died, say) is reaped.")
 
 
 # -- 1. validation -------------------------------------------------------------------------

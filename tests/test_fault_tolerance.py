@@ -12,6 +12,9 @@ import time
 import httpx
 import pytest
 
+from bench import chaos
+from bench.chaos import pid_of
+
 pytestmark = pytest.mark.slow
 
 APP = "council-ft"
@@ -59,14 +62,8 @@ def wait_healthy(url: str, replicas: int = 1, timeout: float = 300) -> float:
         time.sleep(0.5)
 
 
-def pid_of(ray, actor) -> int:
-    return ray.get(actor.__ray_call__.remote(lambda self: os.getpid()), timeout=60)
-
-
 def serve_replica_pids(ray, deployment: str) -> list[int]:
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-             if a["namespace"] == "serve" and f"{APP}#{deployment}#" in a["name"]]
-    return [pid_of(ray, ray.get_actor(name, namespace="serve")) for name in names]
+    return chaos.serve_replica_pids(ray, APP, deployment)
 
 
 def submit(url: str, rounds: int = ROUNDS) -> str:

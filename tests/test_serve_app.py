@@ -10,6 +10,8 @@ import time
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from council_sdk import (
     AsyncCouncil, AuthenticationError, BadRequestError, Council, NotFoundError, RateLimitError,
 )
@@ -95,6 +97,9 @@ def test_the_openai_client_gets_a_chat_completion(client):
     text = reply.choices[0].message.content
     assert len(words(text)) == 8 and reply.choices[0].finish_reason == "stop"
     assert reply.usage.completion_tokens > 0 and reply.model == "council-smc"
+    # the prompt as the followers read it (the library planner reads no tokens of its own)
+    assert reply.usage.prompt_tokens >= len(EIGHT.split())
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
     assert [m.id for m in client.models.list()] == list(STRATEGIES)
 
 
@@ -359,3 +364,110 @@ def test_the_access_log_names_the_tenant_never_the_key(base_url, ray_local):
     entry = json.loads(lines[0][lines[0].index("{"):])
     assert entry["tenant"] == "beta" and entry["status"] == 404 and entry["request_id"] == rid
     assert KEY_B not in lines[0]
+
+
+# -- fuzzing: malformed and hostile requests ---------------------------------------------------
+# Whatever hypothesis sends, the answer is never a 5xx, a hang or a leak: a client mistake
+# gets a 4xx whose message is one plain sentence naming what is wrong.
+
+WEIRD_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.just("\ud800"), st.just("a\udfffb"), st.just("x" * 200_000), st.just(""), st.just("\x00"),
+    st.just("é" * 10), st.just("{"), st.just("null"),
+)
+WEIRD_VALUE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=False), WEIRD_TEXT),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=8,
+)
+TASK = {"prompt": "Write 3 words.", "particles": 1, "max_tokens": 2, "max_rounds": 2}
+CHAT = {"model": "council-smc", "max_tokens": 2, "messages": [{"role": "user", "content": "Say hi."}]}
+GENERATE = {"prompt": "Hi", "max_tokens": 2}
+
+
+@st.composite
+def mutated(draw, template: dict):
+    """The template with fields dropped, replaced by odd values, or odd fields added."""
+    body = json.loads(json.dumps(template))
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["drop", "replace", "add", "nest"]))
+        keys = list(body)
+        if action == "drop" and keys:
+            body.pop(draw(st.sampled_from(keys)))
+        elif action == "replace" and keys:
+            body[draw(st.sampled_from(keys))] = draw(WEIRD_VALUE)
+        elif action == "add":
+            body[draw(st.text(min_size=1, max_size=10))] = draw(WEIRD_VALUE)
+        elif action == "nest" and "messages" in body and isinstance(body["messages"], list):
+            body["messages"] = [{"role": draw(st.sampled_from(["user", "system", "bot", 3])),
+                                 "content": draw(st.one_of(WEIRD_VALUE, st.lists(
+                                     st.fixed_dictionaries({"type": st.just("text"), "text": WEIRD_VALUE}),
+                                     max_size=3)))}]
+    return body
+
+
+# Header values a client can send at all (no control characters, no surrounding space), but
+# otherwise odd: non-ASCII, long, empty.
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF, blacklist_categories=("Cc",)),
+                      max_size=30)
+HEADERS = st.fixed_dictionaries({}, optional={
+    "x-request-id": st.one_of(HEADER_TEXT, st.sampled_from(["é-non-ascii", "x" * 500, "a b"])),
+    "idempotency-key": st.one_of(HEADER_TEXT, st.sampled_from(["é", "x" * 300, ""])),
+})
+
+
+def check(reply: httpx.Response) -> None:
+    assert reply.status_code < 500, (reply.status_code, reply.text[:500])
+    if reply.status_code >= 400:
+        error = reply.json()["error"]
+        assert error["message"] and "\n" not in error["message"], error
+        assert not any(leak in reply.text for leak in LEAKS), reply.text[:500]
+    assert len(reply.headers.get_list("x-request-id")) <= 1
+
+
+def send(url: str, path: str, body, headers: dict) -> httpx.Response:
+    raw = json.dumps(body, ensure_ascii=True).encode()  # lone surrogates travel as \\ud800 escapes
+    encoded = {k: v.encode("utf-8") for k, v in headers.items()}
+    return httpx.post(url + path, content=raw, timeout=60,
+                      headers={**AUTH, "content-type": "application/json", **encoded})
+
+
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@FUZZ
+@given(body=mutated(TASK), headers=HEADERS)
+def test_tasks_endpoint_never_fails_on_a_malformed_body(base_url, body, headers):
+    check(send(base_url, "/v1/tasks", body, headers))
+
+
+@FUZZ
+@given(body=mutated(CHAT), headers=HEADERS)
+def test_chat_endpoint_never_fails_on_a_malformed_body(base_url, body, headers):
+    check(send(base_url, "/v1/chat/completions", body, headers))
+
+
+@FUZZ
+@given(body=mutated(GENERATE), headers=HEADERS)
+def test_generate_endpoint_never_fails_on_a_malformed_body(base_url, body, headers):
+    check(send(base_url, "/v1/generate", body, headers))
+
+
+@FUZZ
+@given(last_event_id=st.one_of(HEADER_TEXT, st.just("99999999999999999999"), st.just("abc")),
+       task_id=st.sampled_from(["task-nope", "../../etc", "é", "x" * 300]))
+def test_task_reads_never_fail_on_odd_ids_or_headers(base_url, last_event_id, task_id):
+    headers = {**AUTH, "last-event-id": last_event_id.encode("utf-8")}
+    for method, path in (("GET", f"/v1/tasks/{task_id}"), ("GET", f"/v1/tasks/{task_id}/events"),
+                         ("DELETE", f"/v1/tasks/{task_id}")):
+        check(httpx.request(method, base_url + path, headers=headers, timeout=30))
+
+
+def test_a_finished_tasks_stream_resumed_past_its_end_ends(base_url):
+    reply = httpx.post(f"{base_url}/v1/tasks", json={**TASK, "wait": True}, headers=AUTH, timeout=120)
+    assert reply.status_code == 200, reply.text
+    task_id = reply.json()["id"]
+    with httpx.stream("GET", f"{base_url}/v1/tasks/{task_id}/events", timeout=30,
+                      headers={**AUTH, "last-event-id": "99999999"}) as stream:
+        assert stream.status_code == 200
+        assert [line for line in stream.iter_lines() if line.startswith("data:")] == []

@@ -41,6 +41,7 @@ class StrategyContext:
         out = await self.followers.generate(GenerateRequest(
             prompt=prompt, max_tokens=max_tokens or task.max_tokens, temperature=temperature, seed=seed))
         self.ledger.followers(out.completion_tokens)
+        self.ledger.follower_prompt(out.prompt_tokens)
         return out
 
     async def score(self, prompt: str, continuation: str) -> ScoreResult:
@@ -84,8 +85,8 @@ def result(strategy: str, text: str, ledger: CostLedger, started: float, samples
     return CouncilResult(
         text=text, passed_check=True, method=strategy, strategy=strategy, particles=samples,
         posterior=entries, log_ml=0.0, rounds=1, stopped="finished",
-        follower_tokens=led.follower_tokens, wall_time_s=time.monotonic() - started,
-        ledger=led, **extra)
+        follower_tokens=led.follower_tokens, prompt_tokens=led.follower_prompt_tokens,
+        wall_time_s=time.monotonic() - started, ledger=led, **extra)
 
 
 __all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "mean_logprob", "result"]

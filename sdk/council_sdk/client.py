@@ -24,6 +24,7 @@ import itertools
 import os
 import random
 import time
+import uuid
 from typing import Any, AsyncIterator, Iterable, Iterator
 
 import httpx
@@ -93,6 +94,12 @@ def _retry_delay(reply: httpx.Response, attempt: int) -> float:
     return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
 
 
+def _once() -> dict:
+    """Headers that make one submission idempotent: its retries carry the same key, so the
+    server answers them with the task the first one created instead of running it again."""
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
 def _task(prompt: str | dict | None, spec: dict | None, options: dict) -> dict:
     """A TaskRequest body: a dict given as `prompt` is taken as a spec."""
     if isinstance(prompt, dict):
@@ -146,6 +153,14 @@ class _Base:
             raise _error_for(reply)
         return _retry_delay(reply, attempt)
 
+    def _retry_lost(self, method: str, kwargs: dict, attempt: int, exc: httpx.TransportError) -> float:
+        """A connection that failed (the service restarting a process): seconds to wait before
+        sending again, for a request that is safe to send twice; else the error, raised."""
+        safe = method != "POST" or "Idempotency-Key" in (kwargs.get("headers") or {})
+        if not safe or attempt >= self.max_retries or isinstance(exc, httpx.TimeoutException):
+            raise exc
+        return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
+
 
 class Council(_Base):
     def __init__(self, base_url: str = "http://127.0.0.1:8000", api_key: str | None = None,
@@ -156,11 +171,12 @@ class Council(_Base):
     # -- tasks -------------------------------------------------------------------------------
     def run(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> CouncilResult:
         """Answer a request and wait for it; options are TaskRequest's fields."""
-        status = TaskStatus.model_validate(self._send("POST", "/v1/tasks", json={**_task(prompt, spec, options), "wait": True}))
-        return status.result
+        body = {**_task(prompt, spec, options), "wait": True}
+        return TaskStatus.model_validate(self._send("POST", "/v1/tasks", json=body, headers=_once())).result
 
     def submit(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> TaskStatus:
-        return TaskStatus.model_validate(self._send("POST", "/v1/tasks", json=_task(prompt, spec, options)))
+        body = _task(prompt, spec, options)
+        return TaskStatus.model_validate(self._send("POST", "/v1/tasks", json=body, headers=_once()))
 
     def get(self, task_id: str) -> TaskStatus:
         return TaskStatus.model_validate(self._send("GET", f"/v1/tasks/{task_id}"))
@@ -191,7 +207,11 @@ class Council(_Base):
 
     def _send(self, method: str, path: str, **kwargs) -> Any:
         for attempt in itertools.count():
-            reply = self._http.request(method, path, **kwargs)
+            try:
+                reply = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                time.sleep(self._retry_lost(method, kwargs, attempt, exc))
+                continue
             delay = self._retry_delay(reply, attempt)
             if delay is None:
                 return reply.json()
@@ -215,10 +235,11 @@ class AsyncCouncil(_Base):
 
     async def run(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> CouncilResult:
         body = {**_task(prompt, spec, options), "wait": True}
-        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=body)).result
+        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=body, headers=_once())).result
 
     async def submit(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> TaskStatus:
-        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=_task(prompt, spec, options)))
+        body = _task(prompt, spec, options)
+        return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=body, headers=_once()))
 
     async def get(self, task_id: str) -> TaskStatus:
         return TaskStatus.model_validate(await self._send("GET", f"/v1/tasks/{task_id}"))
@@ -249,7 +270,11 @@ class AsyncCouncil(_Base):
 
     async def _send(self, method: str, path: str, **kwargs) -> Any:
         for attempt in itertools.count():
-            reply = await self._http.request(method, path, **kwargs)
+            try:
+                reply = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                await asyncio.sleep(self._retry_lost(method, kwargs, attempt, exc))
+                continue
             delay = self._retry_delay(reply, attempt)
             if delay is None:
                 return reply.json()

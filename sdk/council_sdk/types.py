@@ -3,17 +3,45 @@ definition."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Message(BaseModel):
+def _check_unicode(value: Any, where: str = "", depth: int = 0) -> None:
+    """Text must be encodable: JSON's "\\ud800" decodes to a lone surrogate, which no
+    tokenizer, log or response can carry, so it is refused at the edge, naming the field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where or 'the body'}: text must be valid Unicode "
+                             "(it holds a lone surrogate)") from None
+    elif depth < 64 and isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k, where, depth + 1)
+            _check_unicode(v, f"{where}.{k}" if where else str(k), depth + 1)
+    elif depth < 64 and isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_unicode(v, f"{where}.{i}" if where else str(i), depth + 1)
+
+
+class WireModel(BaseModel):
+    """A request body: its text is checked to be valid Unicode before anything else."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        _check_unicode(data)
+        return data
+
+
+class Message(WireModel):
     role: Literal["system", "user", "assistant"]
     content: str
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(WireModel):
     """Plain sampling. Give `prompt` (raw text, or a user turn when `chat` is on) or `messages`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,7 +75,7 @@ class GenerateResult(BaseModel):
     completion_tokens: int
 
 
-class ScoreRequest(BaseModel):
+class ScoreRequest(WireModel):
     """How likely the follower finds `continuation` after `prompt` (the prompt is wrapped in
     the chat template when `chat` is on, as for generation)."""
 
@@ -103,6 +131,7 @@ class Ledger(BaseModel):
     planner_calls: int = 0
     planner_prompt_tokens: int = 0
     planner_completion_tokens: int = 0
+    follower_prompt_tokens: int = Field(0, description="The prompt as the followers read it (counted once).")
     follower_tokens: int = 0
     usd: float = 0.0
 
@@ -140,6 +169,8 @@ class CouncilResult(BaseModel):
     particles: int
     posterior: list[PosteriorEntry]
     log_ml: float = Field(description="Log marginal-likelihood estimate (log mean final weight).")
+    prompt_tokens: int = Field(0, description="The prompt's tokens as the followers read it (once, "
+                               "however many particles read it).")
     rounds: int
     stopped: Literal["finished", "max_rounds", "max_tokens", "wall_clock", "accepted", "exhausted"]
     follower_tokens: int
@@ -173,7 +204,7 @@ MAX_PROMPT_CHARS = 100_000
 TaskState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-class TaskRequest(BaseModel):
+class TaskRequest(WireModel):
     """`POST /v1/tasks`: a request in words (`prompt`) or as a constraint spec (`spec`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -265,19 +296,29 @@ class ErrorBody(BaseModel):
 # -- the OpenAI-compatible API ---------------------------------------------------------------
 
 
-class ChatMessage(BaseModel):
+class ContentPart(BaseModel):
+    """One part of a message's content (OpenAI's `{"type": "text", "text": ...}`); parts of
+    other types (images, audio) are accepted and skipped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "text"
+    text: str | None = None
+
+
+class ChatMessage(WireModel):
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list | None = None
+    content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # content parts: keep the text ones
-            return "".join(p.get("text", "") for p in self.content if isinstance(p, dict))
+            return "".join(p.text for p in self.content if p.type == "text" and p.text)
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(WireModel):
     """The fields Council reads; OpenAI's other parameters are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")

@@ -1,0 +1,79 @@
+"""A multi-node Ray on this machine (`ray.cluster_utils.Cluster`: a head and three worker
+raylets, real processes), a detached pool of two follower replicas spread over the workers,
+an SMC request, and the node of one replica removed mid-request. Run by test_multinode.py in
+a process of its own (a driver joins one Ray cluster per process); prints one JSON line.
+
+    python tests/multinode_scenario.py TINY_MODEL_DIR
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(model_dir: str) -> dict:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from actors.pool_controller import controller_for, stop_controller
+    from cluster.config import CouncilConfig
+    from cluster.pool_client import PoolClient
+    from cluster.protocol import ProgramSpec
+    from cluster.scheduler import InferenceConfig, Scheduler
+    from planner.library import generic_program
+
+    cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 0})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(3)]
+    cluster.wait_for_nodes()
+    config = CouncilConfig.from_dict({
+        "engine": {"model": model_dir, "dtype": "float32", "kv_cache_tokens": 4096},
+        "pool": {"replicas": 2, "num_cpus": 1, "health_check_interval_s": 0.5, "placement_strategy": "STRICT_SPREAD",
+                 "health_check_timeout_s": 3.0},
+    })
+    controller = controller_for(config, "multinode")
+
+    def node_of(handle) -> str:
+        return ray.get(handle.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()), timeout=60)
+
+    async def scenario() -> dict:
+        table = await controller.start.remote()
+        nodes_before = sorted(node_of(e.handle) for e in table.replicas)
+        pool = await PoolClient(controller, config.pool).start()
+        victim_node = node_of(table.replicas[0].handle)
+        victim = next(w for w in workers if w.node_id == victim_node)
+        removed = {}
+
+        async def on_round(trace):
+            if trace.round == 3 and not removed:
+                removed["at"] = trace.round
+                await asyncio.get_running_loop().run_in_executor(None, cluster.remove_node, victim)
+
+        spec = ProgramSpec(source=generic_program(30, chat=False), prompt="Once upon a time", seed=0)
+        result = await Scheduler(spec, InferenceConfig(particles=8, seed=0, replica_wait_s=120),
+                                 pool.replica_handles, on_round).run()
+        for _ in range(240):  # the replacement comes up on the spare node
+            table = await controller.table.remote(-1, 0)
+            if table.live == 2 and table.restarts >= 1:
+                break
+            await asyncio.sleep(0.5)
+        nodes_after = sorted(node_of(e.handle) for e in table.replicas if e.alive)
+        pool.close()
+        return {"stopped": result.stopped, "text": bool(result.text), "rounds": result.rounds,
+                "restored": sum(t.restored for t in result.trace), "lost": sum(t.lost for t in result.trace),
+                "nodes_before": len(set(nodes_before)), "victim_gone": victim_node not in nodes_after,
+                "live_after": table.live, "restarts": table.restarts, "spread_after": len(set(nodes_after))}
+
+    try:
+        return asyncio.run(scenario())
+    finally:
+        stop_controller("multinode")
+        ray.shutdown()
+        cluster.shutdown()
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1])), flush=True)

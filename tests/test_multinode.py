@@ -1,0 +1,23 @@
+"""Multi-node, for real: replicas spread over the raylets of a local multi-node Ray, a node
+removed mid-request, the request answered and the replica replaced on another node."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_node_removed_mid_request_loses_no_particle_and_its_replica_moves(tiny_model_dir):
+    script = Path(__file__).with_name("multinode_scenario.py")
+    run = subprocess.run([sys.executable, str(script), tiny_model_dir], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["nodes_before"] == 2  # one replica per node (STRICT_SPREAD)
+    assert report["stopped"] == "finished" and report["text"]
+    assert report["restored"] > 0 and report["lost"] == 0  # continued on the survivor
+    assert report["victim_gone"] and report["live_after"] == 2 and report["restarts"] >= 1
+    assert report["spread_after"] == 2
