@@ -265,7 +265,12 @@ class CouncilIngress:
         request.state.tenant = tenant = self._tenant_of(request)
         response = self._refuse(request, tenant)
         if response is None:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except ray.exceptions.TaskCancelledError:
+                # The client left and Serve cancelled the calls its request made: there is
+                # nobody to answer, and nothing went wrong on our side.
+                response = error_response(499, "the client closed the request", code="client_closed")
         endpoint = request.scope.get("route").path if request.scope.get("route") else "other"
         seconds = time.monotonic() - started
         self.metrics.observe(endpoint, response.status_code, seconds)

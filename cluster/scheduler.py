@@ -345,6 +345,8 @@ class Scheduler:
         """Put every particle whose replica died back on a live one: from its saved state,
         or (never stepped) spawned afresh under its id; with neither it is lost."""
         for _ in range(MAX_STEP_TRIES):
+            alive = self._live()  # a replica gone from the pool's table is dead to this run too
+            self._dead.update(p.replica for p in self.particles.values() if p.replica and p.replica not in alive)
             orphans = [pid for pid, p in self.particles.items() if p.replica and p.replica in self._dead]
             if not orphans:
                 return

@@ -118,9 +118,14 @@ def wait_done(url: str, task_id: str, timeout: float = 300) -> dict:
         time.sleep(0.5)
 
 
-def answered(status: dict) -> None:
+def answered(status: dict, rounds: int = ROUNDS) -> None:
     assert status["status"] == "succeeded", status
-    assert status["result"]["rounds"] == ROUNDS and status["result"]["follower_tokens"] > 0
+    assert status["result"]["rounds"] == rounds and status["result"]["follower_tokens"] > 0
+
+
+def new_request_answered(url: str) -> None:
+    """After the fault, the service answers new work (a short task)."""
+    answered(wait_done(url, submit(url, rounds=5)), rounds=5)
 
 
 def test_a_runner_killed_mid_task_has_its_task_resumed_from_the_checkpoint(ray_local, service):
@@ -137,20 +142,20 @@ def test_a_runner_killed_mid_task_has_its_task_resumed_from_the_checkpoint(ray_l
     assert rounds[-1] == ROUNDS and set(rounds) == set(range(1, ROUNDS + 1))  # continued, not started over
     assert sum(e["round"]["restored"] for e in events if e["type"] == "round") == 4
     wait_healthy(service, replicas=2)
-    answered(wait_done(service, submit(service)))
+    new_request_answered(service)
 
 
 def test_the_task_store_killed_mid_task_comes_back_with_every_task(ray_local, service):
     from actors.task_store import store_of
 
-    done_before = submit(service)
-    answered(wait_done(service, done_before))
+    done_before = submit(service, rounds=5)
+    answered(wait_done(service, done_before), rounds=5)
     task = submit(service)
     wait_round(service, task, 5)
     os.kill(pid_of(ray_local, store_of(APP)), signal.SIGKILL)
     answered(wait_done(service, task))  # dispatched again from its checkpoint, or still running
-    answered(wait_done(service, done_before))  # the finished one is still there
-    answered(wait_done(service, submit(service)))
+    answered(wait_done(service, done_before), rounds=5)  # the finished one is still there
+    new_request_answered(service)
 
 
 def test_the_pool_controller_killed_mid_task_loses_nothing(ray_local, service):
@@ -164,7 +169,7 @@ def test_the_pool_controller_killed_mid_task_loses_nothing(ray_local, service):
     os.kill(pid_of(ray_local, controller), signal.SIGKILL)
     answered(wait_done(service, task))
     assert {r["pid"] for r in ray_local.get(controller.replica_stats.remote(), timeout=120)} == before
-    answered(wait_done(service, submit(service)))
+    new_request_answered(service)
 
 
 def test_every_follower_killed_at_once_the_task_waits_and_continues(ray_local, service):
@@ -176,18 +181,18 @@ def test_every_follower_killed_at_once_the_task_waits_and_continues(ray_local, s
     wait_round(service, task, 5)
     for replica in ray_local.get(controller.replica_stats.remote()):
         os.kill(replica["pid"], signal.SIGKILL)
-    queued = submit(service)  # arrives while no replica is alive: waits instead of failing
+    queued = submit(service, rounds=5)  # arrives while no replica is alive: waits instead of failing
     answered(wait_done(service, task))
-    answered(wait_done(service, queued))
+    answered(wait_done(service, queued), rounds=5)
     rounds = [e["round"] for e in get_events(service, task) if e["type"] == "round"]
     assert sum(r["restored"] for r in rounds) == 4 and not any(r["lost"] for r in rounds)
 
 
 def test_the_ingress_killed_is_replaced_and_tasks_stay_readable(ray_local, service):
-    task = submit(service)
-    answered(wait_done(service, task))
+    task = submit(service, rounds=5)
+    answered(wait_done(service, task), rounds=5)
     (pid,) = serve_replica_pids(ray_local, "CouncilIngress")
     os.kill(pid, signal.SIGKILL)
     wait_healthy(service, replicas=2, timeout=120)
-    answered(wait_done(service, task))
-    answered(wait_done(service, submit(service)))
+    answered(wait_done(service, task), rounds=5)
+    new_request_answered(service)
