@@ -10,7 +10,8 @@ connection, as a client would) and followed until it ends.
 Per fault it reports: tasks answered, of them resumed by another runner; failed with a
 retryable error; lost (accepted, then gone or never finished); HTTP 5xx answers other than a
 retryable 503; particles continued vs lost (from the tasks' round events); seconds until
-/healthz reported every replica live again; and whether a new request was answered after.
+every killed process had a successor serving and /healthz reported every replica live; and
+whether a new request was answered after.
 
     council bench chaos --tasks 12 --concurrency 6 --json bench/results/chaos.json
 """
@@ -47,6 +48,27 @@ def serve_replica_pids(ray, app: str, deployment: str) -> list[int]:
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
              if a["namespace"] == "serve" and f"{app}#{deployment}#" in a["name"]]
     return [pid_of(ray, ray.get_actor(n, namespace="serve")) for n in names]
+
+
+def _replaced(ray, fault: str, victims: list[int], replicas: int) -> bool:
+    """Every killed process has a successor serving in its place (a health check alone is
+    fooled until the death is noticed)."""
+    from actors.pool_controller import controller_name
+    from actors.task_store import store_of
+    from cluster.pool import NAMESPACE
+
+    try:
+        controller = ray.get_actor(controller_name(APP), namespace=NAMESPACE)
+        if fault in ("follower", "all_followers"):
+            pids = [r["pid"] for r in ray.get(controller.replica_stats.remote(), timeout=10)]
+            return len(pids) == replicas and not set(pids) & set(victims)
+        if fault in ("runner", "ingress"):
+            pids = serve_replica_pids(ray, APP, "CouncilRunner" if fault == "runner" else "CouncilIngress")
+            return bool(pids) and not set(pids) & set(victims)
+        actor = controller if fault == "controller" else store_of(APP)
+        return pid_of(ray, actor) not in victims
+    except Exception:  # noqa: BLE001 - not answering yet
+        return False
 
 
 def _victims(ray, fault: str) -> list[int]:
@@ -86,6 +108,7 @@ async def _one_task(http, body: dict, tally: dict, deadline: float) -> dict:
             continue
         if reply.status_code == 202:
             task_id = reply.json()["id"]
+            tally["accepted"] += 1
         elif reply.status_code in (429, 503):
             if reply.status_code == 503:
                 tally["retryable_503"] += 1
@@ -135,7 +158,7 @@ async def _phase(url: str, ray, fault: str, tasks: int, concurrency: int, replic
                  body: dict, rng: random.Random, timeout_s: float) -> dict:
     import httpx
 
-    tally = {"http_5xx": 0, "http_4xx": 0, "retryable_503": 0}
+    tally = {"http_5xx": 0, "http_4xx": 0, "retryable_503": 0, "accepted": 0}
     limit = asyncio.Semaphore(concurrency)
     deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=url) as http:
@@ -144,12 +167,18 @@ async def _phase(url: str, ray, fault: str, tasks: int, concurrency: int, replic
                 return await _one_task(http, body, tally, deadline)
 
         jobs = [asyncio.create_task(guarded()) for _ in range(tasks)]
-        await asyncio.sleep(rng.uniform(1.0, 4.0))  # a random moment into the batch
+        while tally["accepted"] < min(tasks, concurrency) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the first wave is in: the fault strikes work in flight
+        await asyncio.sleep(rng.uniform(0.2, 2.0))  # at a random moment of it
         victims = await asyncio.get_running_loop().run_in_executor(None, _victims, ray, fault)
         killed_at = time.monotonic()
         for pid in victims:
             os.kill(pid, signal.SIGKILL)
-        while not await _healthy(http, replicas) and time.monotonic() < deadline:
+        loop = asyncio.get_running_loop()
+        while time.monotonic() < deadline:
+            if (await loop.run_in_executor(None, _replaced, ray, fault, victims, replicas)
+                    and await _healthy(http, replicas)):
+                break
             await asyncio.sleep(0.25)
         to_healthy = time.monotonic() - killed_at
         results = await asyncio.gather(*jobs)
@@ -186,7 +215,7 @@ def run(json_path: Path | None = None, tasks: int = 12, concurrency: int = 6, fa
         config["engine"] = {"model": model}
     serve.run(build_app(config), name=APP, route_prefix="/")
     url = f"http://127.0.0.1:{port}"
-    body = {"prompt": "Write a sentence with exactly 5 words.", "particles": 4}
+    body = {"prompt": "Write a sentence with exactly 12 words.", "particles": 4}
     rng = random.Random(seed)
     import ray
 

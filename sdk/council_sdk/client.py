@@ -34,6 +34,9 @@ from council_sdk.types import (
 )
 
 RETRY_STATUSES = (429, 503)
+# A proxy's answer when the process behind it died mid-request: retried too, but only for a
+# request that is safe to send twice (a read, a cancel, a submission with its Idempotency-Key).
+RETRY_IF_SAFE = (500, 502, 504)
 
 
 class CouncilError(Exception):
@@ -144,20 +147,24 @@ class _Base:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.base_url, self.timeout, self.max_retries = base_url.rstrip("/"), timeout, max_retries
 
-    def _retry_delay(self, reply: httpx.Response, attempt: int) -> float | None:
-        """None when the reply succeeded; seconds to wait before retrying a 429 / 503; else
-        the error, raised."""
+    def _retry_delay(self, reply: httpx.Response, attempt: int, safe: bool = False) -> float | None:
+        """None when the reply succeeded; seconds to wait before retrying a 429 / 503 (or,
+        `safe` to send twice, a 500 / 502 / 504); else the error, raised."""
         if reply.is_success:
             return None
-        if reply.status_code not in RETRY_STATUSES or attempt >= self.max_retries:
+        retryable = reply.status_code in RETRY_STATUSES or (safe and reply.status_code in RETRY_IF_SAFE)
+        if not retryable or attempt >= self.max_retries:
             raise _error_for(reply)
         return _retry_delay(reply, attempt)
+
+    @staticmethod
+    def _safe(method: str, kwargs: dict) -> bool:
+        return method != "POST" or "Idempotency-Key" in (kwargs.get("headers") or {})
 
     def _retry_lost(self, method: str, kwargs: dict, attempt: int, exc: httpx.TransportError) -> float:
         """A connection that failed (the service restarting a process): seconds to wait before
         sending again, for a request that is safe to send twice; else the error, raised."""
-        safe = method != "POST" or "Idempotency-Key" in (kwargs.get("headers") or {})
-        if not safe or attempt >= self.max_retries or isinstance(exc, httpx.TimeoutException):
+        if not self._safe(method, kwargs) or attempt >= self.max_retries or isinstance(exc, httpx.TimeoutException):
             raise exc
         return min(30.0, 0.5 * 2 ** attempt) * (0.5 + random.random() / 2)
 
@@ -212,7 +219,7 @@ class Council(_Base):
             except httpx.TransportError as exc:
                 time.sleep(self._retry_lost(method, kwargs, attempt, exc))
                 continue
-            delay = self._retry_delay(reply, attempt)
+            delay = self._retry_delay(reply, attempt, self._safe(method, kwargs))
             if delay is None:
                 return reply.json()
             time.sleep(delay)
@@ -275,7 +282,7 @@ class AsyncCouncil(_Base):
             except httpx.TransportError as exc:
                 await asyncio.sleep(self._retry_lost(method, kwargs, attempt, exc))
                 continue
-            delay = self._retry_delay(reply, attempt)
+            delay = self._retry_delay(reply, attempt, self._safe(method, kwargs))
             if delay is None:
                 return reply.json()
             await asyncio.sleep(delay)
