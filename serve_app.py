@@ -223,7 +223,10 @@ class Runner:
             lambda events, checkpoint: store.progress.remote(assignment.task_id, assignment.attempt, events,
                                                              checkpoint),
             heartbeat_s=LEASE_S / 3, on_lost=run.cancel)
-        resume = TaskCheckpoint.model_validate_json(assignment.checkpoint) if assignment.checkpoint else None
+        resume = None
+        if assignment.checkpoint:
+            resume = TaskCheckpoint.model_validate_json(assignment.checkpoint)
+            resume.trace = assignment.trace
         try:
             return await self.runner.run_task(assignment.request, reporter.emit, resume=resume,
                                               on_checkpoint=reporter.checkpoint)

@@ -55,6 +55,9 @@ class TaskCheckpoint(BaseModel):
 
     planned: PlannedProgram
     scheduler: SchedulerCheckpoint
+    # The rounds so far, from the round events the store kept (not sent with every round's
+    # checkpoint: it grows with the run); set by whoever resumes.
+    trace: list[RoundTrace] = Field(default_factory=list, exclude=True)
 
 
 OnCheckpoint = Callable[[TaskCheckpoint], None]
@@ -167,7 +170,7 @@ class CouncilRunner:
             return on_round(trace) if on_round is not None else None
 
         if resume is not None:
-            scheduler = Scheduler.resume(resume.scheduler, self.replicas, round_done)
+            scheduler = Scheduler.resume(resume.scheduler, self.replicas, round_done, resume.trace)
         else:
             icfg = self._inference(planned, request)
             spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed,

@@ -82,7 +82,9 @@ class SavedParticle(BaseModel):
 
 class SchedulerCheckpoint(BaseModel):
     """Everything a round boundary of one request holds, so that another process (a runner
-    that takes over a task whose runner died) continues the run from there."""
+    that takes over a task whose runner died) continues the run from there. The rounds'
+    trace is not in it (it grows with every round, and a checkpoint is sent every round):
+    whoever resumes passes the trace back from the round events it kept."""
 
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
 
@@ -91,7 +93,7 @@ class SchedulerCheckpoint(BaseModel):
     next_id: int
     rng: dict
     particles: list[SavedParticle]
-    trace: list[RoundTrace]
+    rounds: int  # rounds done (the trace's length)
     tokens: int
     restored: int
     elapsed_s: float
@@ -139,6 +141,7 @@ class Scheduler:
         self._dead: set[str] = set()  # replicas seen dying (a router may not know yet)
         self._round_lost = self._round_restored = 0
         self._resumed = False
+        self._last_round = 0  # the last round recorded (a resumed run starts after its checkpoint's)
         self._started = 0.0
         self._elapsed_before = 0.0  # run time of the process(es) this run was resumed from
 
@@ -155,19 +158,25 @@ class Scheduler:
             spec=self.spec, config=self.config, next_id=self._next_id, rng=self._rng.bit_generator.state,
             particles=[SavedParticle(state=p.state, offset=p.offset, saved=p.saved, stepped=p.stepped)
                        for p in self.particles.values() if p.replica],
-            trace=self.trace, tokens=self.tokens, restored=self.restored,
+            rounds=self._last_round, tokens=self.tokens, restored=self.restored,
             elapsed_s=self._elapsed_before + (time.monotonic() - self._started if self._started else 0.0),
         )
 
     @classmethod
     def resume(cls, checkpoint: SchedulerCheckpoint, replicas: Callable[[], list[ReplicaHandle]],
-               on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None) -> "Scheduler":
+               on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None,
+               trace: list[RoundTrace] = ()) -> "Scheduler":
         """A scheduler that goes on from `checkpoint`: its particles are restored on the live
-        replicas from their saved states before the next round."""
+        replicas from their saved states before the next round. `trace` is the rounds so far
+        (the round events kept with the checkpoint); rounds it lacks are left out of the
+        result's trace, never invented."""
         self = cls(checkpoint.spec, checkpoint.config, replicas, on_round)
         self._next_id = checkpoint.next_id
         self._rng.bit_generator.state = checkpoint.rng
-        self.trace, self.tokens, self.restored = list(checkpoint.trace), checkpoint.tokens, checkpoint.restored
+        by_round = {t.round: t for t in trace if t.round <= checkpoint.rounds}
+        self.trace = [by_round[r] for r in sorted(by_round)]
+        self._last_round = checkpoint.rounds
+        self.tokens, self.restored = checkpoint.tokens, checkpoint.restored
         self._elapsed_before = checkpoint.elapsed_s
         for saved in checkpoint.particles:
             self.particles[saved.state.pid] = _Particle(f"{GONE}{self.req}", saved.state, saved.offset,
@@ -193,7 +202,7 @@ class Scheduler:
     # -- the round loop ----------------------------------------------------------------------
     async def _run_rounds(self, started: float) -> str:
         cfg = self.config
-        for rnd in range(len(self.trace) + 1, cfg.max_rounds + 1):
+        for rnd in range(self._last_round + 1, cfg.max_rounds + 1):
             if not any(p.active for p in self.particles.values()):
                 return "finished"
             if cfg.method == "steer":
@@ -559,6 +568,7 @@ class Scheduler:
             weights=weights if weights is not None else self._normalised_weights(),
         )
         self.trace.append(entry)
+        self._last_round = rnd
         if self._on_round is not None:
             maybe = self._on_round(entry)
             if asyncio.iscoroutine(maybe):
@@ -599,7 +609,7 @@ class Scheduler:
             ),
             log_ml=log_ml,
             prompt_tokens=max((p.state.prompt_tokens for p in self.particles.values()), default=0),
-            rounds=len(self.trace),
+            rounds=self._last_round,
             stopped=stopped,
             follower_tokens=self.tokens,
             wall_time_s=wall,

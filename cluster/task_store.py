@@ -29,8 +29,8 @@ import logging
 import time
 from typing import Awaitable, Callable, Protocol
 
-from council_sdk.types import CouncilResult, TaskEvent, TaskRequest, TaskStatus
-from pydantic import BaseModel
+from council_sdk.types import CouncilResult, RoundTrace, TaskEvent, TaskRequest, TaskStatus
+from pydantic import BaseModel, Field
 
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkCounter
@@ -50,6 +50,7 @@ class Assignment(BaseModel):
     tenant: str
     request: TaskRequest
     checkpoint: str | None = None  # a `cluster.runner.TaskCheckpoint` as JSON
+    trace: list[RoundTrace] = Field(default_factory=list, description="The rounds reported so far.")
 
 
 class RunnerLost(RuntimeError):
@@ -226,9 +227,10 @@ class TaskStore:
                     "continuing from its last checkpoint" if checkpoint else "starting again"))
             self._save(record)
             self._leases[record.id] = (attempt, time.monotonic() + self.lease_s)
+            trace = [e.round for e in record.events if e.type == "round" and e.round is not None] if checkpoint else []
             call = asyncio.ensure_future(self._dispatch(Assignment(
                 task_id=record.id, attempt=attempt, tenant=record.tenant, request=record.request,
-                checkpoint=checkpoint)))
+                checkpoint=checkpoint, trace=trace)))
             try:
                 return await self._watch(record.id, call)
             except RunnerLost as exc:

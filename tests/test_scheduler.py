@@ -191,7 +191,7 @@ def test_a_run_resumed_from_its_checkpoint_in_another_scheduler_completes(exact_
             await first.run()
         held = [await r.host.held(first.req) for r in replicas]
         checkpoint = SchedulerCheckpoint.model_validate_json(saved["json"])
-        second = Scheduler.resume(checkpoint, lambda: replicas)  # on both replicas now
+        second = Scheduler.resume(checkpoint, lambda: replicas, trace=first.trace)  # on both replicas now
         return held, await second.run(), second
 
     held, result, second = asyncio.run(scenario())
