@@ -350,15 +350,18 @@ class CouncilIngress:
 
         async def stream():
             seen = int(after)
-            while True:
-                events = await self._call("events", task_id, seen, 10.0, tenant=tenant, task_id=task_id)
-                if not events and await self._finished(task_id, tenant):
-                    return  # resumed past the last event of a finished task: nothing will come
-                for ev in events:
-                    seen = ev.seq
-                    yield {"event": ev.type, "id": str(ev.seq), "data": ev.model_dump_json()}
-                    if ev.terminal:
-                        return
+            try:
+                while True:
+                    events = await self._call("events", task_id, seen, 10.0, tenant=tenant, task_id=task_id)
+                    if not events and await self._finished(task_id, tenant):
+                        return  # resumed past the last event of a finished task: nothing will come
+                    for ev in events:
+                        seen = ev.seq
+                        yield {"event": ev.type, "id": str(ev.seq), "data": ev.model_dump_json()}
+                        if ev.terminal:
+                            return
+            except ray.exceptions.TaskCancelledError:
+                return  # the reader left (Serve cancelled the call it was waiting on): the stream is over
 
         return EventSourceResponse(stream(), ping=10)
 

@@ -46,9 +46,10 @@ class PoolControllerImpl:
         await asyncio.shield(self._start())
         return self.pool.snapshot()
 
-    async def table(self, known_version: int = -1, timeout_s: float = 30.0) -> ReplicaTable:
+    async def table(self, known_version: int = -1, timeout_s: float = 30.0,
+                    known_epoch: str | None = None) -> ReplicaTable:
         self._start()
-        return await self.pool.table(known_version, timeout_s)
+        return await self.pool.table(known_version, timeout_s, known_epoch)
 
     async def report_failure(self, index: int, generation: int, why: str) -> bool:
         self._start()

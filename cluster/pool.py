@@ -31,6 +31,7 @@ import asyncio
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,7 @@ class ReplicaTable:
     scaled_up: int = 0
     scaled_down: int = 0
     started: bool = False  # the first start (or adoption) is over
+    epoch: str = ""  # this owner's life: versions count from 0 again after a restart
 
     @property
     def live(self) -> int:
@@ -104,6 +106,7 @@ class FollowerPool(ReplicaRouter):
         self.scaled_down = 0
         self.started = False
         self.version = 0
+        self.epoch = uuid.uuid4().hex[:12]
         self._moved = asyncio.Event()  # set (and replaced) whenever the table changes
         self._loads: dict[str, tuple[float, int]] = {}  # reporter -> (when, load)
 
@@ -266,12 +269,14 @@ class FollowerPool(ReplicaRouter):
                            for r in self.replicas),
             restarting=sum(1 for r in self.replicas if r.restarting is not None),
             restarts=self.restarts, scaled_up=self.scaled_up, scaled_down=self.scaled_down,
-            started=self.started,
+            started=self.started, epoch=self.epoch,
         )
 
-    async def table(self, known_version: int = -1, timeout_s: float = 30.0) -> ReplicaTable:
-        """The table once its version differs from `known_version`, or after `timeout_s`."""
-        if self.version == known_version:
+    async def table(self, known_version: int = -1, timeout_s: float = 30.0,
+                    known_epoch: str | None = None) -> ReplicaTable:
+        """The table once its version differs from `known_version` (at once if the caller's
+        table is from another life of the owner, `known_epoch`), or after `timeout_s`."""
+        if self.version == known_version and known_epoch in (None, self.epoch):
             moved = self._moved
             try:
                 await asyncio.wait_for(moved.wait(), timeout_s)

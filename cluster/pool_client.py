@@ -70,14 +70,20 @@ class PoolClient(ReplicaRouter):
         while True:
             try:
                 known = self.table.version if self.table else -1
-                table = await self._controller.table.remote(known, POLL_TIMEOUT_S)
+                epoch = self.table.epoch if self.table else None
+                table = await self._controller.table.remote(known, POLL_TIMEOUT_S, epoch)
                 delay = 0.1
             except (RayActorError, RayTaskError) as exc:  # restarting: keep the last table
                 log.warning("the pool controller is unavailable (%s); retrying in %.1fs", cause_of(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if self.table is None or table.version != self.table.version:
+            if self.table is not None and self.table.started and not table.started:
+                # A controller that was just restarted and has not adopted its replicas yet
+                # knows less than we do: keep routing on the last table until it has.
+                await asyncio.sleep(0.1)
+                continue
+            if self.table is None or (table.epoch, table.version) != (self.table.epoch, self.table.version):
                 self._apply(table)
 
     def _apply(self, table: ReplicaTable) -> None:
