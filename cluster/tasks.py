@@ -1,6 +1,7 @@
 """Tasks: requests with an id, an owner, a lifecycle, a progress log and admission control.
 
-The PlannerActor keeps one `TaskRegistry`. A task belongs to the tenant that submitted it
+The service's task store (`cluster/task_store.py`) keeps one `TaskRegistry`, and so does the
+single-actor PlannerActor; direct runs take the same slots (`slot()`). A task belongs to the tenant that submitted it
 (the API key's tenant, `anonymous` without keys); every read, wait, stream or cancel names
 the tenant, and a task of another tenant is an `UnknownTask`, exactly like an id that never
 existed. A task is queued, runs when one of `max_running` slots frees (and its tenant has
