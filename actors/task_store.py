@@ -20,7 +20,7 @@ from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkStats
 from cluster.pool import NAMESPACE
 from cluster.runner import check_runnable
-from cluster.task_store import Assignment, RayKV, TaskStore
+from cluster.task_store import Assignment, RayKV, TaskStore, WriteBehind
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class TaskStoreImpl:
         self.app = app
         self._runner = runner  # the app's CouncilRunner deployment (a Serve handle)
         self._controller = controller_for(self.config, app)
-        self.store = TaskStore(self.config, self._dispatch, RayKV(f"council-{app}"))
+        self.store = TaskStore(self.config, self._dispatch, WriteBehind(RayKV(f"council-{app}")))
         self._loaded = False
         self._reporter: asyncio.Task | None = None
 
@@ -63,7 +63,9 @@ class TaskStoreImpl:
     async def submit(self, request: TaskRequest, task_id: str | None = None, tenant: str = ANONYMOUS,
                      idempotency_key: str | None = None) -> TaskStatus:
         check_runnable(request)  # a request that cannot run is refused now, not queued
-        return self._ready().submit(request, task_id, tenant, idempotency_key)
+        status = self._ready().submit(request, task_id, tenant, idempotency_key)
+        await self.store.flush()  # accepted means written: a crash after the 202 loses nothing
+        return status
 
     async def status(self, task_id: str, tenant: str = ANONYMOUS) -> TaskStatus:
         return self._ready().registry.get(task_id, tenant).view()

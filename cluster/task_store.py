@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Awaitable, Callable, Protocol
 
 from council_sdk.types import CouncilResult, RoundTrace, TaskEvent, TaskRequest, TaskStatus
@@ -108,6 +109,49 @@ class RayKV:
 
     def keys(self, prefix: str) -> list[str]:
         return [k.decode() for k in self._kv._internal_kv_list(prefix, namespace=self._ns)]
+
+
+class WriteBehind:
+    """A KV whose writes run on one thread of their own, in order, so the store's event loop
+    never waits on the GCS for an event or a checkpoint (a synchronous write per event made
+    the store the service's bottleneck under load). Reads see every earlier write; `flush`
+    waits for all writes so far — a submission is answered only once it is written."""
+
+    def __init__(self, kv: KV):
+        self._kv = kv
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-store-kv")
+        self._last: Future | None = None
+
+    def _write(self, fn, *args) -> None:
+        self._last = self._writer.submit(fn, *args)
+        self._last.add_done_callback(_log_failed_write)
+
+    def put(self, key: str, value: bytes) -> None:
+        self._write(self._kv.put, key, value)
+
+    def delete(self, key: str) -> None:
+        self._write(self._kv.delete, key)
+
+    def get(self, key: str) -> bytes | None:
+        self._drain()
+        return self._kv.get(key)
+
+    def keys(self, prefix: str) -> list[str]:
+        self._drain()
+        return self._kv.keys(prefix)
+
+    async def flush(self) -> None:
+        if self._last is not None:
+            await asyncio.wrap_future(self._last)
+
+    def _drain(self) -> None:
+        if self._last is not None:
+            self._last.result()
+
+
+def _log_failed_write(done: Future) -> None:
+    if done.exception() is not None:
+        log.error("task store: a write to the KV failed: %s", done.exception())
 
 
 class StoredTask(TaskStatus):
@@ -196,6 +240,12 @@ class TaskStore:
             if existing is not None and existing.tenant == tenant and existing.request == request:
                 return existing.view()
         return self.registry.submit(request, task_id, tenant, idempotency_key).view()
+
+    async def flush(self) -> None:
+        """Every write so far is in the KV (when the KV writes behind)."""
+        flush = getattr(self.kv, "flush", None)
+        if flush is not None:
+            await flush()
 
     # -- the runner's side -------------------------------------------------------------------------
     def progress(self, task_id: str, attempt: int, events: list[tuple[str, dict]] = (),

@@ -332,8 +332,9 @@ def test_generate_calls_beyond_their_bounds_get_429(base_url):
     async def burst():
         async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
             body = {"prompt": "Once upon a time", "chat": False, "max_tokens": 96}
-            first = [asyncio.create_task(http.post("/v1/generate", json=body, headers=headers))
-                     for headers in (AUTH, AUTH, AUTH, AUTH_B, AUTH_B)]
+            first = [asyncio.create_task(http.post("/v1/generate", json=body, headers=AUTH)) for _ in range(3)]
+            await asyncio.sleep(0.3)  # key A's three first: two generate, the third is over A's bound
+            first += [asyncio.create_task(http.post("/v1/generate", json=body, headers=AUTH_B)) for _ in range(2)]
             await asyncio.sleep(0.5)  # 2 of key A's and 2 of key B's are generating: the bound of 4
             third = await http.post("/v1/generate", json=body, headers=AUTH_C)
             return await asyncio.gather(*first), third

@@ -144,3 +144,29 @@ def test_an_idempotency_key_answers_with_the_first_task_and_refuses_another_requ
     first, again, other_tenant, retried_call, runs = asyncio.run(scenario())
     assert again.id == first.id == retried_call.id and other_tenant.id != first.id
     assert runs == 2  # alpha's once, beta's once
+
+
+def test_writes_behind_keep_their_order_and_a_flush_waits_for_them():
+    import time
+
+    from cluster.task_store import WriteBehind
+
+    class SlowKV(MemoryKV):
+        def put(self, key, value):
+            time.sleep(0.01)  # a GCS round trip
+            super().put(key, value)
+
+    async def scenario():
+        kv = WriteBehind(SlowKV())
+        t0 = time.perf_counter()
+        for i in range(20):
+            kv.put("k", str(i).encode())
+        kv.put("other", b"x")
+        kv.delete("other")
+        queued = time.perf_counter() - t0
+        await kv.flush()
+        return queued, kv.get("k"), kv.get("other"), kv.keys("")
+
+    queued, value, gone, keys = asyncio.run(scenario())
+    assert queued < 0.05  # the caller did not wait on the writes
+    assert value == b"19" and gone is None and keys == ["k"]  # in order: the last write wins
