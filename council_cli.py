@@ -22,6 +22,7 @@ from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cluster.config import ConfigError, CouncilConfig, describe_validation_error
 
@@ -153,7 +154,10 @@ def run(
     address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
     trace: bool = typer.Option(False, help="Print the per-round trace."),
-    show_program: bool = typer.Option(False, help="Print the program that ran."),
+    show_program: bool = typer.Option(False, help="Print the program that ran on stdout, as it is "
+                                      "(valid Python: `> program.py`); the answer then goes to stderr."),
+    strict: bool = typer.Option(False, help="Exit 1 unless the answer was verified to pass "
+                                "(`passed` is true: every constraint understood and met)."),
 ):
     """Answer a request: the planner writes a program (or give --program), and the followers
     run it as SMC particles."""
@@ -198,10 +202,9 @@ def run(
         raise typer.Exit(1)
     except Exception as exc:
         fail(f"{type(exc).__name__}: {exc}", 1)
-    if show_program and result.program:
-        err.print(result.program, markup=False, highlight=False)
     if as_json:
         print(result.model_dump_json(indent=2))
+        _exit_strict(strict, result)
         return
     if trace:
         for t in result.trace:
@@ -222,7 +225,32 @@ def run(
            f"${led.usd:.4f}" if led and led.planner_calls else ""),
         soft_wrap=True,
     )
-    print(result.text)
+    _describe_claim(result)
+    if show_program and result.program:
+        sys.stdout.write(result.program if result.program.endswith("\n") else result.program + "\n")
+        sys.stderr.write(result.text + "\n")
+    else:
+        print(result.text)
+    _exit_strict(strict, result)
+
+
+def _describe_claim(result) -> None:
+    """What was understood, what was not, and whether the answer passed (on stderr)."""
+    for u in result.understood:
+        err.print(f"  understood: {u.clause!r} -> {u.constraint}", markup=False, highlight=False, soft_wrap=True)
+    for span in result.not_understood:
+        err.print(f"  [yellow]not understood:[/yellow] {escape(repr(span))}", soft_wrap=True)
+    if result.passed is True:
+        err.print("passed: yes (every constraint understood and checked)")
+    elif result.passed is False:
+        err.print(f"[red]passed: no[/red] ({escape(result.passed_reason or '')})", soft_wrap=True)
+    else:
+        err.print(f"[yellow]passed: not verified[/yellow] ({escape(result.passed_reason or '')})", soft_wrap=True)
+
+
+def _exit_strict(strict: bool, result) -> None:
+    if strict and result.passed is not True:
+        raise typer.Exit(1)
 
 
 def _describe_planner(result) -> str:

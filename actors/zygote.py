@@ -193,6 +193,9 @@ def _warm(tokenizer, vocab) -> None:
         getattr(vocab, name)()
     for n in range(1, 13):
         vocab.max_chars(n)
+    from planner.phonetics import warm
+
+    warm()  # the pronouncing dictionary: syllable counts and rhymes in programs and checks
 
     async def run() -> None:
         runtime = ParticleRuntime(WorkerLM(tokenizer, vocab, _WarmEngine(vocab.size), None))

@@ -15,7 +15,9 @@ import json
 import uuid
 from typing import Awaitable, Callable
 
-from council_sdk.types import AVAILABLE_STRATEGIES, MAX_PROMPT_CHARS, CouncilResult, RoundTrace, TaskRequest
+from council_sdk.types import (
+    AVAILABLE_STRATEGIES, MAX_PROMPT_CHARS, CouncilResult, RoundTrace, TaskRequest, UnderstoodClause,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.config import CouncilConfig
@@ -24,9 +26,12 @@ from cluster.protocol import ProgramSpec, ReplicaHandle, ReplicaLost
 from cluster.scheduler import InferenceConfig, Scheduler, SchedulerCheckpoint
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
+from planner.claims import judge
 from planner.llm import ChatModel, LLMPlanner
+from planner.parse import Reading, read_request
 from planner.planning import PlannedProgram, make_program
 from planner.sandbox import ProgramError
+from planner.spec import ConstraintSpec
 
 
 
@@ -61,6 +66,22 @@ class TaskCheckpoint(BaseModel):
 
 
 OnCheckpoint = Callable[[TaskCheckpoint], None]
+
+
+def claim(result: CouncilResult, reading: Reading) -> CouncilResult:
+    """Set what the result may claim (`passed`), judged apart from the program that ran."""
+    verdict = judge(reading, result.text)
+    result.passed, result.passed_reason = verdict.passed, verdict.reason
+    result.understood = [UnderstoodClause(clause=u.clause, constraint=u.constraint) for u in reading.understood]
+    result.not_understood = list(reading.not_understood)
+    return result
+
+
+def reading_of(prompt: str) -> Reading:
+    try:
+        return read_request(prompt)
+    except ValueError as exc:  # a prompt that starts like JSON but is no spec
+        return Reading(spec=ConstraintSpec(), not_understood=[f"the request ({exc})"])
 
 
 def check_runnable(task: TaskRequest) -> None:
@@ -122,7 +143,8 @@ class CouncilRunner:
             raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
         ctx = StrategyContext(followers=self.followers, big=self.big, ledger=CostLedger(self.config.prices),
                               emit=emit)
-        return await STRATEGIES[task.strategy](task, ctx)
+        result = await STRATEGIES[task.strategy](task, ctx)
+        return claim(result, reading_of(task.prompt or ""))
 
     async def run(self, request: RunRequest, on_round: OnRound | None = None,
                   on_planned: OnPlanned | None = None, resume: TaskCheckpoint | None = None,
@@ -155,6 +177,7 @@ class CouncilRunner:
         ledger.followers(result.follower_tokens)
         ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
+        claim(result, planned.reading or reading_of(request.prompt))
         result.planner = planned.report
         result.ledger = ledger.snapshot()
         result.program = planned.source if request.include_program else None

@@ -126,6 +126,10 @@ def _relate(op: str, value, target) -> bool:
         return all(t in value for t in target) if isinstance(target, list) else target in value
     if op == "not in":
         return not any(t in value for t in target) if isinstance(target, list) else target not in value
+    if op == "rhymes":  # not COLLIE: line ends against a rhyme scheme ("AABB")
+        from planner.phonetics import scheme_holds
+
+        return isinstance(value, list) and scheme_holds(value, str(target))
     raise ValueError(f"unknown relation {op!r}")
 
 
@@ -148,10 +152,11 @@ def _number_sum(lines: list[str]) -> float | None:
 
 class Transform(BaseModel):
     """count | position (one index or a list) | each (identity per unit) | each_count |
-    each_position (one index in every unit) | number_sum (not COLLIE: the sum of each unit's
-    last number, for item lists with a total)."""
+    each_position (one index in every unit); not COLLIE: number_sum (the sum of each unit's
+    last number, for item lists with a total), at ([unit, item]), each_syllables, tags."""
 
-    kind: Literal["count", "position", "each", "each_count", "each_position", "number_sum"]
+    kind: Literal["count", "position", "each", "each_count", "each_position", "number_sum",
+                  "at", "each_syllables", "tags"]
     position: int | list[int] | None = None
 
     def apply(self, x):
@@ -167,6 +172,17 @@ class Transform(BaseModel):
             return [len(u) for u in x]
         if self.kind == "number_sum":
             return _number_sum(x)
+        if self.kind == "at":  # not COLLIE: word j of unit i ([i, j]), e.g. the last word of sentence 2
+            i, j = self.position
+            unit = _position(x, i)
+            return None if unit is None else _position(unit, j)
+        if self.kind == "each_syllables":  # not COLLIE: syllables of each unit's words
+            from planner.phonetics import line_syllables
+
+            return [line_syllables(u) for u in x]
+        if self.kind == "tags":  # not COLLIE: the text's #hashtags (0) or @mentions (1)
+            sign = "#" if self.position == 0 else "@"
+            return [t.lower() for t in re.findall(rf"(?<![\w{sign}]){sign}\w+", x)]
         return [_position(u, self.position) for u in x]  # each_position
 
 

@@ -8,11 +8,12 @@ the plain-generation program.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 
 from pydantic import BaseModel, Field
 
-from planner.parse import parse_request
+from planner.parse import Reading, read_request
 from planner.spec import ConstraintSpec
 
 GENERIC_PROGRAM = '''\
@@ -52,28 +53,30 @@ class Plan(BaseModel):
     source: str
     prompt: str
     spec: ConstraintSpec
+    reading: Reading
     recognised: list[str]
     template: str
     rounds: int = Field(256, description="Rounds the program may need (one word per round).")
 
 
 def plan(request: str, max_tokens: int = 64) -> Plan:
-    spec = parse_request(request)
+    reading = read_request(request)
+    spec = reading.spec
     if spec.is_empty():
         source = generic_program(max_tokens, one_sentence=spec.unit == "sentence")
-        return Plan(source=source, prompt=request, spec=spec, recognised=[], template="generic")
+        return Plan(source=source, prompt=request, spec=spec, reading=reading, recognised=[], template="generic")
     if spec.budget is not None:
         b = spec.budget
-        data = {"items": b.items, "total": b.total, "currency": b.currency,
-                "constraints": spec.model_dump(exclude_none=True)}
+        data = {"items": b.items, "total": b.total, "currency": b.currency, "bound": b.bound,
+                "bullet": b.bullet, "constraints": spec.model_dump(exclude_none=True, exclude={"topic", "genre"})}
         return Plan(source=_program("item_list", data), prompt=budget_prompt(spec), spec=spec,
-                    recognised=spec.describe(), template="item_list", rounds=b.items + 16)
+                    reading=reading, recognised=spec.describe(), template="item_list", rounds=b.items + 16)
     data = program_parameters(spec)
     words = sum(high for _, high in data["lengths"])
     if data["chars"]:
         words = data["chars"]  # at least one character per word
     return Plan(source=_program("word_builder", data),
-                prompt=follower_prompt(spec, data["n_sentences"]), spec=spec,
+                prompt=follower_prompt(spec, data["n_sentences"]), spec=spec, reading=reading,
                 recognised=spec.describe(), template="word_builder",
                 rounds=max(256, words + data["n_sentences"] + 16))
 
@@ -98,16 +101,20 @@ def budget_prompt(spec: ConstraintSpec) -> str:
 def segment_count(spec: ConstraintSpec) -> int:
     """How many sentences (or lines) the text is planned to have."""
     if spec.in_lines:
-        for given in (spec.acrostic, spec.line_last_words):
+        for given in (spec.acrostic, spec.line_last_words, spec.line_syllables, spec.rhyme_scheme):
             if given:
                 return len(given)
         return spec.lines.low() or 1 if spec.lines else 4
     if spec.sentence_last_words:
         return len(spec.sentence_last_words)
     if spec.sentences is not None:
-        return spec.sentences.low() or 1
+        return spec.sentences.low() or max([1, *spec.sentence_ends, *spec.sentence_starts])
     if spec.paragraphs is not None:
-        return 3 * (spec.paragraphs.low() or 1)
+        per = spec.sentences_per_paragraph.low() if spec.sentences_per_paragraph else 0
+        return (per or 3) * (spec.paragraphs.low() or 1)
+    given = max([0, *spec.sentence_ends, *spec.sentence_starts])
+    if given > 1:
+        return given
     return 3 if spec.unit == "paragraph" else 1
 
 
@@ -119,47 +126,93 @@ def paragraph_breaks(spec: ConstraintSpec, n: int) -> list[int]:
     return [round(n * (i + 1) / p) - 1 for i in range(p - 1)]
 
 
-def program_parameters(spec: ConstraintSpec) -> dict:
-    """The template's SPEC: sentence plan and constraints as plain data."""
-    n = segment_count(spec)
+def _lengths(spec: ConstraintSpec, n: int) -> list[list[int]]:
+    """Each sentence's (line's) [fewest, most] words."""
+    per = spec.words_per_line if spec.in_lines else spec.words_per_sentence
+    if spec.words is not None and spec.words.exactly is not None and n > 1:
+        # An exact total over several sentences: shared out, each sentence exact.
+        q, r = divmod(spec.words.exactly, n)
+        return [[q + (i < r)] * 2 for i in range(n)]
     if spec.words is not None and n == 1:
         low = spec.words.low() or 6
         high = spec.words.high() or low + 6
-    elif spec.words_per_sentence is not None:
-        low = spec.words_per_sentence.low() or 6
-        high = spec.words_per_sentence.high() or low + 8
+    elif per is not None:
+        low = per.low() or 4
+        high = per.high() or low + 8
+    elif spec.words is not None:
+        low = max(3, (spec.words.low() + n - 1) // n)
+        high = spec.words.high() // n if spec.words.high() is not None else low + 10
+        low = min(low, high)
     elif spec.in_lines:
         low, high = 3, 10
     else:
         # Room enough that the follower ends a sentence where it wants to: a sentence cut
         # at the limit ("…, this sentence uses a humble.") reads worse than a long one.
         low, high = (6, 22) if n > 1 else (8, 26)
+    if spec.characters is not None and spec.characters.high() is not None:
+        high = max(1, min(high, (spec.characters.high() + 1) // (4 * n)))
+        low = min(low, high)
     needed = max([len(spec.include) + 4, *spec.word_positions.keys(), 1])
     low = max(low, min(needed, high))
+    return [[low, high]] * n
+
+
+def program_parameters(spec: ConstraintSpec) -> dict:
+    """The template's SPEC: sentence plan and constraints as plain data."""
+    n = segment_count(spec)
     chars = spec.characters.exactly if spec.characters and spec.characters.exactly else None
+    firsts: list[str | None] = [spec.line_first_word or spec.sentence_first_word] * n
+    lasts: list[str | None] = [None] * n
+    for i, word in enumerate(spec.line_last_words or spec.sentence_last_words):
+        if i < n:
+            lasts[i] = word
+    for i, word in spec.sentence_starts.items():
+        firsts[n - 1 if i == -1 else min(i, n) - 1] = word
+    for i, word in spec.sentence_ends.items():
+        lasts[n - 1 if i == -1 else min(i, n) - 1] = word
+    positions = {p: w for p, w in spec.word_positions.items() if p > 0}
+    if -1 in spec.word_positions:
+        lasts[-1] = spec.word_positions[-1]
     return {
         "n_sentences": n,
         "lines": spec.in_lines,
         "breaks": paragraph_breaks(spec, n),
         "initials": list(spec.acrostic or ""),
-        "lengths": [[low, high]] * n,
-        "positions": dict(sorted(spec.word_positions.items())),
+        "lengths": _lengths(spec, n),
+        "positions": dict(sorted(positions.items())),
         "include": list(spec.include),
         "exclude": list(spec.exclude),
-        "first_word": spec.line_first_word or spec.sentence_first_word,
-        "last_words": list(spec.line_last_words or spec.sentence_last_words),
+        "first_words": firsts,
+        "last_words": lasts if any(lasts) else [],
         "max_word_chars": spec.max_word_chars,
         "chars": chars,
-        "constraints": spec.model_dump(exclude_none=True),
+        "max_chars": spec.characters.high() if spec.characters and not chars else None,
+        "avoid_letters": "".join(spec.avoid_letters),
+        "word_initial": spec.word_initial,
+        "syllables": list(spec.line_syllables),
+        "rhyme": spec.rhyme_scheme or "",
+        "tags": [f"#{t}" for t in spec.hashtags] + [f"@{t}" for t in spec.mentions],
+        "topic_words": topic_words(spec),
+        "constraints": spec.model_dump(exclude_none=True, exclude={"topic", "genre"}),
     }
+
+
+def topic_words(spec: ConstraintSpec) -> list[str]:
+    """The content words of the request's topic: an answer that mentions none is off topic."""
+    if not spec.topic:
+        return []
+    words = re.findall(r"[a-z]+", spec.topic.lower())
+    return [w for w in words if is_content_word(w) and len(w) > 2 and not any(c in w for c in spec.avoid_letters)
+            and (spec.word_initial is None or w.startswith(spec.word_initial))][:6]
 
 
 def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:
     """A short instruction a small model can follow; the program enforces the rest."""
+    genre = spec.genre if spec.genre and spec.genre not in ("text", "answer", "response", "list") else None
     if spec.in_lines:
-        what = f"a short poem of {n_sentences} lines"
+        what = f"a {genre or 'short poem'} of {n_sentences} lines" if genre != "haiku" else "a haiku"
     elif n_sentences == 1:
-        what = "one sentence"
+        what = f"a {genre} of one sentence" if genre else "one sentence"
     elif spec.paragraphs and (spec.paragraphs.low() or 1) > 1:
         what = f"{spec.paragraphs.low()} short paragraphs"
     else:

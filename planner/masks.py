@@ -174,6 +174,14 @@ class Vocabulary:
         return self._mask(lambda i: self._lower[i][:1] == letter and self._stripped[i][:1].isalpha()
                           and i not in self.eos_ids)
 
+    @lru_cache(maxsize=16)
+    def _without(self, letters: str) -> Mask:
+        return self._mask(lambda i: not any(c in self._lower[i] for c in letters))
+
+    def without_letters(self, letters: Iterable[str]) -> Mask:
+        """Tokens that use none of `letters` (either case): a lipogram's vocabulary."""
+        return self._without("".join(sorted({c.lower() for c in letters})))
+
     def __deepcopy__(self, memo):
         return self  # read-only and large: shared, never copied into a particle
 

@@ -1,317 +1,1139 @@
-"""Natural-language request -> ConstraintSpec.
+"""Natural-language request -> what it asks (`Reading`): a ConstraintSpec, what each clause
+became, and what was *not* understood.
 
-Recognises COLLIE's phrasing and the everyday ways people say the same things: "exactly 12
-words", "twelve words long", "no more than 80 characters", "the 6th word should be 'river'",
-"word 6 must be river", "don't use the word 'is'", "3 sentences, each ending with …", "every
-sentence starts with 'He'", "use the words 'sun', 'sea'", "words of at most 6 letters".
-What it does not recognise is left to the program's prompt; `parse_request(...).describe()`
-lists what was recognised. A JSON object is taken as a spec directly.
+A request is read as clauses composed from a small grammar (`planner/phrases.py`):
+
+    [scope]      × [relation]   × [value]   × [measure]
+    each sentence  at most        12          words        -> words_per_sentence <= 12
+    no sentence    longer than    12          words        -> words_per_sentence <= 12
+    the text       shorter than   50          characters   -> characters <= 49
+    the 3rd        word is        'green'                  -> word_positions {3: green}
+    the second     ends in        'sun'                    -> sentence_ends {2: sun}
+
+plus the families that are not counts (words to use or avoid, letters to avoid, alliteration,
+acrostics, syllables and haiku, rhymes, hashtags, item lists with a total). Every rule that
+reads a clause *consumes* it; whatever is left is the topic, and a left-over span that still
+looks like a constraint (a number, a quoted word, "letters", "rhyme", "JSON"…) is reported in
+`not_understood`, so the answer's `passed` can never claim a constraint nobody checked. A reading
+that is impossible or contradicts another is dropped and reported the same way, with why.
+
+    reading = read_request("Four sentences about space, none of them longer than 8 words.")
+    reading.spec.words_per_sentence  -> Count(at_most=8)
+    reading.not_understood           -> []
+
+A JSON object is taken as a spec directly.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from planner.spec import ConstraintSpec, Count
-
-NUMBER_WORDS = {
-    "zero": 0, "one": 1, "a single": 1, "single": 1, "two": 2, "three": 3, "four": 4,
-    "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11,
-    "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
-    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
-}
-ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "last": -1,
-}
-_TENS = r"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
-NUM = (
-    rf"(?:\d+|{_TENS}(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?|"
-    r"a single|single|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|hundred)"
+from planner.phrases import (
+    CUES, MEASURE, RELATION, SUFFIX_RELATION, Prepared, count_of, measure_of, merge,
+    normalise, noun_unit, relation_of,
 )
-ORD = r"(?:\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth)"
-QUOTED = r"""['"‘’“”]([^'"‘’“”]+)['"‘’“”]"""
-EXACT = r"(?:exactly|precisely|just|only)"
-LEAST = r"(?:at least|no (?:less|fewer) than|a minimum of|minimum of|min(?:imum)?\.?|more than)"
-MOST = r"(?:at most|no more than|not more than|a maximum of|maximum of|max(?:imum)?\.?|under|fewer than|less than|up to)"
+from planner.spec import Budget, ConstraintSpec, Count
 
 
-def number(text: str) -> int:
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    if text in NUMBER_WORDS:
-        return NUMBER_WORDS[text]
-    parts = re.split(r"[- ]", text)
-    return sum(NUMBER_WORDS[p] for p in parts)
+class Understood(BaseModel):
+    clause: str = Field(description="The words of the request, as read (numbers as digits).")
+    constraint: str = Field(description="What they became.")
 
 
-def ordinal(text: str) -> int:
-    text = text.strip().lower()
-    m = re.match(r"(\d+)", text)
-    return int(m.group(1)) if m else ORDINALS[text]
+class Reading(BaseModel):
+    """What a request asks, and how much of it was understood."""
 
-
-def quoted_items(text: str) -> list[str]:
-    """Items written in quotes: 'a', 'b' and 'c'. An apostrophe inside an item (d'Or) is kept:
-    an item closes only at a quote followed by a separator or the end."""
-    items = re.findall(
-        r"""['"‘“](.+?)['"’”](?=\s*(?:,|;|\.|\)|\band\b|\bor\b|\brespectively\b|$))""", text
-    )
-    return [i.strip() for i in items]
-
-
-def _quoted_or_bare(text: str) -> list[str]:
-    found = quoted_items(text)
-    if found:
-        return [w.strip() for w in found]
-    return [w.strip(" .,;") for w in re.split(r",|\band\b|\bor\b", text) if w.strip(" .,;")]
-
-
-def _count(qualifier: str | None, value: str, bound: str | None = None) -> Count:
-    """A Count from "at least 12", "exactly twelve", "between 12 and 18"..."""
-    n = number(value)
-    q = (qualifier or "").lower().strip()
-    if bound is not None:
-        return Count(at_least=n, at_most=number(bound))
-    if re.fullmatch(LEAST, q):
-        return Count(at_least=n + 1 if q.startswith("more than") else n)
-    if re.fullmatch(MOST, q):
-        strict = q.startswith(("under", "fewer than", "less than"))
-        return Count(at_most=n - 1 if strict else n)
-    return Count(exactly=n)
-
-
-def _matched_count(m: re.Match) -> Count:
-    """The Count a RANGE-or-QUAL match describes."""
-    if m.group("lo") or m.group("lo2"):
-        return Count(at_least=number(m.group("lo") or m.group("lo2")),
-                     at_most=number(m.group("hi") or m.group("hi2")))
-    return _count(m.group("q"), m.group("n"))
-
-
-def _merge(old: Count | None, new: Count) -> Count:
-    if old is None:
-        return new
-    data = old.model_dump(exclude_none=True)
-    data.update(new.model_dump(exclude_none=True))
-    return Count(**data)
-
-
-QUAL = rf"(?P<q>{EXACT}|{LEAST}|{MOST})?\s*"
-# Phrases that make "N characters" a bound on each word, not on the text.
-WORD_LENGTH = (
-    r"(?:all|every|each) words? (?:must |should )?(?:having|have|has|with|be)|words of|words with|"
-    r"no words? (?:longer|more) than"
-)
-RANGE = rf"(?:between\s+(?P<lo>{NUM})\s+and\s+(?P<hi>{NUM})|(?P<lo2>{NUM})\s*(?:-|to|–)\s*(?P<hi2>{NUM}))"
+    spec: ConstraintSpec
+    understood: list[Understood] = Field(default_factory=list)
+    not_understood: list[str] = Field(
+        default_factory=list, description="Spans that look like constraints but no rule read them, "
+        "or whose reading was impossible (with why).")
+    notes: list[str] = Field(default_factory=list, description="Readings chosen where the request "
+                             "was ambiguous.")
 
 
 def parse_request(request: str) -> ConstraintSpec:
     """The spec a request asks for (a JSON object is read as a spec)."""
+    return read_request(request).spec
+
+
+def read_request(request: str) -> Reading:
     stripped = request.strip()
     if stripped.startswith("{"):
         try:
-            return ConstraintSpec.model_validate(json.loads(stripped))
+            spec = ConstraintSpec.model_validate(json.loads(stripped))
         except (json.JSONDecodeError, ValidationError) as exc:
             raise ValueError(f"invalid constraint spec: {exc}") from None
-    text = " ".join(request.split())
-    low = text.lower()
-    spec: dict = {}
-
-    unit = "text"
-    if re.search(r"\bparagraph|\bpassage|\bsentences\b", low):
-        unit = "paragraph"
-    elif re.search(r"\bsentence\b", low):
-        unit = "sentence"
-    spec["unit"] = unit
-
-    # -- per-sentence word counts ("all sentences having at least 12 words", "each sentence
-    # 10-15 words", "every sentence should have between 8 and 12 words")
-    per_sentence = None
-    for m in re.finditer(
-        rf"(?:all sentences|each sentence|every sentence|each of (?:them|the sentences))\b[^.;]*?"
-        rf"(?:{RANGE}|{QUAL}(?P<n>{NUM}))\s+words",
-        low,
-    ):
-        per_sentence = _merge(per_sentence, _matched_count(m))
-        low = low[: m.start()] + " " * (m.end() - m.start()) + low[m.end():]
-    if per_sentence:
-        spec["words_per_sentence"] = per_sentence
-
-    # -- counts of characters / words / sentences
-    for noun, key in (("characters?|letters?|chars?", "characters"), ("words?", "words"),
-                      ("sentences?", "sentences"), ("paragraphs?", "paragraphs"),
-                      ("lines?", "lines")):
-        count = None
-        pattern = (rf"(?:{RANGE}|{QUAL}(?P<n>{NUM}))(?:[- ]|\s+)(?:{noun})\b")
-        for m in re.finditer(pattern, low):
-            before = low[max(0, m.start() - 25): m.start()]
-            if key == "characters" and re.search(r"(?:word|words)\s+(?:having|with|of)?\s*$", before):
-                continue
-            if key == "characters" and re.search(rf"(?:{WORD_LENGTH})\s*(?:{MOST})?\s*$", before):
-                continue
-            count = _merge(count, _matched_count(m))
-        if key == "words":
-            m = re.search(rf"(?P<n>{NUM})[- ]words? long", low)
-            if m and count is None:
-                count = Count(exactly=number(m.group("n")))
-        if key == "sentences" and unit == "sentence" and count == Count(exactly=1):
-            count = None  # "one sentence" names the unit; it is not a count constraint
-        if key == "paragraphs" and count == Count(exactly=1):
-            count = None  # likewise "a paragraph"
-        if count is not None:
-            spec[key] = count
-
-    # -- maximum word length ("all words having at most 6 characters", "no word longer than 6
-    # letters", "words of at most 6 letters")
-    m = re.search(
-        rf"(?:{WORD_LENGTH})\s*(?:{MOST})?\s*(?P<n>{NUM})\s*"
-        r"(?:characters?|letters?|chars?)",
-        low,
-    )
-    if m:
-        spec["max_word_chars"] = number(m.group("n"))
-        spec.pop("characters", None) if _only_word_length_chars(low) else None
-
-    # -- words at positions
-    positions: dict[int, str] = {}
-    m = re.search(
-        rf"(?:the\s+)?(?P<ords>{ORD}(?:\s*(?:,|and)\s*{ORD})*)\s+words?\s+(?:to be|should be|must be|is|are|being|=)\s+(?P<words>.+?)(?:\s+respectively|;|\.(?:\s|$)|$)",
-        text, re.I,
-    )
-    if m and re.search(r"sentences?\s+having\s+(?:the\s+)?$", text[: m.start("ords")], re.I):
-        m = None  # "all sentences having the 1st word to be" is about every sentence
-    if m:
-        ords = [ordinal(o) for o in re.findall(ORD, m.group("ords"), re.I)]
-        words = _quoted_or_bare(m.group("words"))
-        if len(ords) == len(words):
-            positions.update({o: w for o, w in zip(ords, words)})
-    for m in re.finditer(rf"word\s+(?:number\s+)?(?P<n>\d+)\s+(?:must be|should be|is|=|has to be)\s+(?:{QUOTED}|(?P<bare>[A-Za-z'-]+))", text, re.I):
-        positions[int(m.group("n"))] = (m.group(2) or m.group("bare")).strip()
-    if positions:
-        spec["word_positions"] = positions
-
-    # -- sentences' first / last words
-    first, last = _edge_words(text, "sentence", also_last=r"|each ending with(?: the words?)?")
-    if first:
-        spec["sentence_first_word"] = first
-    if last:
-        spec["sentence_last_words"] = last
-
-    _parse_lines(text, spec)
-    budget = _parse_budget(text)
-    if budget:
-        spec["budget"] = budget
-        m = re.search(r"\bfor (?P<topic>(?:a |an |the |my |our )?[a-z][a-z -]{2,40}?)"
-                      r"(?= that| which| with| totall| adding| costing| summing| in total|,|\.|$)", text)
-        if m and not re.match(rf"{NUM}\b", m.group("topic")):
-            spec["topic"] = m.group("topic")
-        spec.pop("lines", None) if spec.get("lines") == Count(exactly=budget["items"]) else None
-
-    # -- words to include / avoid
-    exclude: list[str] = []
-    for m in re.finditer(
-        rf"(?:not containing|without(?: using)?|don'?t use|do not use|avoid(?:ing)?|never use|must not contain|no use of)\s+(?:the\s+)?(?:words?\s+)?(?P<words>(?:{QUOTED}(?:\s*(?:,|and|or)\s*)?)+)",
-        text, re.I,
-    ):
-        exclude += quoted_items(m.group("words"))
-    if exclude:
-        spec["exclude"] = [w.strip() for w in exclude]
-    include: list[str] = []
-    for m in re.finditer(
-        rf"(?<!not )(?:containing|contains|include|including|includes|use|using|with|mention(?:ing)?)\s+(?:all of\s+)?(?:the\s+)?(?:words?|terms?)\s+(?P<words>(?:{QUOTED}(?:\s*(?:,|and)\s*)?)+)",
-        text, re.I,
-    ):
-        before = text[max(0, m.start() - 5): m.start()].lower()
-        if "not" in before or "n't" in before:
-            continue
-        include += quoted_items(m.group("words"))
-    include = [w.strip() for w in include if w.strip() not in exclude]
-    if include:
-        spec["include"] = include
-
-    m = re.search(r"\babout\s+(?P<topic>[^.,;:\n]{3,60})", text, re.I)
-    if m:
-        spec["topic"] = m.group("topic").strip()
-    return ConstraintSpec.model_validate(spec)
+        return Reading(spec=spec, understood=[Understood(clause="(a JSON spec)", constraint=c)
+                                              for c in spec.describe()])
+    return _Reader(request).read()
 
 
-LETTERS = rf"(?:{QUOTED}|(?P<bare>[A-Za-z]+))"
-ACROSTIC = [
-    rf"acrostic(?:\s+poem)?\s+(?:of|for|on|spelling|using|with|about)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
-    rf"(?:one|a|each)\s+line\s+(?:per|for each|for every)\s+letter\s+(?:of|in)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
-    rf"first letters?\s+of\s+(?:the|each|every)\s+lines?\s+(?:should |must )?(?:spells?|spell|reads?|read|form)\s+(?:out\s+)?{LETTERS}",
-    rf"lines?\s+(?:should |must )?(?:starts?|begins?|starting|beginning)\s+with\s+(?:the\s+)?letters?\s+(?:of|in|from)\s+(?:the\s+(?:word|name)\s+)?{LETTERS}",
-    rf"{LETTERS}\s+as\s+an\s+acrostic",
-]
+# -- the grammar's pieces -----------------------------------------------------------------------
+
+ORD = r"(?:\d+(?:st|nd|rd|th)|last|final|penultimate)"
+VALUE = r"(?:«\d+»|[a-z0-9][\w'-]*)"
+COPULA = (r"(?:(?:should|must|has to|have to|needs to|need to|will|shall|ought to|is to|are to|"
+          r"can|could|would)\s+)?(?:be|is|are|being|to be|=|:|equals?|reads?|read|say|says)")
+START = r"(?:starts?|begins?|opens?|starting|beginning|opening|kicks? off|leads? off|start off|begin with)"
+END = r"(?:ends?|finish(?:es)?|ending|finishing|closes?|closing|concludes?|concluding|wraps? up|terminates?)"
+STOP_WORDS = frozenset("""
+a an the in on at of for to from by with about into onto it its is are be was were that which
+who this these those and or but so as than then please thanks thank you me my your our their
+his her them they we i he she some any each every all no not one per make write keep use have
+ensure give let put start begin end include mention also too very really just only
+respectively there here
+""".split())
+# Words a bare list of values ("the words copper, violin and tide") stops at: a preposition or a
+# conjunction ends the list, and a verb after "and" opens a clause of its own.
+BARE_STOPS = frozenset("""
+a an the in on at of for to from by with about into onto that which who this these those and or
+but so as than then please thanks if when while where it its is are be was were respectively
+there here each every all any no not
+""".split())
+VERBS = frozenset("""
+has have is are be use uses using make makes keep keeps start starts begin begins end ends avoid
+avoids include includes contain contains rhyme rhymes mention mentions write give put add split
+let ensure tag stay stays follow follows spell spells finish finishes close open try need needs
+must should""".split())
+SCOPE_PRE = re.compile(
+    r"\b(?P<q>each|every|all|both|any|no|none|not one|not a single|neither|nor)\b"
+    r"(?:\s+(?:of\s+)?(?:the|your|my|these|those|its|them|which|it|of))*(?:\s+(?:single|one|last))?"
+    r"(?:\s+(?P<noun>sentences?|sentance?s?|lines?|paragraphs?|words?|verses?|ones?))?")
+SCOPE_POST = re.compile(
+    r"^\s*(?:(?:in|for|per|of|on)\s+)?(?:each|every|a|per|every single)\s+(?P<noun>sentences?|lines?|paragraphs?|words?|verses?)\b"
+    r"|^\s*(?P<each>each|apiece|per piece|in each|for each|every time)\b")
+NEGATORS = {"no", "none", "not one", "not a single", "neither", "nor"}
+ITEM_NOUNS = (
+    r"items?|things?|products?|gifts?|presents?|snacks?|tools?|books?|ingredients?|expenses?|"
+    r"purchases?|toys?|dishes?|supplies|souvenirs?|treats?|games?|foods?|drinks?|meals?|"
+    r"groceries|outfits?|clothes|pieces?|accessories|gadgets?|plants?|flowers?|decorations?|"
+    r"activities|ideas?|options?|entries|costs?|tickets?|apps?|subscriptions?|courses?|"
+    r"lessons?|parts?|materials?|stuff|goods|essentials|picks|suggestions|recommendations|"
+    r"products|services|bills|expenditures|rewards|prizes|favou?rs|desserts|plates|bottles|"
+    r"wines|beers|cakes|candles|cards|novels|albums|records|shirts|shoes|bags|tours|trips")
+MONEY = (r"(?P<cur>[$€£])\s?(?P<amt>\d+(?:\.\d\d)?)|(?P<amt2>\d+(?:\.\d\d)?)\s*(?P<cur2>[$€£])"
+         r"|(?P<amt3>\d+(?:\.\d\d)?)\s*(?P<unit>dollars?|bucks|usd|euros?|eur|pounds?|quid|gbp)\b")
+CURRENCY = {"dollar": "$", "buck": "$", "usd": "$", "euro": "€", "eur": "€", "pound": "£",
+            "quid": "£", "gbp": "£"}
+GENRES = (r"sentences?|sentance|paragraphs?|passage|poem|poems|haiku|haikus|limerick|tweet|"
+          r"story|short story|description|slogan|tagline|caption|bio|review|email|e-mail|message|"
+          r"note|toast|riddle|joke|list|text|answer|response|post|ad|advert|advertisement|blurb|"
+          r"summary|verse|couplet|card|speech|motto|quote|greeting|invitation|reply|"
+          r"statement|announcement|product description|title|thank-you note|wish|piece|rhyme|song|lyrics?")
+FILLERS = re.compile(
+    r"\b(?:please|pls|plz|thanks|thank you|thx|could you|can you|would you|will you|would you mind|"
+    r"i need|i want|i'd like|i would like|i'm looking for|help me|for me|kindly|just|quickly|"
+    r"write|writes|wrote|give me|give|generate|compose|create|draft|make|produce|craft|come up with|"
+    r"suggest|list|provide|prepare|put together|jot down|tell me|show me|send me|share|"
+    r"some|something|hey|hi|hello|ok|okay|now|maybe|possibly|short|brief|little|quick|nice|simple|"
+    r"cute|funny|lovely|good|new|a|an|the|one|that|which|is|it|and|also|then|so|me|us|"
+    r"what|who|where|when|why|how|whats|what's|do|does|did|are|was|were|i|you|we|my|your)\b")
 
 
-def _parse_lines(text: str, spec: dict) -> None:
-    """Acrostics and each line's first / last words."""
-    for pattern in ACROSTIC:
-        m = re.search(pattern, text, re.I)
-        if m:
-            word = (m.group(1) or m.group("bare")).replace(" ", "")
-            if word.isalpha():
-                spec["acrostic"] = word.upper()
-                if spec.get("lines") and not spec["lines"].ok(len(word)):
-                    spec.pop("lines")
+@dataclass
+class _Record:
+    """One clause read: its span, what it became, and the spec fields it set."""
+
+    span: tuple[int, int]
+    clause: str
+    constraint: str
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, request: str):
+        self.prep: Prepared = normalise(request)
+        self.text = self.prep.text            # as read: numbers as digits, quotes as «k»
+        self.work = self.text                 # consumed spans blanked out
+        self.records: list[_Record] = []
+        self.notes: list[str] = []
+        self.refused: list[str] = []
+        self.unit = "text"
+        self.genre: str | None = None
+        self.plural: list[tuple[int, str]] = []   # (position, unit) of plural unit counts, for "them"
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def consume(self, start: int, end: int) -> None:
+        self.work = self.work[:start] + "\x00" * (end - start) + self.work[end:]
+
+    def take(self, start: int, end: int, constraint: str, **updates) -> None:
+        self.records.append(_Record((start, end), self.text[start:end].strip(), constraint, updates))
+        self.consume(start, end)
+
+    def value(self, token: str) -> str:
+        return self.prep.value(token)
+
+    def clause_bounds(self, start: int, end: int) -> tuple[int, int]:
+        """The comma/semicolon clause around a span."""
+        left = max(self.text.rfind(c, 0, start) for c in ",;.!?:\n()")
+        rights = [i for i in (self.text.find(c, end) for c in ",;.!?\n()") if i != -1]
+        return left + 1, (min(rights) if rights else len(self.text))
+
+    def read_values(self, pos: int, k: int | None = None, bare: bool = True) -> tuple[list[str], int]:
+        """Values from `pos` on: quoted ones, or bare words when `bare`, separated by commas,
+        "and", "or", "&" (k of them when k is given). Returns (values, end position). Bare
+        words stop at a word that opens a clause of its own ("… and has 20 words")."""
+        values, end = [], pos
+        item = re.compile(r"\s*(?:(?P<q>«\d+»)|(?P<w>[a-z0-9#@][\w'-]*))")
+        sep = re.compile(r"\s*(?:,\s*(?:and|or|&)?|and|or|&|/|\+)\s*")
+        p, quoted = pos, False
+        while k is None or len(values) < k:
+            m = item.match(self.work, p)
+            if not m:
                 break
-    first, last = _edge_words(text, "line")
-    if first:
-        spec["line_first_word"] = first
-    count = spec.get("lines")
-    if len(last) == 1 and count is not None and count.exactly:
-        last = last * count.exactly  # "each line ends with 'night'"
-    if last:
-        spec["line_last_words"] = last
+            if m.group("w"):
+                word = m.group("w")
+                if not bare or quoted or word in BARE_STOPS or (values and word in VERBS):
+                    break
+            else:
+                quoted = True
+            values.append(self.value(m.group("q") or m.group("w")))
+            end = m.end()
+            s = sep.match(self.work, end)
+            if not s:
+                break
+            p = s.end()
+        m = re.match(r"\s*,?\s*respectively\b", self.work[end:])
+        if m:
+            end += m.end()
+        return values, end
 
+    # -- reading ---------------------------------------------------------------------------
+    def read(self) -> Reading:
+        for rule in (self.framing, self.notes_on_counting, self.hashtags, self.budget, self.acrostic,
+                     self.syllables, self.rhyme, self.lipogram, self.alliteration, self.positions,
+                     self.verb_first_edges, self.edges, self.word_length, self.counts, self.exclude, self.include,
+                     self.count_nouns, self.units):
+            rule()
+        topic = self.topic()
+        spec, understood = self.assemble(topic)
+        return Reading(spec=spec, understood=understood, not_understood=self.refused + self.leftovers(),
+                       notes=self.notes)
 
-def _edge_words(text: str, unit: str, also_last: str = "") -> tuple[str | None, list[str]]:
-    """The word every `unit` (sentence, line) starts with, and the words they end with."""
-    first = re.search(
-        rf"(?:all|every|each) {unit}s? (?:having the (?:1st|first) word to be|"
-        rf"(?:should |must |has to )?(?:start|begin)s? with(?: the word)?)\s+{QUOTED}",
-        text, re.I,
-    )
-    last = re.search(
-        rf"(?:{unit}s? having the last word to be|(?:each|every|the) {unit}s? (?:should |must )?"
-        rf"(?:ending|ends?) with(?: the words?)?|{unit}s? ending (?:in|with)(?: the words?)?{also_last})"
-        r"\s+(?P<words>.+?)(?:\s*,?\s*respectively|\.\s|\.$|$)",
-        text, re.I,
-    )
-    return (first.group(1).strip() if first else None,
-            _quoted_or_bare(text[last.start("words"):]) if last else [])
+    def framing(self) -> None:
+        """Words that frame a list of rules but are none ("Rules: (1) … (2) …")."""
+        for m in re.finditer(r"\b(?:here (?:are|is) (?:the|my|some|your)\s+)?(?:rules?|requirements?|constraints?|conditions?|instructions?)(?:\s+\d+)?\s*:"
+                             r"|\(\d{1,2}\)|\b(?:\d+|a few|some|a couple of) (?:things|rules) (?:1st|first)\s*:"
+                             r"|\b(?:then|now|after that)\s+(?=write|give|make|compose|create|draft|list)", self.work):
+            self.consume(m.start(), m.end())
 
+    def notes_on_counting(self) -> None:
+        for m in re.finditer(r"\b(?:include|including|count|counting|with)\s+(?:the\s+)?(?:whitespace|spaces?)"
+                             r"(?:\s+(?:into|in|as part of)\s+(?:your|the)\s+(?:character|char)\s+count)?", self.work):
+            self.take(m.start(), m.end(), "spaces count as characters")
+        for m in re.finditer(r"\b(?:spaces|whitespace|punctuation)\s+(?:included|count|counts|counted)\b", self.work):
+            self.take(m.start(), m.end(), "spaces count as characters")
 
-CURRENCY = {"$": "$", "€": "€", "£": "£", "dollar": "$", "euro": "€", "pound": "£"}
-ITEMS = r"(?:items?|things?|products?|gifts?|purchases?|expenses?|ingredients?|entries|costs?|lines?)"
+    def hashtags(self) -> None:
+        tags, people = [], []
+        for m in re.finditer(r"(?:\b(?:the\s+)?hashtags?\s+)?(?<![\w#])#(\w+)", self.work):
+            tags.append(m.group(1))
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:the\s+)?hashtags?\s+(?!«)", self.work):
+            values, end = self.read_values(m.end())
+            if values:
+                tags += [v.lstrip("#") for v in values]
+                self.consume(m.start(), end)
+        for m in re.finditer(r"(?:\b(?:tag|tagging|mention|mentioning|mentions|shout-?out to)\s+)?(?<![\w@])@(\w+)", self.work):
+            people.append(m.group(1))
+            self.consume(m.start(), m.end())
+        m = re.search(r"\b(?:hashtags?|tags?)\s+«\d+»", self.work)
+        if m:
+            values, end = self.read_values(m.start() + m.group(0).index("«"))
+            tags += [v.lstrip("#") for v in values]
+            self.consume(m.start(), end)
+        if tags:
+            self.records.append(_Record((0, 0), " ".join("#" + t for t in tags),
+                                        "includes " + " ".join("#" + t for t in tags), {"hashtags": tags}))
+        if people:
+            self.records.append(_Record((0, 0), " ".join("@" + t for t in people),
+                                        "mentions " + " ".join("@" + t for t in people), {"mentions": people}))
+        for m in re.finditer(r"\b(?:with|include|including|add|adding|use|using|and|plus)\s+(?:the\s+)?(?:a\s+)?(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
 
+    def budget(self) -> None:
+        money = list(re.finditer(MONEY, self.work))
+        if not money:
+            return
+        found = list(re.finditer(rf"\b(?P<n>\d+)\s+(?:[a-z'-]+\s+){{0,3}}?(?P<noun>{ITEM_NOUNS})\b(?!\s*(?:1st|first)\s*:)", self.work))
+        if not found:
+            return
+        m = money[-1] if len(money) > 1 and not re.search(r"total|sum|add|altogether|together", self.work[:money[0].start()]) else money[0]
+        items = min(found, key=lambda f: abs(f.start() - m.start()))
+        amount = float(m.group("amt") or m.group("amt2") or m.group("amt3"))
+        cur = m.group("cur") or m.group("cur2") or CURRENCY.get((m.group("unit") or "dollar").rstrip("s"), "$")
+        before = self.work[max(0, m.start() - 45): m.start()]
+        after = self.work[m.end(): m.end() + 20]
+        bound = "exactly"
+        if re.search(r"(?:add(?:s|ing)? up to|adds? to|sum(?:s|ming)?(?: up)? to|come to|coming to|total(?:ling|ing|s|led)?(?: of)?|exactly|precisely)\s*$", before):
+            pass
+        elif re.search(r"(?:under|less than|below|cheaper than|lower than|beneath)\s*(?:a total of\s*)?$", before):
+            bound = "under"
+        elif re.search(r"(?:at most|no more than|not more than|up to|max(?:imum)?(?: of)?|within|not exceed(?:ing)?|"
+                       r"on a budget of|within a budget of|don'?t exceed|without going over)\s*(?:a total of\s*)?$", before) \
+                or re.match(r"\s*(?:or less|max|at most|or under|tops)\b", after):
+            bound = "at_most"
+        n = int(items.group("n"))
+        bullet = "-"
+        fmt = None
+        for q in re.finditer(r"«(\d+)»", self.work):
+            shown = self.prep.quotes[int(q.group(1))]
+            if re.search(r"price|cost|amount|[$€£]|\bx+\b", shown, re.I) and re.search(r"name|item|thing|gift|\w+", shown, re.I):
+                fmt = q
+                bullet = "1." if re.match(r"\s*\d[.)]", shown) else "-" if re.match(r"\s*[-*•]", shown) else ""
+        if re.search(r"\bnumbered\b", self.work):
+            bullet = "1."
+        try:
+            budget = Budget(items=n, total=amount, currency=cur, bound=bound, bullet=bullet)
+        except ValidationError as exc:
+            self.refused.append(f"{self.text[items.start():m.end()]} ({_reason(exc)})")
+            self.consume(items.start(), items.end())
+            self.consume(m.start(), m.end())
+            return
+        start = min(items.start(), m.start())
+        self.records.append(_Record((items.start(), m.end()), f"{self.text[items.start():items.end()]} … "
+                                    f"{self.text[m.start():m.end()]}", budget.describe(), {"budget": budget}))
+        self.topic_hint = self.text[items.start():items.end()]
+        self.topic_hint = re.sub(r"^\d+\s+", "", self.topic_hint)
+        self.consume(items.start(), items.start() + len(items.group("n")))
+        self.consume(items.start("noun"), items.end("noun"))
+        tail = re.match(r"\s+(?:to (?:buy|get|pick|bring|pack|order|purchase))\b", self.work[items.end("noun"):])
+        if tail:
+            self.consume(items.end("noun"), items.end("noun") + tail.end())
+        self.consume(m.start(), m.end())
+        for pat in (r"(?:that\s+|which\s+)?(?:together\s+|in total\s+|altogether\s+)?(?:add(?:s|ing)? up to|sum(?:s|ming)?(?: up)? to|"
+                    r"total(?:s|ling|ing|led|ed)?(?: of| at)?|come to|coming to|cost(?:s|ing)?(?: a total of| exactly| in total| altogether)?|"
+                    r"for a total of|a total of|budget(?: of| is|:)?|spend(?:ing)?(?: exactly)?|worth|priced at|"
+                    r"under|less than|below|cheaper than|at most|no more than|not more than|up to|max(?:imum)?(?: of)?|within|"
+                    r"not exceed(?:ing)?|on a budget of|don'?t exceed|without going over|exactly|precisely)\s*(?=\x00)",
+                    r"(?<=\x00)\s*(?:in total|total|altogether|or less|max|at most|or under|tops|combined|overall|all together|exactly)\b",
+                    r"\b(?:one|1|each) (?:per|on (?:a|its own|each)) line\b|\bon separate lines\b|\bone per line\b|\beach on (?:its own|a new|a separate) line\b",
+                    r"\b(?:in the format|formatted as|in the form|like|as|format:?|using the format)\s+(?=«)",
+                    r"\b(?:a\s+)?(?:numbered|bulleted|bullet)\s+(?:list|points?)\b|\bwith (?:their |the |a )?prices?\b|\bwith (?:their |the |a )?costs?\b|\bprices? (?:for|of) each\b|\bwith (?:the )?amounts?\b"):
+            for mm in re.finditer(pat, self.work):
+                self.consume(mm.start(), mm.end())
+        if fmt is not None:
+            self.consume(fmt.start(), fmt.end())
+        del start
 
-def _parse_budget(text: str) -> dict | None:
-    """An item list with a total: "4 items for a picnic that add up to $50"."""
-    total = re.search(
-        r"(?:add(?:s|ing)? up to|sum(?:s|ming)? (?:up )?to|total(?:s|ling|ing|led)?(?: of)?|"
-        r"budget(?: is)? of|budget:|(?:spend|spending) (?:exactly )?|in total of|come to|costing)\s+"
-        r"(?:exactly\s+)?(?P<cur>[$€£])?\s*(?P<amt>\d[\d,]*)(?:\.00)?\s*(?P<unit>dollars?|euros?|pounds?)?",
-        text, re.I,
-    )
-    items = re.search(rf"(?P<n>{NUM})\s+(?:[a-z-]+\s+)?{ITEMS}\b", text, re.I)
-    if not (total and items):
+    def acrostic(self) -> None:
+        letters = r"(?:(?P<seq>[a-z](?:(?:\s*,\s*|\s+|\s*-\s*|\.\s*)(?:and\s+)?[a-z](?![\w'])){1,15})\.?(?![\w'])|(?P<v>«\d+»|[a-z]+))"
+        patterns = [
+            rf"acrostic(?:\s+poem)?\s+(?:of|for|on|spelling(?:\s+out)?|using|with|that spells(?:\s+out)?)\s+(?:the\s+)?(?:(?:word|name|letters?)\s+)?(?:(?:of|in)\s+)?(?:the\s+(?:word|name)\s+)?{letters}",
+            rf"(?:1|a|each|every)\s+line\s+(?:per|for each|for every|for every single)\s+letter\s+(?:of|in)\s+(?:the\s+(?:word|name)\s+)?{letters}",
+            rf"(?:the\s+)?1st letters?\s+(?:of\s+)?(?:the|each|every|all)?\s*(?:the\s+)?lines?\s+(?:should |must |will |to )?(?:spells?|spell|reads?|read|form|make)\s+(?:out\s+)?(?:the\s+(?:word|name)\s+)?{letters}",
+            rf"lines?\s+(?:should |must |that |which |will )?(?:starts?|begins?|starting|beginning)\s+with\s+(?:the\s+)?letters?\s+(?:(?:of|in|from)\s+)?(?:the\s+(?:word|name)\s+)?{letters}",
+            rf"{letters}\s+as\s+an\s+acrostic",
+            rf"acrostic\s+(?:poem\s+)?(?:where|in which|whose|that|which)\s+[^.;]*?(?:spell|spells|read|reads)\s+(?:out\s+)?{letters}",
+            rf"(?:spells?|spelling)\s+(?:out\s+)?{letters}\s+(?:down|with|using|in|through|along)\s+(?:the\s+)?(?:side|left side|left|1st letters?|initials|initial letters?|first letters?|starting letters?|opening letters?)(?:\s+of\s+(?:each|every|the|its|your|all)\s+(?:the\s+)?lines?)?",
+            rf"acrostic[^«.;]{{0,30}}?[.,;:]?\s*(?:word|name|letters|spelling)\s*(?::|is|=|-)\s*{letters}",
+            r"acrostic\s+(?:poem\s+)?(?P<v2>«\d+»)",
+            r"(?<!\d-)(?<!\d )(?P<v3>«\d+»|[a-z]+)\s+acrostic",
+        ]
+        for pattern in patterns:
+            m = re.search(pattern, self.work)
+            if not m:
+                continue
+            if m.groupdict().get("seq"):
+                word = re.sub(r"[^a-z]|\band\b", "", m.group("seq").replace(" and ", " "))
+            else:
+                token = next(m.group(g) for g in ("v", "v2", "v3") if g in m.groupdict() and m.group(g))
+                word = self.value(token).replace(" ", "").replace("-", "").replace(".", "").replace(",", "")
+            if not word.isalpha() or word.lower() in STOP_WORDS | {"poem", "poetry", "line", "lines", "short", "little", "fun", "an"}:
+                continue
+            self.take(m.start(), m.end(), f"lines start with the letters of {word.upper()}", acrostic=word.upper())
+            self.genre = self.genre or "acrostic poem"
+            for mm in re.finditer(r"\b(?:an?\s+)?acrostic(?:\s+poem)?\b", self.work):
+                self.consume(mm.start(), mm.end())
+            return
+        m = re.search(r"\bacrostic\b", self.work)
+        if m:
+            self.genre = self.genre or "acrostic poem"
+
+    def syllables(self) -> None:
+        seq = re.search(r"(?:(?:give|make|with)\s+)?(?:the\s+)?(?:(?:3\s+)?lines?\s+(?:of|with|having)?\s*)?(?P<seq>\d+(?:\s*(?:[-/,]|,?\s*and|then)\s*\d+){1,7})\s*(?:syllables?|sylables?)"
+                        r"(?:\s+(?:per|in each|for each|on each|each)\s+line|\s+lines?)?", self.work)
+        if seq:
+            counts = [int(x) for x in re.findall(r"\d+", seq.group("seq"))]
+            self.take(seq.start(), seq.end(), "lines of " + "-".join(map(str, counts)) + " syllables",
+                      line_syllables=counts)
+        m = re.search(r"\bhaikus?\b", self.work)
+        if m:
+            self.genre = "haiku"
+            if not seq:
+                self.take(m.start(), m.end(), "a haiku: lines of 5-7-5 syllables", line_syllables=[5, 7, 5])
+            else:
+                self.consume(m.start(), m.end())
+        per_line: dict[int, int] = {}
+        for mm in re.finditer(rf"(?:the\s+)?(?:(?P<ord>{ORD})\s+line|line\s+(?P<n>\d+))\s+(?:should |must |will |needs to |has to )?(?:have|has|with|of|is|be|gets|contains?)?\s*(?P<k>\d+)\s*syllables?"
+                              rf"|(?:the\s+)?(?P<ord2>{ORD})\s+(?:one\s+)?(?:with\s+|has\s+|of\s+|:\s*)?(?P<k2>\d+)(?:\s*syllables?)?", self.work):
+            if mm.group("ord2") and not per_line:
+                continue
+            which = mm.group("ord") or mm.group("n") or mm.group("ord2")
+            i = _ordinal(which)
+            if i is None:
+                continue
+            per_line[i] = int(mm.group("k") or mm.group("k2"))
+            self.consume(mm.start(), mm.end())
+        if per_line:
+            top = max(per_line)
+            if -1 in per_line or set(per_line) != set(range(1, top + 1)):
+                self.refused.append("syllables for some lines but not all")
+            else:
+                counts = [per_line[i] for i in range(1, top + 1)]
+                self.records.append(_Record((0, 0), "per-line syllables", "lines of " + "-".join(map(str, counts)) + " syllables",
+                                            {"line_syllables": counts}))
+
+    def rhyme(self) -> None:
+        w = self.work
+        m = re.search(r"\b(?:a|an|the|in|with|using|follows?|following)?\s*(?:rhyme|rhyming)\s+scheme\s+(?:of\s+|is\s+|like\s+|:\s*)?(?P<s>[a-z]{2,12}|«\d+»)(?!\w)"
+                      r"|\b(?P<s2>[a-z]{2,12}|«\d+»)\s+(?:rhyme|rhyming)(?:\s+scheme|\s+pattern)\b"
+                      r"|\b(?:rhymes?|rhyming)\s+(?:as\s+|in\s+|like\s+|with\s+(?:the\s+)?(?:scheme|pattern)\s+)?(?P<s3>[a-h]{2,12}|«\d+»)(?!\w)", w)
+        if m:
+            scheme = self.value(m.group("s") or m.group("s2") or m.group("s3")).upper()
+            if scheme.isalpha() and len(set(scheme)) < len(scheme) and set(scheme) <= set("ABCDEFGHX"):
+                self.take(m.start(), m.end(), f"line ends rhyme as {scheme}", rhyme_scheme=scheme)
+                return
+        m = re.search(r"\blimericks?\b", w)
+        if m:
+            self.genre = "limerick"
+            self.take(m.start(), m.end(), "a limerick: 5 lines rhyming AABBA", rhyme_scheme="AABBA")
+            return
+        patterns = [
+            (r"\b(?:in\s+)?rhyming\s+couplets?\b|\bcouplets?\s+that\s+rhymes?\b|\b(?:every|each)\s+(?:2|pair of|couple of)\s+lines?\s+(?:should |must )?rhymes?\b"
+             r"|\blines?\s+(?:should |must )?rhymes?\s+in\s+pairs\b|\b(?:each|every)\s+couplet\s+(?:should |must )?rhymes?\b|\bpairs? of rhyming lines\b", "pairs"),
+            (r"\b(?:every\s+other|alternate|alternating)\s+lines?\s+(?:should |must )?rhymes?\b|\balternate\s+rhymes?\b", "alternate"),
+            (r"\b(?:all|every|each)\s+(?:of\s+the\s+)?lines?\s+(?:should |must |have to |need to )?rhymes?(?:\s+with\s+each\s+other)?\b|\ball\s+(?:the\s+)?lines?\s+(?:end\s+in\s+)?rhym\w*\b|\bmonorhyme\b", "all"),
+            (r"\blines?\s+(?P<a>\d+)\s+and\s+(?P<b>\d+)\s+(?:should |must |need to |have to )?rhymes?\b|\bthe\s+(?P<c>\d+(?:st|nd|rd|th))\s+and\s+(?P<d>\d+(?:st|nd|rd|th))\s+lines?\s+(?:should |must )?rhymes?\b", "pair"),
+            (r"\b(?:a\s+)?(?:rhyming\s+)?couplet\b", "couplet"),
+            (r"\b(?:that|which|and|should|must|to|it)?\s*(?:rhymes?|rhyming)\b(?!\s+with)", "some"),
+        ]
+        for pattern, kind in patterns:
+            mm = re.search(pattern, w)
+            if not mm:
+                continue
+            self.take(mm.start(), mm.end(), "", rhyme=(kind, mm.groupdict()))
+            if kind in ("couplet",):
+                self.genre = self.genre or "couplet"
+            return
+
+    def lipogram(self) -> None:
+        neg = (r"(?:without|with no|with 0|no|never|avoid(?:ing|s)?|don'?t|do not|doesn'?t|does not|not|excluding|exclude|"
+               r"leave out|leaving out|lacking|free of|zero|skip(?:ping)?|must not|mustn'?t|can'?t|cannot|"
+               r"shouldn'?t|should not|won'?t|banning|ban)(?:\s+(?:ever\s+)?(?:using|use|uses|used|containing|"
+               r"contain|contains|including|include|includes|having|have|has|typing|writing|with))?")
+        letters = r"(?P<v>(?:«\d+»|[a-z])(?:\s*(?:,|and|or|&|/)\s*(?:«\d+»|[a-z]))*)"
+        patterns = [
+            rf"\b(?:{neg})\s+(?:(?:the|any|a single|a|even 1)\s+)?(?:letters?|characters?|vowels?)\s+{letters}(?:'?s)?(?!\w)(?:\s+(?:even once|at all|anywhere|ever|whatsoever|in it|in the text))?",
+            rf"\b(?:{neg})\s+(?:(?:any|a single)\s+)?(?P<v2>«\d+»|[a-z])'?s\b",
+            rf"\b(?:the\s+)?(?:letters?|vowels?)\s+{letters}\s+(?:must not|should not|shouldn'?t|can'?t|cannot|may not|mustn'?t|is not allowed to|are not allowed to|never|does not|doesn'?t|do not|don'?t|won'?t)\s+(?:ever\s+)?(?:appear|be used|show up|occur|be in it|be anywhere)\b",
+            rf"\blipogram\s+(?:in|without|avoiding|of|on|that avoids|with no|lacking)\s+(?:the\s+)?(?:letters?\s+)?{letters}\b",
+            r"\b(?P<v3>[a-z])-less\b",
+            r"\bno\s+(?P<v4>«\d+»)\s*s?\b",
+        ]
+        found: list[str] = []
+        for pattern in patterns:
+            for m in re.finditer(pattern, self.work):
+                raw = next(m.group(g) for g in ("v", "v2", "v3", "v4") if g in m.groupdict() and m.group(g))
+                tokens = re.findall(r"«\d+»|\b[a-z]\b", raw)
+                values = [self.value(t).lower() for t in tokens]
+                if not values or any(len(v) != 1 or not v.isalpha() for v in values):
+                    continue
+                if pattern.endswith(r"s?\b") and "v4" in m.groupdict() and m.group("v4") is None and len(values[0]) != 1:
+                    continue
+                found += values
+                self.take(m.start(), m.end(), "never uses the letter" + ("s " if len(values) > 1 else " ")
+                          + ", ".join(f"'{v}'" for v in values), avoid_letters=values)
+        if re.search(r"\blipogram\b", self.work) and found:
+            self.consume(*re.search(r"\blipogram\b", self.work).span())
+
+    def alliteration(self) -> None:
+        letter = r"(?:(?:the\s+)?(?:letter\s+)?(?:an?\s+)?(?P<v>«\d+»|[a-z])(?:'s)?(?!\w)(?:\s+sound)?)"
+        patterns = [
+            rf"\b(?:every|each|all(?:\s+the|\s+of\s+the)?|all\s+your)\s+(?:single\s+)?words?\s+(?:should\s+|must\s+|has to\s+|have to\s+|needs? to\s+|will\s+|to\s+)?(?:start|begin|starts|begins|starting|beginning|open|opens)\s+with\s+{letter}",
+            rf"\b(?:start|begin|starting|beginning)\s+(?:every|each|all|all the)\s+(?:single\s+)?words?\s+with\s+{letter}",
+            rf"\b(?:only|just|exclusively)\s+(?:use\s+|using\s+)?words\s+(?:that\s+)?(?:start|begin|starting|beginning)\s+with\s+{letter}",
+            rf"\balliterat\w*\s+(?:sentence|poem|line|text|tongue twister|phrase)?\s*(?:with|on|using|of|in|around|about)?\s*{letter}",
+            rf"\b(?:with\s+)?(?:all|every)\s+words?\s+(?:starting|beginning)\s+with\s+{letter}",
+            rf"\bwords\s+(?:that\s+)?all\s+(?:start|begin)\s+with\s+{letter}",
+            rf"\b{letter}\s+alliteration\b",
+        ]
+        for pattern in patterns:
+            m = re.search(pattern, self.work)
+            if not m:
+                continue
+            v = self.value(m.group("v")).lower()
+            if len(v) == 1 and v.isalpha():
+                self.take(m.start(), m.end(), f"every word starts with '{v}'", word_initial=v)
+                return
+        m = re.search(r"\balliterat\w*\b", self.work)
+        if m:
+            return  # left over: an alliteration without a letter is not something we check
+
+    def positions(self) -> None:
+        w = self.work
+        head = re.compile(
+            rf"(?:\b(?:whose|with|where|and|its|the|make|let|have|having|set)\s+)*(?:the\s+)?(?P<ords>{ORD}(?:\s*(?:,|and|&)\s*(?:the\s+)?{ORD})*)\s+(?:words?|wrods?)"
+            rf"(?:\s+of\s+(?:the|each|every|your|this|my|that)\s+(?:(?P<sord>{ORD})\s+)?(?P<snoun>sentences?|lines?|text|answer|response|poem|tweet|reply|paragraph)\b)?"
+            rf"\s*(?:(?:{COPULA})\s+|(?:as|being)\s+|,\s*)?")
+        for m in head.finditer(w):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            ords = [_ordinal(o) for o in re.findall(ORD, m.group("ords"))]
+            if None in ords:
+                continue
+            values, end = self.read_values(m.end(), k=len(ords))
+            if len(values) != len(ords) or end == m.end():
+                continue
+            snoun, sord = m.group("snoun"), m.group("sord")
+            pre = self.text[max(0, m.start("ords") - 40): m.start("ords")]
+            every = snoun and re.match(r"(each|every)", self.text[m.start("ords"):m.end()].split(" of ")[-1]) \
+                or re.search(r"\b(?:all|each|every)\s+(?:of\s+the\s+)?sentences?\s+(?:having|with|where|whose)\s*(?:the\s*)?$", pre)
+            plural = re.search(r"\b(?P<noun>sentences|lines)\s+(?:having|with|where|whose)\s*(?:the\s*)?$", pre)
+            if plural and not every and ords == [-1] and re.match(r"\s*,?\s*respectively", self.work[end:]) is None:
+                more, end2 = self.read_values(m.end())
+                if len(more) > 1:
+                    values, end = more, end2
+            if plural and not every and ords == [-1] and len(values) > 1 or \
+                    plural and not every and ords == [-1] and self.text[end - 12:end].endswith("respectively"):
+                kind = noun_unit(plural.group("noun"))
+                self.take(m.start(), end, f"{kind}s end with " + ", ".join(f"'{v}'" for v in values),
+                          ends_list=(kind, values))
+                continue
+            self.position_values(m.start(), end, ords, values, snoun, sord, bool(every))
+        for m in re.finditer(rf"\bword\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)\s+(?:(?:{COPULA})\s+|as\s+)?", w):
+            values, end = self.read_values(m.end(), k=1)
+            if values and self.work[m.start():end].count("\x00") == 0:
+                self.position_values(m.start(), end, [int(m.group("n"))], values, None, None, False)
+        for m in re.finditer(rf"\b(?:(?:use|put|place|have|make|with|using|include|insert|set)\s+)?(?:the\s+word\s+)?(?P<v>{VALUE})\s+(?:as|in|at|for|into)\s+(?:the\s+|its\s+)?(?:(?P<o>{ORD})\s+(?:word|position|place|spot|slot)|(?:position|place|spot|slot)\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)|word\s+(?:number\s+|no\.?\s+|#)?(?P<n2>\d+))\b", w):
+            if m.group("v") in STOP_WORDS or self.work[m.start():m.end()].count("\x00"):
+                continue
+            i = _ordinal(m.group("o")) if m.group("o") else int(m.group("n") or m.group("n2"))
+            if i is not None:
+                self.position_values(m.start(), m.end(), [i], [self.value(m.group("v"))], None, None, False)
+
+    def position_values(self, start, end, ords, values, snoun, sord, every) -> None:
+        if every:
+            if ords == [1] and (snoun is None or snoun.startswith("sentence")):
+                self.take(start, end, f"every sentence starts with '{values[0]}'", sentence_first_word=values[0])
+            elif ords == [-1] and (snoun is None or snoun.startswith("sentence")):
+                self.take(start, end, f"every sentence ends with '{values[0]}'", every_end=("sentence", values[0]))
+            elif ords == [1] and snoun.startswith("line"):
+                self.take(start, end, f"every line starts with '{values[0]}'", line_first_word=values[0])
+            elif ords == [-1] and snoun.startswith("line"):
+                self.take(start, end, f"every line ends with '{values[0]}'", every_end=("line", values[0]))
+            else:
+                self.refused.append(f"{self.text[start:end].strip()} (a word at a position in every sentence is not supported)")
+                self.consume(start, end)
+            return
+        if snoun and (snoun.startswith("sentence") or snoun.startswith("line")) and sord:
+            k = _ordinal(sord)
+            kind = "sentence" if snoun.startswith("sentence") else "line"
+            if ords == [1]:
+                self.take(start, end, f"{kind} {k} starts with '{values[0]}'", edge=(kind, "start", k, values[0]))
+            elif ords == [-1]:
+                self.take(start, end, f"{kind} {k} ends with '{values[0]}'", edge=(kind, "end", k, values[0]))
+            else:
+                self.refused.append(f"{self.text[start:end].strip()} (a word at a position inside one sentence is not supported)")
+                self.consume(start, end)
+            return
+        pos = {}
+        for o, v in zip(ords, values):
+            if o == -1:
+                self.take(start, end, f"the last word is '{v}'", edge=("text", "end", -1, v))
+                continue
+            pos[o] = v
+        if pos:
+            desc = ", ".join(f"word {o} is '{v}'" for o, v in sorted(pos.items()))
+            self.take(start, end, desc, word_positions=pos)
+
+    def edges(self) -> None:
+        pattern = re.compile(
+            rf"\b(?P<verb>{START}|{END})\s+(?:off\s+)?(?:with|in|on|by|using)\s+(?:(?:the|a)\s+(?:single\s+)?(?:words?|term)\s*:?\s*)?(?=(?P<val>«\d+»|[a-z0-9][\w'-]*))")
+        for m in pattern.finditer(self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            start_verb = bool(re.match(START, m.group("verb")))
+            values, end = self.read_values(m.end(), k=None)
+            if not values:
+                continue
+            first = re.match(r"\s*([a-z]+)", self.work[m.end():])
+            if first and first.group(1) in ("a", "an", "the", "some", "capital", "question", "exclamation", "period",
+                                            "full", "rhyme", "rhyming", "letter", "letters", "vowel", "number",
+                                            "emoji", "hashtag"):
+                continue  # "end with a question", "start with a capital letter": not a word
+            c0, _ = self.clause_bounds(m.start(), m.end())
+            pre = self.text[c0:m.start()]
+            scope = self.edge_scope(pre, m.start())
+            kind, which = scope
+            if kind is None:
+                continue
+            if len(values) > 1 and which in ("every", "text") and (
+                    self.text[end - 12:end].endswith("respectively") or re.search(r"\b(?:sentences|lines)\b", pre)):
+                which = "respectively"
+                kind = "line" if re.search(r"\blines\b", pre) or (kind != "sentence" and self.antecedent(m.start()) == "line") else "sentence"
+            if len(values) > 1 and which != "respectively":
+                values = values[:1]
+                vend = self.read_values(m.end(), k=1)[1]
+                end = vend
+            side = "start" if start_verb else "end"
+            s0 = m.start() - len(pre) + (len(pre) - len(pre.lstrip())) if which != "text" else m.start()
+            s0 = self.scope_start if self.scope_start is not None else m.start()
+            if which == "every":
+                if side == "start":
+                    field_ = "sentence_first_word" if kind == "sentence" else "line_first_word"
+                    self.take(s0, end, f"every {kind} starts with '{values[0]}'", **{field_: values[0]})
+                else:
+                    self.take(s0, end, f"every {kind} ends with '{values[0]}'", every_end=(kind, values[0]))
+            elif which == "respectively":
+                if side == "end":
+                    self.take(s0, end, f"{kind}s end with " + ", ".join(f"'{v}'" for v in values),
+                              ends_list=(kind, values))
+                else:
+                    self.take(s0, end, f"{kind}s start with " + ", ".join(f"'{v}'" for v in values),
+                              starts_list=(kind, values))
+            else:
+                self.take(s0, end, f"{'the text' if kind == 'text' else f'{kind} {which}'} {side}s with '{values[0]}'",
+                          edge=(kind, side, which, values[0]))
+
+    def verb_first_edges(self) -> None:
+        """"start every line with X", "end each sentence in X": the verb before its scope."""
+        for m in re.finditer(r"\b(?P<verb>start|starts|starting|begin|begins|beginning|open|opens|end|ends|ending|finish|finishes|close|closes)\s+"
+                             r"(?:every|each|all(?:\s+the)?|all\s+of\s+the)\s+(?:single\s+)?(?P<noun>sentences?|lines?|verses?)\s+(?:with|in|on|using)\s+(?:the\s+word\s+)?", self.work):
+            values, end = self.read_values(m.end(), k=1)
+            if not values:
+                continue
+            kind = noun_unit(m.group("noun").rstrip("s") + "s")
+            kind = "line" if kind == "line" else "sentence"
+            if re.match(r"start|begin|open", m.group("verb")):
+                field_ = "sentence_first_word" if kind == "sentence" else "line_first_word"
+                self.take(m.start(), end, f"every {kind} starts with '{values[0]}'", **{field_: values[0]})
+            else:
+                self.take(m.start(), end, f"every {kind} ends with '{values[0]}'", every_end=(kind, values[0]))
+
+    def edge_scope(self, pre: str, at: int):
+        """Who starts/ends with the word: ("sentence"|"line"|"text"|"word", "every"|"respectively"|index)."""
+        self.scope_start = None
+        low = pre.lower()
+        m = re.search(rf"(?:\b(?:each|every|all|both)\b(?:\s+(?:of\s+)?(?:the|them|your|these))?\s*(?P<noun>sentences?|sentance?s?|lines?|verses?|words?|ones?)?|\b(?:they|these|those)\s+(?:all|each|both)|\ball\s+of\s+them|\beach\s+(?:one|of them))[^,;]*?(?:{COPULA}|should|must|has to|have to|need to|needs to|will|to|that|which)?\s*$", low)
+        noun = None
+        if m:
+            noun = m.group("noun") if m.groupdict().get("noun") else None
+            self.scope_start = at - (len(low) - m.start())
+            unit = noun_unit(noun.rstrip("s") + "s") if noun and not noun.startswith("one") else self.antecedent(at)
+            unit = {"sentence": "sentence", "line": "line", "word": "word"}.get(unit or "", None)
+            if unit is None:
+                return (None, None)
+            if unit == "word":
+                return (None, None)  # "every word starts with…": alliteration, read elsewhere
+            return (unit, "every")
+        m = re.search(rf"\b(?:the\s+)?(?P<ord>{ORD})\s*(?P<noun>sentences?|lines?|verses?|ones?)?\s*(?:(?:{COPULA})|should|must|has to|needs to|will|to|one)?\s*$"
+                      rf"|\b(?P<noun2>sentences?|lines?)\s+(?:number\s+)?(?P<n>\d+)\s*(?:should|must|has to|needs to|will|to)?\s*$", low)
+        if m:
+            k = _ordinal(m.group("ord")) if m.group("ord") else int(m.group("n"))
+            noun = m.group("noun") or m.group("noun2")
+            unit = noun_unit(noun.rstrip("s") + "s") if noun and not noun.startswith("one") else self.antecedent(at)
+            if unit not in ("sentence", "line") or k is None:
+                return (None, None)
+            self.scope_start = at - (len(low) - m.start())
+            return (unit, k)
+        m = re.search(r"\b(?:sentences?|lines?)\b[^,;]*?\s*$", low)
+        if m and re.search(r"respectively", self.work[at:at + 120]):
+            noun = re.search(r"(sentences?|lines?)", m.group(0)).group(1)
+            self.scope_start = at - (len(low) - m.start())
+            return (noun_unit(noun.rstrip("s") + "s"), "respectively")
+        if re.search(r"respectively", self.work[at:at + 120]):
+            unit = self.antecedent(at)
+            if unit in ("sentence", "line"):
+                return (unit, "respectively")
+        # No scope word: the sentence / text / line in question as a whole.
+        return ("text", "text")
+
+    def antecedent(self, at: int) -> str | None:
+        """The plural unit "them"/"each" refers to: the last unit counted before `at`."""
+        before = [u for p, u in self.plural if p < at]
+        if before:
+            return before[-1]
+        m = None
+        for m in re.finditer(r"\b(sentences|lines|paragraphs|verses)\b", self.text[:at]):
+            pass
+        if m:
+            return noun_unit(m.group(1))
+        if re.search(r"\b(poem|haiku|limerick|acrostic|list)\b", self.text):
+            return "line"
         return None
-    symbol = total.group("cur") or CURRENCY.get((total.group("unit") or "$").lower().rstrip("s"), "$")
-    return {"items": number(items.group("n").lower()), "total": float(total.group("amt").replace(",", "")),
-            "currency": symbol}
+
+    def exclude(self) -> None:
+        verbs = (r"without(?:\s+using)?|avoid(?:ing|s)?|never\s+(?:use|say|mention|write|include)|"
+                 r"(?:don'?t|do not|doesn'?t|does not|must not|mustn'?t|should ?n[o']t|shouldn'?t|cannot|can'?t|may not|won'?t|please don'?t)\s+(?:use|say|mention|include|contain|write|have|put)|"
+                 r"not\s+(?:use|using|containing|contain|include|including|mentioning|with)|excluding|exclude|leave out|leaving out|steer clear of|skip|ban|banning|omit(?:ting)?|no")
+        for m in re.finditer(rf"\b(?:{verbs})\s+(?:(?:any|the|a|even)\s+)?(?:(?P<noun>words?|terms?|phrases?)\s*:?\s*(?:like\s+|such as\s+)?)?(?=[«a-z0-9])", self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            bare = bool(m.group("noun"))
+            values, end = self.read_values(m.end(), bare=bare)
+            if not values:
+                continue
+            self.take(m.start(), end, "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
+        for m in re.finditer(r"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*)\s+(?:must not|should not|shouldn'?t|can'?t|cannot|may not|mustn'?t|is not allowed to|are not allowed to|never|does not|doesn'?t|do not|don'?t|won'?t)\s+(?:ever\s+)?(?:appear|be used|show up|occur|be in it|be included|be mentioned)\b"
+                             r"|(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v2>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*)\s+(?:is|are)\s+(?:banned|forbidden|not allowed|off limits|off-limits|prohibited)\b", self.work):
+            values = [self.value(t) for t in re.findall(r"«\d+»", m.group("v") or m.group("v2"))]
+            self.take(m.start(), m.end(), "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
+
+    def include(self) -> None:
+        verbs = (r"use|uses|using|include|includes|including|contain|contains|containing|mention|mentions|mentioning|"
+                 r"feature|features|featuring|incorporate|incorporates|incorporating|work in|working in|put in|fit in|"
+                 r"with|have|has|having|add|adding|insert|inserting|needs?|must have|should have")
+        for m in re.finditer(rf"\b(?:{verbs})\s+(?:(?:all|each|both|every one|every single one|any)\s+of\s+)?(?:the\s+)?(?:following\s+|(?:\d+\s+)?)?"
+                             rf"(?:(?P<noun>words?|wrods?|terms?|keywords?|names?)\s*:?\s*(?:like\s+)?|(?=«))", self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            before = self.text[max(0, m.start() - 12): m.start()]
+            if re.search(r"\b(?:not|n't|never|no)\s*$", before):
+                continue
+            values, end = self.read_values(m.end(), bare=bool(m.group("noun")))
+            if not values:
+                continue
+            self.take(m.start(), end, "uses " + ", ".join(f"'{v}'" for v in values), include=values)
+        for m in re.finditer(r"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|&)\s*«\d+»)*)\s+(?:must|should|has to|have to|need to|needs to|will|shall)\s+(?:all\s+)?(?:appear|be used|be in it|be included|show up|be mentioned|feature|be there|occur)\b", self.work):
+            values = [self.value(t) for t in re.findall(r"«\d+»", m.group("v"))]
+            self.take(m.start(), m.end(), "uses " + ", ".join(f"'{v}'" for v in values), include=values)
+
+    def word_length(self) -> None:
+        rel = rf"(?P<rel>{RELATION})"
+        pats = [
+            rf"\b(?:(?P<q>no|none of the|not a single|not one|all|every|each|all the|all of the|only|use|using|with)\s+)?(?:single\s+)?words?\s+(?:should\s+|must\s+|may\s+|can\s+|will\s+)?(?:be\s+|is\s+|are\s+|having\s+|have\s+|has\s+|with\s+|of\s+|that are\s+|that is\s+|containing\s+|to\s+|at\s+)?{rel}?\s*(?P<n>\d+)\s*(?:{MEASURE})(?:\s+(?:long|in length))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?",
+            rf"\b(?:(?P<q>no|none of the|not a single|not one|all|every|each)\s+)?words?\s+(?:should\s+|must\s+|may\s+|can\s+)?(?:be\s+|is\s+|are\s+)?(?P<rel2>longer|more|shorter|fewer|less)\s+than\s+(?P<n2>\d+)\s*(?:{MEASURE})",
+        ]
+        for pat in pats:
+            for m in re.finditer(pat, self.work):
+                if m.groupdict().get("n2"):
+                    n, rel_words, meas = int(m.group("n2")), m.group("rel2") + " than", measure_of(m)
+                else:
+                    n, meas = int(m.group("n")), measure_of(m)
+                    rel_words = m.group("rel") or m.group("suf")
+                if meas != "character":
+                    continue
+                q = (m.group("q") or "").strip()
+                try:
+                    count = count_of(relation_of(rel_words), n, negated=q in NEGATORS or q.startswith("none") or q.startswith("not"))
+                except ValueError:
+                    continue
+                if count.at_most is not None and count.exactly is None and count.at_least is None:
+                    self.take(m.start(), m.end(), f"no word longer than {count.at_most} characters", max_word_chars=count.at_most)
+                else:
+                    self.refused.append(f"{self.text[m.start():m.end()].strip()} (only a longest word length is supported)")
+                    self.consume(m.start(), m.end())
+
+    def counts(self) -> None:
+        pat = re.compile(
+            rf"(?:(?P<rel>{RELATION})\s+)?(?:(?:between|from)\s+(?P<lo>\d+)\s*(?:-|–|to|and)\s*(?P<hi>\d+)|(?P<lo2>\d+)\s*(?:-|–|to)\s*(?P<hi2>\d+)|(?P<n>\d+))"
+            rf"(?:\s+(?P<mid>{SUFFIX_RELATION}))?(?:\s*-\s*|\s+)(?:{MEASURE})\b(?:[- ]long|\s+in length)?(?:\s+(?P<total>in total|total|altogether|overall|combined|all together))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
+        inverse = re.compile(
+            rf"\b(?P<mw>word|character|char|letter|sentence|line|syllable)\s+(?P<kind>count|limit|length|total)\s*(?:of|:|is|=|must be|should be|needs to be|has to be|to be|at)?\s*"
+            rf"(?:(?P<rel>{RELATION})\s+)?(?P<n>\d+)(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
+        for m in inverse.finditer(self.work):
+            meas = noun_unit(m.group("mw") + "s")
+            rel = relation_of(m.group("rel") or m.group("suf"))
+            if m.group("kind") == "limit" and rel == "eq":
+                rel = "le"
+            self.count(m.start(), m.end(), meas, count_of(rel, int(m.group("n"))), rel)
+        for m in pat.finditer(self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            meas = measure_of(m)
+            if m.group("lo") or m.group("lo2"):
+                lo, hi = int(m.group("lo") or m.group("lo2")), int(m.group("hi") or m.group("hi2"))
+                if lo > hi:
+                    lo, hi = hi, lo
+                count, rel = Count(at_least=lo, at_most=hi), "range"
+            else:
+                rel = relation_of(m.group("rel") or m.group("mid") or m.group("suf"))
+                count = None
+            self.count(m.start(), m.end(), meas, count, rel, int(m.group("n")) if m.group("n") else None,
+                       total=bool(m.group("total")))
+        # "a sentence longer than 10 words" / "none of them longer than 8 words"
+        adj = re.compile(rf"\b(?P<adj>longer|shorter|more|fewer|less|over|under)\s+than\s+(?P<n>\d+)\s*(?:{MEASURE})")
+        for m in adj.finditer(self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            self.count(m.start(), m.end(), measure_of(m), None, relation_of(m.group("adj") + " than"), int(m.group("n")))
+
+    def count(self, start, end, meas, count, rel, n=None, total=False) -> None:
+        c0, c1 = self.clause_bounds(start, end)
+        pre, post = self.text[c0:start], self.text[end:c1]
+        cut = None
+        for cut in re.finditer(r"\b(?:and|but|then|plus|also)\s+(?!has\b|have\b|is\b|are\b|contains?\b|uses\b|should\b|must\b|needs?\b|will\b|shall\b|each\b|every\b|all\b|none\b|no\b)", pre):
+            pass
+        if cut is not None:
+            c0, pre = c0 + cut.end(), pre[cut.end():]
+        scope, negated, s0 = None, False, start
+        m = None
+        for m in SCOPE_PRE.finditer(pre):
+            pass
+        if m and not total:
+            q = m.group("q")
+            noun = m.group("noun")
+            if noun and noun.startswith("one"):
+                noun = None
+            scope = noun_unit(noun.rstrip("s") + "s") if noun else self.antecedent(start)
+            negated = q in NEGATORS
+            if q in ("both",) and not noun:
+                scope = self.antecedent(start)
+            s0 = c0 + m.start()
+        if scope is None and not total:
+            mp = SCOPE_POST.match(post)
+            if mp:
+                scope = noun_unit(mp.group("noun").rstrip("s") + "s") if mp.group("noun") else self.container(start, meas)
+                end = end + mp.end()
+        if scope == meas:
+            scope = None
+        try:
+            if count is None:
+                count = count_of(rel, n, negated)
+        except ValueError as exc:
+            self.refused.append(f"{self.text[s0:end].strip()} ({exc})")
+            self.consume(s0, end)
+            return
+        field_ = {
+            (None, "word"): "words", (None, "character"): "characters", (None, "sentence"): "sentences",
+            (None, "paragraph"): "paragraphs", (None, "line"): "lines",
+            ("sentence", "word"): "words_per_sentence", ("line", "word"): "words_per_line",
+            ("paragraph", "sentence"): "sentences_per_paragraph", ("word", "character"): "max_word_chars",
+            ("line", "syllable"): "syllables_per_line",
+        }.get((scope, meas))
+        if scope in ("text",):
+            field_ = {"word": "words", "character": "characters", "sentence": "sentences",
+                      "paragraph": "paragraphs", "line": "lines"}.get(meas)
+        if field_ is None:
+            return  # left over, reported as not understood
+        if field_ == "max_word_chars":
+            if count.at_most is None or count.at_least is not None or count.exactly is not None:
+                return
+            value: Any = count.at_most
+        elif field_ == "syllables_per_line":
+            if count.exactly is None:
+                return
+            value = count.exactly
+        else:
+            value = count
+        if field_ in ("sentences", "lines", "paragraphs") and count.exactly is not None and count.exactly > 1 or \
+                field_ in ("sentences", "lines", "paragraphs") and count.exactly is None:
+            self.plural.append((start, meas))
+        if field_ in ("sentences", "paragraphs", "lines") and count == Count(exactly=1):
+            self.unit = {"sentences": "sentence", "paragraphs": "paragraph"}.get(field_, self.unit)
+            if field_ == "lines":
+                self.take(s0, end, "1 line", lines=count)
+                return
+            self.consume(s0, end)
+            return
+        what = _describe_field(field_, value)
+        self.take(s0, end, what, **{field_: value})
+
+    def container(self, at: int, meas: str) -> str | None:
+        """What "each" at the end refers to: "4 sentences of 10 words each" -> sentence."""
+        bigger = {"word": ("sentence", "line"), "sentence": ("paragraph",), "character": ("word",),
+                  "syllable": ("line",)}.get(meas, ())
+        for m in reversed(list(re.finditer(r"\b\d+\s+(sentences|lines|paragraphs|verses)\b", self.text[:at]))):
+            unit = noun_unit(m.group(1))
+            if unit in bigger:
+                return unit
+        unit = self.antecedent(at)
+        return unit if unit in bigger else None
+
+    def count_nouns(self) -> None:
+        """Plural units without a number yet naming the layout ("a few lines") are left alone;
+        "one-sentence", "single sentence" name the unit."""
+        for m in re.finditer(r"\b(?:1|a single|single|one)[- ](?P<u>sentence|paragraph|line)\b", self.work):
+            self.unit = {"sentence": "sentence", "paragraph": "paragraph"}.get(m.group("u"), self.unit)
+            self.consume(m.start(), m.end())
+
+    def units(self) -> None:
+        for m in re.finditer(rf"\b(?:(?:a|an|one|1|single|the|your|short|brief|little|quick|simple|nice|cute|funny|lovely|single|new|catchy|fun|small|tiny)\s+)*(?P<g>{GENRES})\b", self.work):
+            g = m.group("g")
+            if g.startswith("sentence") or g == "sentance":
+                if g in ("sentence", "sentance") and self.unit == "text":
+                    self.unit = "sentence"
+                elif g == "sentences":
+                    self.unit = "paragraph"
+            elif g.startswith("paragraph") or g == "passage":
+                self.unit = "paragraph"
+            else:
+                self.genre = self.genre or g
+            self.consume(m.start(), m.end())
+
+    # -- topic and leftovers --------------------------------------------------------------
+    def topic(self) -> str | None:
+        w = self.work
+        for mm in re.finditer(r"\b(?:each|every|all)\s+(?:lines?|sentences?|verses?|ones?|of them)\s+(?:should|must|has to|needs to|will|can)?\s*(?:be|is|are)?\s*(?=about\b)", w):
+            self.consume(mm.start(), mm.end())
+        w = self.work
+        m = re.search(r"\b(?:(?:topic|subject|theme)\s*(?::|-|=|is)|about|regarding|concerning|on the (?:topic|subject|theme) of|on the theme|themed around|on|describing|featuring|celebrating|for|(?:(?<=description )|(?<=portrait )|(?<=picture )|(?<=review )|(?<=summary )|(?<=story )|(?<=poem )|(?<=list ))of|explaining|around)\s+(?P<t>[^\x00.;!?,:]+)", w)
+        chosen = None
+        if m:
+            chosen = m
+        if chosen is None:
+            m = re.search(r"\b(?:describe|describes|describing|explain|explains|praise|celebrate|advertise|promote|introduce|review|summari[sz]e|tell me about|talk about|thank|invite)\s+(?P<t>[^\x00.;!?,:]+)", w)
+            chosen = m
+        topic = None
+        if chosen is not None:
+            span = chosen.group("t")
+            cut = _topic_cut(span)
+            if cut:
+                span = span[:cut.start()]
+            span = re.sub(r"\s+\b(?:and|with|that|which|where|but|in|using|please|pls|thanks|for me|to|it|so)\s*$", "", span.strip())
+            span = re.sub(r"\s+\b(?:and|with|that|which|where|but|in|using|please|pls|thanks|for me|to|it|so)\s*$", "", span.strip())
+            if span and span not in STOP_WORDS:
+                topic = span.strip()
+                start = chosen.start("t")
+                self.consume(chosen.start(), start + len(span))
+        if topic is None and getattr(self, "topic_hint", None):
+            topic = self.topic_hint
+        if topic is None:
+            rest = FILLERS.sub(" ", self.work.replace("\x00", " "))
+            rest = re.sub(r"[^\w' -]", " ", rest)
+            words = [x for x in rest.split() if not CUES.search(x) and x not in STOP_WORDS]
+            if words and len(words) <= 8:
+                first = re.search(rf"\b{re.escape(words[0])}\b", self.work)
+                last = None
+                for last in re.finditer(rf"\b{re.escape(words[-1])}\b", self.work):
+                    pass
+                span = self.work[first.start():last.end()] if first and last and last.end() > first.start() else ""
+                if span and "\x00" not in span:
+                    topic = span
+        return self._as_written(topic) if topic else None
+
+    def _as_written(self, topic: str) -> str:
+        return PLACEHOLDER_RE.sub(lambda m: self.prep.quotes[int(m.group(1))], topic).strip(" ,.-")
+
+    def leftovers(self) -> list[str]:
+        out = []
+        for piece in re.split(r"[.;!?\n]|,(?!\d)|\x00+", self.work):
+            piece = piece.strip(" ,:-()")
+            if not piece:
+                continue
+            if CUES.search(piece):
+                out.append(self._as_written(piece))
+        return out
+
+    # -- the spec ---------------------------------------------------------------------------
+    def assemble(self, topic: str | None) -> tuple[ConstraintSpec, list[Understood]]:
+        accepted: list[_Record] = []
+        for rec in self.records:
+            trial = accepted + [rec]
+            try:
+                self.build(trial, topic)
+                accepted = trial
+            except ValueError as exc:
+                self.refused.append(f"{rec.clause} ({_reason(exc)})")
+        spec = self.build(accepted, topic)
+        return spec, [Understood(clause=_restore(self.prep, r.clause), constraint=r.constraint or self.rhyme_text(spec))
+                      for r in accepted]
+
+    def rhyme_text(self, spec: ConstraintSpec) -> str:
+        return f"line ends rhyme as {spec.rhyme_scheme}" if spec.rhyme_scheme else ""
+
+    def build(self, records: list[_Record], topic: str | None) -> ConstraintSpec:
+        data: dict[str, Any] = {"unit": self.unit}
+        every_end: list[tuple[str, str]] = []
+        edges, lists, rhyme, per_line_syll = [], [], None, None
+        for rec in records:
+            for key, value in rec.updates.items():
+                if key in ("words", "characters", "sentences", "paragraphs", "lines", "words_per_sentence",
+                           "words_per_line", "sentences_per_paragraph"):
+                    data[key] = merge(data.get(key), value)
+                elif key in ("include", "exclude", "avoid_letters", "hashtags", "mentions"):
+                    data[key] = list(dict.fromkeys(data.get(key, []) + list(value)))
+                elif key == "word_positions":
+                    data.setdefault("word_positions", {}).update(value)
+                elif key == "every_end":
+                    every_end.append(value)
+                elif key == "edge":
+                    edges.append(value)
+                elif key in ("ends_list", "starts_list"):
+                    lists.append((key, value))
+                elif key == "rhyme":
+                    rhyme = value
+                elif key == "syllables_per_line":
+                    per_line_syll = value
+                else:
+                    data[key] = value
+        if data.get("sentences") and data["unit"] == "sentence" and data["sentences"] != Count(exactly=1):
+            data["unit"] = "paragraph"
+        in_lines = any(k in data for k in ("lines", "acrostic", "line_syllables", "line_first_word", "words_per_line")) \
+            or rhyme is not None or any(k == "line" for k, _ in every_end) or self.genre in ("poem", "haiku", "limerick", "poems", "verse", "song", "lyrics", "rhyme", "couplet")
+        n_lines = _n_lines(data)
+        if per_line_syll is not None:
+            if n_lines is None:
+                raise ValueError("syllables per line need a number of lines")
+            data["line_syllables"] = [per_line_syll] * n_lines
+        for kind, word in every_end:
+            if kind == "line":
+                n = n_lines or 4
+                if n_lines is None:
+                    self.notes.append("no line count given: 4 lines")
+                    data["lines"] = Count(exactly=4)
+                data["line_last_words"] = [word] * n
+            else:
+                n = data["sentences"].exactly if data.get("sentences") and data["sentences"].exactly else (1 if data["unit"] == "sentence" else None)
+                if n is None:
+                    raise ValueError("every sentence ending with a word needs a number of sentences")
+                data["sentence_last_words"] = [word] * n
+        for key, (kind, values) in lists:
+            if key == "ends_list":
+                data["line_last_words" if kind == "line" else "sentence_last_words"] = list(values)
+                if kind == "sentence":
+                    data["unit"] = "paragraph"
+            else:
+                if kind == "line":
+                    raise ValueError("words that start given lines are not supported")
+                for i, v in enumerate(values, 1):
+                    data.setdefault("sentence_starts", {})[i] = v
+        for kind, side, which, word in edges:
+            if kind == "line" or (kind == "text" and in_lines and side == "start" and False):
+                n = n_lines
+                if side == "end" and n is not None and which in (n, -1):
+                    data.setdefault("sentence_ends", {})[-1] = word
+                    continue
+                if side == "start" and which == 1:
+                    data.setdefault("word_positions", {})[1] = word
+                    continue
+                raise ValueError("a word that starts or ends one given line is not supported")
+            if kind == "text":
+                if side == "start":
+                    data.setdefault("word_positions", {})[1] = word
+                else:
+                    data.setdefault("sentence_ends", {})[-1] = word
+                continue
+            key = "sentence_starts" if side == "start" else "sentence_ends"
+            data.setdefault(key, {})[which] = word
+            if data["unit"] == "sentence" and which not in (1, -1):
+                data["unit"] = "paragraph"
+        if rhyme is not None:
+            kind, groups = rhyme
+            n = _n_lines(data)
+            if kind == "couplet":
+                n = n or 2
+            if n is None:
+                n = 4
+                self.notes.append("no line count given for the rhymes: 4 lines")
+                data["lines"] = Count(exactly=4)
+            if kind in ("pairs", "couplet", "some"):
+                if kind == "some":
+                    self.notes.append("'rhyming' read as rhyming couplets (AABB…)")
+                scheme = "".join(chr(ord("A") + i // 2) for i in range(n))
+                if n % 2:
+                    scheme = scheme[:-1] + scheme[-2]
+            elif kind == "alternate":
+                scheme = "".join(chr(ord("A") + (i // 4) * 2 + i % 2) for i in range(n))
+            elif kind == "all":
+                scheme = "A" * n
+            else:
+                a = int(groups.get("a") or re.match(r"\d+", groups.get("c") or "0").group(0))
+                b = int(groups.get("b") or re.match(r"\d+", groups.get("d") or "0").group(0))
+                if not (1 <= a <= n and 1 <= b <= n) or a == b:
+                    raise ValueError(f"lines {a} and {b} of {n}")
+                letters = [chr(ord("B") + i) for i in range(n)]
+                letters[a - 1] = letters[b - 1] = "A"
+                scheme = "".join(letters)
+            data["rhyme_scheme"] = scheme
+        if in_lines and data["unit"] == "sentence":
+            data["unit"] = "text"
+        if self.genre and in_lines:
+            data["genre"] = self.genre
+        elif self.genre:
+            data["genre"] = self.genre
+        if topic:
+            data["topic"] = topic
+        try:
+            spec = ConstraintSpec.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(_reason(exc)) from None
+        _feasible(spec)
+        return spec
 
 
-def _only_word_length_chars(low: str) -> bool:
-    """True when every 'N characters' in the request is about word length."""
-    mentions = re.findall(r"(?:characters?|letters?|chars?)\b", low)
-    word_length = re.findall(rf"(?:{WORD_LENGTH})[^.;]*?(?:characters?|letters?|chars?)\b", low)
-    return len(mentions) == len(word_length)
+PLACEHOLDER_RE = re.compile(r"«(\d+)»")
+
+
+def _topic_cut(span: str) -> re.Match | None:
+    """Where a topic phrase stops: at the first cue of a constraint. "The end of summer", "a new
+    beginning", "my first day" are topics, not constraints."""
+    for cut in CUES.finditer(span):
+        rest = span[cut.start():]
+        if re.match(r"(?:start|starts|starting|begin|begins|beginning|end|ends|ending)\b", rest) and \
+                not re.match(r"\w+\s+(?:with|in|on|by)\b", rest):
+            continue
+        if re.match(r"\d+(?:st|nd|rd|th)\b(?!\s+(?:word|line|sentence|letter|paragraph|syllable))", rest):
+            continue
+        return cut
+    return None
+
+
+def _restore(prep: Prepared, text: str) -> str:
+    return PLACEHOLDER_RE.sub(lambda m: f"'{prep.quotes[int(m.group(1))]}'", text)
+
+
+def _ordinal(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text in ("last", "final"):
+        return -1
+    if text == "penultimate":
+        return None
+    m = re.match(r"(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def _n_lines(data: dict) -> int | None:
+    for key in ("acrostic", "line_syllables", "line_last_words", "rhyme_scheme"):
+        if data.get(key):
+            return len(data[key])
+    lines = data.get("lines")
+    return lines.exactly if lines is not None and lines.exactly is not None else None
+
+
+def _describe_field(field_: str, value: Any) -> str:
+    nouns = {"words": "words", "characters": "characters", "sentences": "sentences", "paragraphs": "paragraphs",
+             "lines": "lines", "words_per_sentence": "words in every sentence", "words_per_line": "words in every line",
+             "sentences_per_paragraph": "sentences in every paragraph"}
+    if field_ == "max_word_chars":
+        return f"no word longer than {value} characters"
+    if field_ == "syllables_per_line":
+        return f"{value} syllables in every line"
+    return value.describe(nouns[field_])
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+    return str(exc)
+
+
+def _feasible(spec: ConstraintSpec) -> None:
+    """Readings no text can meet: said so, never run."""
+    n = spec.sentences.exactly if spec.sentences and spec.sentences.exactly is not None else None
+    per = spec.words_per_sentence
+    if spec.words and n and per:
+        lo, hi = n * per.low(), (n * per.high() if per.high() is not None else None)
+        w_lo, w_hi = spec.words.low(), spec.words.high()
+        if (w_hi is not None and w_hi < lo) or (hi is not None and w_lo > hi):
+            raise ValueError(f"{n} sentences of {per.describe('words')} cannot make {spec.words.describe('words')}")
+    if spec.words and spec.words.high() is not None:
+        top = spec.words.high()
+        far = max([p for p in spec.word_positions if p > 0] or [0])
+        if far > top:
+            raise ValueError(f"word {far} is asked for in a text of at most {top} words")
+        if len(spec.include) > top:
+            raise ValueError(f"{len(spec.include)} words to use do not fit in {top} words")
+    if spec.characters and spec.characters.high() is not None and spec.words and spec.words.low() > 0:
+        if 2 * spec.words.low() - 1 > spec.characters.high():
+            raise ValueError(f"{spec.words.low()} words need more than {spec.characters.high()} characters")
+    if spec.paragraphs and spec.sentences and spec.paragraphs.low() > (spec.sentences.high() or 10**6):
+        raise ValueError("more paragraphs than sentences")

@@ -17,12 +17,14 @@ from pydantic import BaseModel, Field
 
 from planner.library import plan
 from planner.llm import LLMPlanner, PlannerFailed, Usage
+from planner.parse import Reading
 
 
 class PlannedProgram(BaseModel):
     source: str
     prompt: str = Field(description="What the program is given as its prompt.")
     recognised: list[str] = Field(default_factory=list)
+    reading: Reading | None = Field(None, description="How the request was read: what `passed` is judged by.")
     rounds: int = 256
     report: PlannerReport
     usage: Usage = Field(default_factory=Usage)
@@ -38,7 +40,7 @@ async def make_program(
     started = time.monotonic()
     library = plan(request, max_tokens=max_tokens)  # also validates a JSON spec early
     if given_source is not None:
-        return PlannedProgram(source=given_source, prompt=request,
+        return PlannedProgram(source=given_source, prompt=request, reading=library.reading,
                               report=PlannerReport(path="given"))
     reason, attempts, usage = None, [], Usage()
     if llm is not None and request.lstrip().startswith("{"):
@@ -47,7 +49,7 @@ async def make_program(
         try:
             written = await llm.write_program(request)
             return PlannedProgram(
-                source=written.source, prompt=written.prompt, usage=written.usage,
+                source=written.source, prompt=written.prompt, usage=written.usage, reading=library.reading,
                 report=PlannerReport(path="llm", model=llm.config.model, attempts=written.attempts,
                                      cached=written.cached, seconds=time.monotonic() - started),
             )
@@ -56,7 +58,7 @@ async def make_program(
     path = "generic" if library.template == "generic" else "library"
     return PlannedProgram(
         source=library.source, prompt=library.prompt, recognised=library.recognised,
-        rounds=library.rounds, usage=usage,
+        reading=library.reading, rounds=library.rounds, usage=usage,
         report=PlannerReport(path=path, reason=reason, attempts=attempts,
                              model=llm.config.model if llm else None,
                              seconds=time.monotonic() - started),

@@ -408,6 +408,26 @@ def _satisfies(text: str, spec: dict) -> bool:
     return _verifier(repr(sorted(spec.items())), spec)(text)
 
 
+def _syllables(word: str) -> int:
+    """Syllables of a word (CMU dictionary, or a spelling rule for a word it lacks)."""
+    from planner.phonetics import syllables
+
+    return syllables(str(word))
+
+
+def _rhymes_of(word: str) -> list:
+    """Common rhymes of a word, shortest first (empty when the dictionary knows none)."""
+    from planner.phonetics import rhymes_of
+
+    return list(rhymes_of(str(word)))
+
+
+def _rhyme(a: str, b: str) -> bool:
+    from planner.phonetics import rhyme
+
+    return rhyme(str(a), str(b))
+
+
 _VERIFIERS: dict[str, Any] = {}
 
 
@@ -431,6 +451,9 @@ API = {
     "logsumexp": api.logsumexp,
     "math": MATH,
     "satisfies": _satisfies,
+    "syllables": _syllables,
+    "rhymes_of": _rhymes_of,
+    "rhyme": _rhyme,
 }
 
 

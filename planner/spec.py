@@ -11,6 +11,7 @@ and for evaluation.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,14 +76,26 @@ class Budget(BaseModel):
     items: int = Field(ge=1, le=20)
     total: float = Field(gt=0, le=1_000_000)
     currency: str = Field("$", max_length=3)
+    bound: Literal["exactly", "at_most", "under"] = Field(
+        "exactly", description="How the amounts relate to the total: sum == total, <= total, < total.")
+    bullet: Literal["-", "1.", ""] = Field("-", description="What starts each line: a dash, a "
+                                           "number (1. 2. 3.) or nothing.")
 
     @model_validator(mode="after")
     def _whole(self) -> "Budget":
         if self.total != int(self.total):
             raise ValueError("a budget total is a whole number")
-        if self.total < self.items:
+        room = self.total - 1 if self.bound == "under" else self.total
+        if room < self.items:
             raise ValueError(f"a total of {self.total:g} cannot cover {self.items} items")
         return self
+
+    def relation(self) -> str:
+        return {"exactly": "==", "at_most": "<=", "under": "<"}[self.bound]
+
+    def describe(self) -> str:
+        how = {"exactly": "adding up to", "at_most": "costing at most", "under": "costing under"}
+        return f"{self.items} items {how[self.bound]} {self.currency}{self.total:g}"
 
 
 class ConstraintSpec(BaseModel):
@@ -106,6 +119,20 @@ class ConstraintSpec(BaseModel):
     line_first_word: str | None = Field(None, description="Every line starts with it.")
     line_last_words: list[str] = Field(default_factory=list, description="Line i ends with word i.")
     budget: Budget | None = None
+    # -- beyond COLLIE: what people ask for in their own words
+    genre: str | None = Field(None, description="What kind of text (poem, haiku, tweet…), for the prompt.")
+    words_per_line: Count | None = None
+    sentences_per_paragraph: Count | None = None
+    sentence_starts: dict[int, str] = Field(
+        default_factory=dict, description="Sentence i (1-based; -1 the last) starts with the word.")
+    sentence_ends: dict[int, str] = Field(
+        default_factory=dict, description="Sentence i (1-based; -1 the last) ends with the word.")
+    avoid_letters: list[str] = Field(default_factory=list, description="Letters the text never uses (a lipogram).")
+    word_initial: str | None = Field(None, description="Every word starts with this letter (alliteration).")
+    line_syllables: list[int] = Field(default_factory=list, description="Syllables of line i (haiku: 5, 7, 5).")
+    rhyme_scheme: str | None = Field(None, description="Line ends rhyme where letters match (AABB, ABAB).")
+    hashtags: list[str] = Field(default_factory=list, description="Hashtags the text includes (no '#').")
+    mentions: list[str] = Field(default_factory=list, description="@-mentions the text includes (no '@').")
 
     @model_validator(mode="after")
     def _sane(self) -> "ConstraintSpec":
@@ -125,13 +152,62 @@ class ConstraintSpec(BaseModel):
                 raise ValueError("one last word is needed per line")
         if self.budget is not None and self.lines and not self.lines.ok(self.budget.items):
             raise ValueError("a budget puts one item on each line")
+        for name in ("sentence_starts", "sentence_ends"):
+            for k in getattr(self, name):
+                if k == 0 or k < -1:
+                    raise ValueError(f"{name} are numbered from 1 (or -1 for the last sentence)")
+                n = self.sentences.high() if self.sentences else (1 if self.unit == "sentence" else None)
+                if n is not None and k > n:
+                    raise ValueError(f"sentence {k} is asked for, but the text has {n} sentence(s)")
+        self.avoid_letters = sorted({c.lower() for c in self.avoid_letters})
+        if any(len(c) != 1 or not c.isalpha() for c in self.avoid_letters):
+            raise ValueError("letters to avoid are single letters")
+        if self.word_initial is not None:
+            if len(self.word_initial) != 1 or not self.word_initial.isalpha():
+                raise ValueError("every word starts with one letter")
+            self.word_initial = self.word_initial.lower()
+        if any(n < 1 or n > 40 for n in self.line_syllables):
+            raise ValueError("a line has 1 to 40 syllables")
+        if self.rhyme_scheme is not None:
+            self.rhyme_scheme = self.rhyme_scheme.upper()
+            if not self.rhyme_scheme.isalpha() or len(self.rhyme_scheme) > 40:
+                raise ValueError("a rhyme scheme is 1 to 40 letters, one per line (AABB)")
+        n_lines = {len(x) for x in (self.acrostic or "", self.line_syllables, self.rhyme_scheme or "",
+                                    self.line_last_words) if x}
+        if len(n_lines) > 1:
+            raise ValueError("the acrostic, syllables, rhyme scheme and line ends give different line counts")
+        if n_lines and self.lines and not self.lines.ok(n_lines.pop()):
+            raise ValueError("the line count does not match the lines described")
+        self.hashtags = [t.lstrip("#") for t in self.hashtags]
+        self.mentions = [t.lstrip("@") for t in self.mentions]
+        if any(not re.fullmatch(r"\w+", t) for t in self.hashtags + self.mentions):
+            raise ValueError("a hashtag or mention is letters, digits and underscores")
+        self._contradictions()
         return self
+
+    def _contradictions(self) -> None:
+        """A word the text must use that another constraint forbids."""
+        forced = (list(self.include) + list(self.word_positions.values()) + list(self.sentence_ends.values())
+                  + list(self.sentence_starts.values()) + list(self.sentence_last_words)
+                  + list(self.line_last_words)
+                  + [w for w in (self.sentence_first_word, self.line_first_word) if w])
+        for word in forced:
+            low = word.lower()
+            if low in {w.lower() for w in self.exclude}:
+                raise ValueError(f"'{word}' is both required and forbidden")
+            banned = [c for c in self.avoid_letters if c in low]
+            if banned:
+                raise ValueError(f"'{word}' is required but uses the letter '{banned[0]}', which is forbidden")
+            if self.word_initial and not low.startswith(self.word_initial):
+                raise ValueError(f"'{word}' is required but does not start with '{self.word_initial}'")
+            if self.max_word_chars is not None and len(word) > self.max_word_chars:
+                raise ValueError(f"'{word}' is required but is longer than {self.max_word_chars} characters")
 
     @property
     def in_lines(self) -> bool:
         """Whether the text is laid out in lines (a poem, an acrostic, a list)."""
         return bool(self.lines or self.acrostic or self.line_first_word or self.line_last_words
-                    or self.budget)
+                    or self.budget or self.line_syllables or self.rhyme_scheme or self.words_per_line)
 
     def is_empty(self) -> bool:
         return self.describe() == []
@@ -167,8 +243,28 @@ class ConstraintSpec(BaseModel):
         if self.line_last_words:
             out.append("lines end with " + ", ".join(f"'{w}'" for w in self.line_last_words))
         if self.budget:
-            b = self.budget
-            out.append(f"{b.items} items adding up to {b.currency}{b.total:g}")
+            out.append(self.budget.describe())
+        if self.words_per_line is not None:
+            out.append(self.words_per_line.describe("words in every line"))
+        if self.sentences_per_paragraph is not None:
+            out.append(self.sentences_per_paragraph.describe("sentences in every paragraph"))
+        for name, verb in (("sentence_starts", "starts"), ("sentence_ends", "ends")):
+            for i, word in sorted(getattr(self, name).items()):
+                which = "the last sentence" if i == -1 else f"sentence {i}"
+                out.append(f"{which} {verb} with '{word}'")
+        if self.avoid_letters:
+            out.append("never uses the letter" + ("s " if len(self.avoid_letters) > 1 else " ")
+                       + ", ".join(f"'{c}'" for c in self.avoid_letters))
+        if self.word_initial:
+            out.append(f"every word starts with '{self.word_initial}'")
+        if self.line_syllables:
+            out.append("lines of " + "-".join(map(str, self.line_syllables)) + " syllables")
+        if self.rhyme_scheme:
+            out.append(f"line ends rhyme as {self.rhyme_scheme}")
+        if self.hashtags:
+            out.append("includes " + " ".join(f"#{t}" for t in self.hashtags))
+        if self.mentions:
+            out.append("mentions " + " ".join(f"@{t}" for t in self.mentions))
         return out
 
     def verifier(self) -> Verifier:
@@ -227,8 +323,37 @@ class ConstraintSpec(BaseModel):
         if self.budget:
             pairs.append((Check(target_level="line", relation="==", transform=count),
                           self.budget.items))
-            pairs.append((Check(target_level="line", relation="==",
+            pairs.append((Check(target_level="line", relation=self.budget.relation(),
                                 transform=Transform(kind="number_sum")), self.budget.total))
+        if self.words_per_line:
+            pairs += [(c.model_copy(update={"reduction": "all"}), t) for c, t in self.words_per_line.checks(
+                {"input_level": "line", "target_level": "word", "transform": Transform(kind="each_count")})]
+        if self.sentences_per_paragraph:
+            pairs += [(c.model_copy(update={"reduction": "all"}), t) for c, t in self.sentences_per_paragraph.checks(
+                {"input_level": "paragraph", "target_level": "sentence", "transform": Transform(kind="each_count")})]
+        for name, side in (("sentence_starts", 0), ("sentence_ends", -1)):
+            for i, word in sorted(getattr(self, name).items()):
+                where = [i - 1 if i > 0 else -1, side]
+                pairs.append((Check(input_level="sentence", target_level="word", relation="==",
+                                    transform=Transform(kind="at", position=where)), word))
+        if self.avoid_letters:
+            pairs.append((Check(target_level="character", transform=Transform(kind="each"),
+                                relation="not in"), list(self.avoid_letters)))
+        if self.word_initial:
+            pairs.append((Check(input_level="word", target_level="character", relation="==", reduction="all",
+                                transform=Transform(kind="each_position", position=0)), self.word_initial))
+        if self.line_syllables:
+            pairs.append((Check(input_level="line", target_level="word", relation="==", reduction="all",
+                                transform=Transform(kind="each_syllables")), list(self.line_syllables)))
+        if self.rhyme_scheme:
+            pairs.append((Check(input_level="line", target_level="word", relation="rhymes",
+                                transform=Transform(kind="each_position", position=-1)), self.rhyme_scheme))
+        if self.hashtags:
+            pairs.append((Check(transform=Transform(kind="tags", position=0), relation="in"),
+                          [f"#{t.lower()}" for t in self.hashtags]))
+        if self.mentions:
+            pairs.append((Check(transform=Transform(kind="tags", position=1), relation="in"),
+                          [f"@{t.lower()}" for t in self.mentions]))
         return Verifier(checks=[c for c, _ in pairs], targets=[t for _, t in pairs])
 
 
@@ -236,3 +361,21 @@ def _each_word_at(level: str, position: int) -> Check:
     """Every `level` unit (sentence, line) has a given word at `position` (0 first, -1 last)."""
     return Check(input_level=level, target_level="word", relation="==", reduction="all",
                  transform=Transform(kind="each_position", position=position))
+
+
+def unmet(spec: ConstraintSpec, text: str) -> list[str]:
+    """The spec's constraints (in words) that `text` fails, one field at a time."""
+    out = []
+    for name in ConstraintSpec.model_fields:
+        if name in ("unit", "topic", "genre"):
+            continue
+        value = getattr(spec, name)
+        if value in (None, [], {}):
+            continue
+        part = ConstraintSpec.model_construct(**{**ConstraintSpec().model_dump(), "unit": spec.unit,
+                                                 name: value, "sentences": spec.sentences,
+                                                 "lines": spec.lines})
+        one = ConstraintSpec.model_construct(**{**ConstraintSpec().model_dump(), name: value})
+        if not part.verifier()(text):
+            out += one.describe() or [name]
+    return list(dict.fromkeys(out))

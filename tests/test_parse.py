@@ -76,13 +76,13 @@ PHRASINGS = [
      {"sentences": E(3), "exclude": ["be", "this", "is"]}),
     ("Write 4 sentences about autumn, each sentence with at most 12 words.",
      {"sentences": E(4), "words_per_sentence": M(12), "topic": "autumn"}),
-    ("A story about a dragon in exactly 50 words.", {"words": E(50), "topic": "a dragon in exactly 50 words"}),
+    ("A story about a dragon in exactly 50 words.", {"words": E(50), "topic": "a dragon"}),
     ("Tell me about rivers.", {"topic": "rivers"}),
     ("Write a poem.", {}),
     ("Hello there!", {}),
-    ("What is the capital of France?", {}),
+    ("What is the capital of France?", {"topic": "capital of france"}),
     ("Write one sentence about the moon using the word 'silver'.",
-     {"include": ["silver"], "topic": "the moon using the word 'silver'"}),
+     {"include": ["silver"], "topic": "the moon"}),
     ("Generate a sentence with exactly 17 words; the 4th, 8th, 11th words to be 'aids', 'positioners', 'nests' respectively.",
      {"words": E(17), "word_positions": {4: "aids", 8: "positioners", 11: "nests"}}),
     ("Write exactly 2 sentences, every sentence starts with 'We'.", {"sentences": E(2), "sentence_first_word": "We"}),
@@ -104,20 +104,22 @@ PHRASINGS = [
     ("Write at least 3 paragraphs.", {"paragraphs": L(3)}),
     ("List 4 items for a picnic that add up to $50.",
      {"budget": {"items": 4, "total": 50.0, "currency": "$"}, "topic": "a picnic"}),
-    ("Plan a budget of 200 dollars for 5 gifts.", {"budget": {"items": 5, "total": 200.0, "currency": "$"}}),
+    ("Plan a budget of 200 dollars for 5 gifts.", {"budget": {"items": 5, "total": 200.0, "currency": "$"}, "topic": "gifts"}),
     ("I have €120 in total... three ingredients totalling €120.",
-     {"budget": {"items": 3, "total": 120.0, "currency": "€"}}),
-    ("Six expenses summing to 1,000 pounds.", {"budget": {"items": 6, "total": 1000.0, "currency": "£"}}),
+     {"budget": {"items": 3, "total": 120.0, "currency": "€"}, "topic": "ingredients"}),
+    ("Six expenses summing to 1,000 pounds.", {"budget": {"items": 6, "total": 1000.0, "currency": "£"}, "topic": "expenses"}),
 ]
 
 
 @pytest.mark.parametrize("request_text, expected", PHRASINGS, ids=[p[0][:40] for p in PHRASINGS])
 def test_phrasings(request_text, expected):
     spec = parse_request(request_text)
-    got = spec.model_dump(exclude={"unit"})
-    for key, value in ConstraintSpec().model_dump(exclude={"unit"}).items():
+    got = spec.model_dump(exclude={"unit", "genre"})
+    for key, value in ConstraintSpec().model_dump(exclude={"unit", "genre"}).items():
         want = expected.get(key, value)
         want = want.model_dump() if isinstance(want, Count) else want
+        if key == "budget" and want:
+            want = {"bound": "exactly", "bullet": "-", **want}
         assert got[key] == want, f"{key}: {got[key]!r} != {want!r}"
 
 

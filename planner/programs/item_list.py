@@ -21,7 +21,9 @@ class Program(Model):
         self.price = lm.encode(": " + SPEC["currency"])[1:]  # the currency sign after ": "
         self.digits = [lm.encode(str(d))[0] for d in range(10)]
         self.item = 0
-        self.left = int(SPEC["total"])
+        # The amounts' room: the total itself, or one less when the total is a bound to stay under.
+        self.left = int(SPEC["total"]) - (1 if SPEC["bound"] == "under" else 0)
+        self.bullet = [lm.encode(SPEC["bullet"])[0]] if SPEC["bullet"] == "-" else []
 
     def immutable_properties(self):
         return {"spec", "digits"}
@@ -31,12 +33,20 @@ class Program(Model):
         vocab = ctx.lm.vocab
         if self.item > 0:
             await self.observe(ctx.next_token(), self.newline)
-        await self.observe(ctx.next_token(), self.dash)
-        await self.name()
+        if self.spec["bullet"] == "1.":
+            for token in ctx.lm.encode(f"{self.item + 1}."):
+                await self.observe(ctx.next_token(), token)
+        for token in self.bullet:
+            await self.observe(ctx.next_token(), token)
+        await self.name(first=not self.bullet and self.spec["bullet"] != "1.")
         await self.observe(ctx.next_token(), self.colon)
         for token in self.price:
             await self.observe(ctx.next_token(), token)
         items_after = self.spec["items"] - self.item - 1
+        if items_after == 0 and self.spec["bound"] != "exactly":
+            await self.amount(self.left)  # any amount that keeps the total in bounds
+            self.finish()
+            return
         if items_after == 0:
             for ch in str(self.left):  # the last amount is what is left
                 await self.observe(ctx.next_token(), self.digits[int(ch)])
@@ -47,12 +57,17 @@ class Program(Model):
         self.left = self.left - amount
         self.item = self.item + 1
 
-    async def name(self):
-        """One to MAX_NAME_WORDS words, ended by the follower's own choice of a colon."""
+    async def name(self, first=False):
+        """One to MAX_NAME_WORDS words, ended by the follower's own choice of a colon (a line
+        with no bullet starts its first word without a space)."""
         ctx = self.context
         vocab = ctx.lm.vocab
         for n in range(MAX_NAME_WORDS):
-            await self.observe(ctx.mask_dist(vocab.alpha_word_starts() & vocab.max_chars(13)), True)
+            starts = vocab.capital_word_starts() & vocab.max_chars(12) if first and n == 0 else \
+                vocab.alpha_word_starts() & vocab.max_chars(13)
+            if first and n == 0:
+                starts = starts - vocab.word_starts()
+            await self.observe(ctx.mask_dist(starts), True)
             word = str(await self.sample(ctx.next_token()))
             while len(word) < 14:
                 more = await self.sample(ctx.mask_dist(vocab.alpha_continuations()))

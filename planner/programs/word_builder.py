@@ -12,6 +12,7 @@
 PROPOSE_INCLUDE = 0.25   # chance a free step proposes a word still to include
 INCLUDE_COST = 4.0       # nats of twist per word still to include
 REPEAT_COST = 3.0        # nats per repeated word pair ("and a, and a"): small LMs loop
+TOPIC_COST = 3.0         # nats off a finished text that mentions none of the topic's words
 PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ "
 
 
@@ -36,6 +37,8 @@ class Program(Model):
         self.plan = []             # per sentence: [low, high] word counts
         self.slots = {}            # global word position -> word to force there
         self.exclude = [w.lower() for w in SPEC["exclude"]]
+        self.syllables = 0         # syllables of the current line so far
+        self.ends = []             # each finished line's (sentence's) last word
 
     def immutable_properties(self):
         return {"spec"}
@@ -45,7 +48,8 @@ class Program(Model):
         n = spec["n_sentences"]
         for i in range(n):
             low, high = spec["lengths"][i]
-            if spec["last_words"]:
+            fixed_end = (spec["last_words"] and spec["last_words"][i]) or self.rhymes_back(i) is not None
+            if fixed_end and not spec["syllables"]:
                 # A planned length: the last word needs a known slot.
                 length = await self.sample(LogCategorical(list(range(low, high + 1)),
                                                           [0.0] * (high - low + 1)))
@@ -61,18 +65,36 @@ class Program(Model):
         self.twist(-INCLUDE_COST * len(self.todo))
         self.history = []          # every word written, lower-cased (for repetition)
 
+    def rhymes_back(self, i):
+        """The earlier line whose end line i must rhyme with (None: free)."""
+        scheme = self.spec["rhyme"]
+        if not scheme or i >= len(scheme):
+            return None
+        j = scheme.find(scheme[i])
+        return j if j < i else None
+
+    def last_word(self):
+        words = self.spec["last_words"]
+        return words[self.sentence] if words else None
+
     async def step(self):
         spec = self.spec
         if spec["chars"] is not None:
             await self.step_by_characters()
             return
+        if spec["syllables"]:
+            await self.step_by_syllables()
+            return
         low, high = self.plan[self.sentence]
         k = len(self.words)
         position = self.total + 1
-        if k == high - 1 and spec["last_words"]:
-            await self.force(spec["last_words"][self.sentence], k == 0)
-        elif k == 0 and spec["first_word"]:
-            await self.force(spec["first_word"], True)
+        first = spec["first_words"][self.sentence] if spec["first_words"] else None
+        if k == high - 1 and self.last_word():
+            await self.force(self.last_word(), k == 0)
+        elif k == high - 1 and self.rhymes_back(self.sentence) is not None:
+            await self.rhyme_word(k == 0)
+        elif k == 0 and first:
+            await self.force(first, True)
         elif position in self.slots:
             await self.force(self.slots[position], k == 0)
         else:
@@ -80,6 +102,10 @@ class Program(Model):
         k = len(self.words)
         if k >= high:
             await self.end_sentence()
+            return
+        if spec["max_chars"] is not None and len(self.context.text.strip()) + 4 > spec["max_chars"] \
+                and k >= 1 and self.sentence == len(self.plan) - 1 and not self.todo:
+            await self.end_sentence()  # no room for another word and the period
             return
         last = self.sentence == len(self.plan) - 1
         if k >= low and (self.total + 1) not in self.slots and not (last and self.todo):
@@ -90,6 +116,56 @@ class Program(Model):
         comma = await self.sample(self.context.mask_dist(self.context.lm.vocab.from_ids([self.comma])))
         if comma:
             await self.sample(self.context.next_token())
+
+    async def step_by_syllables(self):
+        """A line ends when its syllables reach the line's count (a word that overshoots is
+        dropped by SMC). A line that must rhyme ends on a rhyme with exactly the syllables left."""
+        target = self.spec["syllables"][self.sentence]
+        left = target - self.syllables
+        k = len(self.words)
+        first = self.spec["first_words"][self.sentence] if self.spec["first_words"] else None
+        if self.rhymes_back(self.sentence) is not None and left <= 3:
+            await self.rhyme_word(k == 0, left)
+        elif self.last_word() and left <= syllables(self.last_word()):
+            await self.force(self.last_word(), k == 0)
+        elif k == 0 and first:
+            await self.force(first, True)
+        else:
+            await self.free_step(k == 0)
+        self.syllables = self.syllables + syllables(self.words[-1])
+        if self.syllables > target:
+            self.condition(False)
+        elif self.syllables == target:
+            if self.last_word():
+                self.condition(unit(self.words[-1]) == unit(self.last_word()))
+            await self.end_sentence()
+        else:
+            comma = await self.sample(self.context.mask_dist(self.context.lm.vocab.from_ids([self.comma])))
+            if comma:
+                await self.sample(self.context.next_token())
+
+    async def rhyme_word(self, first, syllable_count=None):
+        """A word rhyming with the end of the line this one answers, chosen uniformly among the
+        dictionary's rhymes (with that many syllables, if given) and forced: the importance
+        weight is the follower's likelihood of it there, times the number of choices."""
+        earlier = self.ends[self.rhymes_back(self.sentence)]
+        bad = self.spec["avoid_letters"]
+        initial = self.spec["word_initial"]
+        choices = [w for w in rhymes_of(earlier)
+                   if (syllable_count is None or syllables(w) == syllable_count)
+                   and w not in self.exclude and not any(c in w for c in bad)
+                   and (initial is None or w.startswith(initial))
+                   and (self.spec["max_word_chars"] is None or len(w) <= self.spec["max_word_chars"])]
+        # Common words first: a rhyme the tokenizer spells as one token (" night") is one the
+        # follower has seen often; "bight" and "cryer" are not.
+        common = [w for w in choices if len(self.context.lm.encode(" " + w)) == 1]
+        choices = common or choices
+        if not choices:
+            self.condition(False)
+            return
+        pick = await self.sample(LogCategorical(list(range(len(choices))), [0.0] * len(choices)))
+        self.score(math.log(len(choices)))
+        await self.force(choices[pick], first)
 
     async def step_by_characters(self):
         """Exact character count. Free words while there is room; in the last 15 characters
@@ -123,7 +199,7 @@ class Program(Model):
         left = high - len(self.words) + sum(h for _, h in self.plan[self.sentence + 1:])
         reserved = len([p for p in self.slots if p > self.total])
         if self.spec["last_words"]:
-            reserved = reserved + len(self.plan) - self.sentence
+            reserved = reserved + len([w for w in self.spec["last_words"][self.sentence:] if w])
         return left - reserved
 
     async def free_step(self, first):
@@ -158,14 +234,16 @@ class Program(Model):
             start = start & vocab.word_starts()
         if first and self.spec["initials"]:
             start = start & vocab.initial(self.spec["initials"][self.sentence])
-        start = start & vocab.max_chars(limit + 1)
+        if self.spec["word_initial"]:
+            start = start & vocab.initial(self.spec["word_initial"])
+        start = start & vocab.max_chars(limit + 1) & self.letters()
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
         await self.observe(ctx.mask_dist(start), True)
         token = await self.sample(ctx.next_token())
         word = str(token).strip()
         while len(word) < limit:
-            more = vocab.alpha_continuations() & vocab.token_length(1, limit - len(word))
+            more = vocab.alpha_continuations() & vocab.token_length(1, limit - len(word)) & self.letters()
             go_on = await self.sample(ctx.mask_dist(more))
             if not go_on:
                 break
@@ -174,6 +252,13 @@ class Program(Model):
             await self.observe(ctx.mask_dist(vocab.alpha_continuations()), False)
         self.condition(word.lower() not in self.exclude)
         self.wrote(word, True)
+
+    def letters(self):
+        """The tokens a lipogram allows (all of them when none is banned)."""
+        vocab = self.context.lm.vocab
+        if self.spec["avoid_letters"]:
+            return vocab.without_letters(self.spec["avoid_letters"])
+        return vocab.max_chars(10**6)
 
     async def force(self, word, first):
         ctx = self.context
@@ -204,6 +289,20 @@ class Program(Model):
 
     async def end_sentence(self):
         last = self.sentence == len(self.plan) - 1
+        word = self.words[-1] if self.words else ""
+        self.ends.append(word)
+        scheme = self.spec["rhyme"]
+        if scheme and self.sentence < len(scheme) and scheme.find(scheme[self.sentence]) == self.sentence \
+                and scheme.count(scheme[self.sentence]) > 1:
+            self.condition(len(rhymes_of(word)) >= 3)  # a later line must be able to rhyme with it
+        self.syllables = 0
+        if last and self.spec["tags"]:
+            await self.observe(self.context.next_token(), self.stop)
+            for tag in self.spec["tags"]:
+                for token in self.context.lm.encode(" " + tag):
+                    await self.observe(self.context.next_token(), token)
+            self.finish_text()
+            return
         if not (self.spec["lines"] and last):  # a poem's last line needs no line break
             await self.observe(self.context.next_token(), self.stop)
         if self.sentence in self.spec["breaks"]:
@@ -212,7 +311,16 @@ class Program(Model):
         self.sentence = self.sentence + 1
         self.words = []
         if last:
-            self.finish()
+            self.finish_text()
+
+    def finish_text(self):
+        """Finish; a text that never mentions its topic is weighed down (SMC keeps to the topic)."""
+        wanted = self.spec["topic_words"]
+        if wanted:
+            said = [unit(w) for w in self.history]
+            if not any(w[:5] == t[:5] if len(t) >= 4 else w == t for w in said for t in wanted):
+                self.score(-TOPIC_COST)
+        self.finish()
 
     async def exact_word(self, letters, first):
         """A one-token word of exactly `letters` letters (" a", " in", " the")."""
@@ -221,7 +329,9 @@ class Program(Model):
         start = vocab.capital_word_starts() if first else vocab.alpha_word_starts()
         if first and not self.at_line_start():
             start = start & vocab.word_starts()
-        start = start & vocab.token_length(letters, letters)
+        start = start & vocab.token_length(letters, letters) & self.letters()
+        if self.spec["word_initial"]:
+            start = start & vocab.initial(self.spec["word_initial"])
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
         await self.observe(ctx.mask_dist(start), True)

@@ -160,10 +160,27 @@ class PlannerReport(BaseModel):
     seconds: float = 0.0
 
 
+class UnderstoodClause(BaseModel):
+    """A part of the request and the constraint it was read as."""
+
+    clause: str
+    constraint: str
+
+
 class CouncilResult(BaseModel):
     """One answer from a council, with how it was reached."""
 
     text: str
+    passed: bool | None = Field(
+        None, description="True: every constraint-like part of the request was understood and the "
+        "answer meets them all (checked apart from the program); False: it fails one; None: not "
+        "verified, `passed_reason` says why (a part was not understood, or nothing was checked).")
+    passed_reason: str | None = Field(None, description="Why `passed` is False or None.")
+    understood: list[UnderstoodClause] = Field(
+        default_factory=list, description="The request's clauses and what each became.")
+    not_understood: list[str] = Field(
+        default_factory=list, description="Parts of the request that look like constraints but "
+        "were not understood (or could not be met as read): none of them was checked.")
     passed_check: bool = Field(description="False: no finished particle passed the program's check().")
     method: str
     particles: int
