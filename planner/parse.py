@@ -214,7 +214,7 @@ class _Reader:
         topic = self.topic()
         spec, understood = self.assemble(topic)
         return Reading(spec=spec, understood=understood, not_understood=self.refused + self.leftovers(),
-                       notes=self.notes)
+                       notes=list(dict.fromkeys(self.notes)))
 
     def framing(self) -> None:
         """Words that frame a list of rules but are none ("Rules: (1) … (2) …")."""
@@ -314,7 +314,7 @@ class _Reader:
                     r"not exceed(?:ing)?|on a budget of|don'?t exceed|without going over|exactly|precisely)\s*(?=\x00)",
                     r"(?<=\x00)\s*(?:in total|total|altogether|or less|max|at most|or under|tops|combined|overall|all together|exactly)\b",
                     r"\b(?:one|1|each) (?:per|on (?:a|its own|each)) line\b|\bon separate lines\b|\bone per line\b|\beach on (?:its own|a new|a separate) line\b",
-                    r"\b(?:in the format|formatted as|in the form|like|as|format:?|using the format)\s+(?=«)",
+                    r"\b(?:(?:each|every) (?:line|item|entry) (?:(?:is |should be |must be )?(?:written|formatted|laid out) )?)?(?:in the format|formatted as|in the form|like|as|format:?|using the format)\s+(?=«)",
                     r"\b(?:a\s+)?(?:numbered|bulleted|bullet)\s+(?:list|points?)\b|\bwith (?:their |the |a )?prices?\b|\bwith (?:their |the |a )?costs?\b|\bprices? (?:for|of) each\b|\bwith (?:the )?amounts?\b"):
             for mm in re.finditer(pat, self.work):
                 self.consume(mm.start(), mm.end())
@@ -364,6 +364,9 @@ class _Reader:
             self.take(seq.start(), seq.end(), "lines of " + "-".join(map(str, counts)) + " syllables",
                       line_syllables=counts)
         m = re.search(r"\bhaikus?\b", self.work)
+        if m and not seq:
+            for mm in re.finditer(r"\(?\b5\s*[-/,]\s*7\s*[-/,]\s*5\b\)?|\b(?:in\s+)?(?:the\s+)?(?:traditional\s+|classic\s+)?(?:haiku\s+)?(?:form|format|style|pattern|structure)\b", self.work):
+                self.consume(mm.start(), mm.end())
         if m:
             self.genre = "haiku"
             if not seq:
@@ -371,7 +374,7 @@ class _Reader:
             else:
                 self.consume(m.start(), m.end())
         per_line: dict[int, int] = {}
-        for mm in re.finditer(rf"(?:the\s+)?(?:(?P<ord>{ORD})\s+line|line\s+(?P<n>\d+))\s+(?:should |must |will |needs to |has to )?(?:have|has|with|of|is|be|gets|contains?)?\s*(?P<k>\d+)\s*syllables?"
+        for mm in re.finditer(rf"(?:the\s+)?(?:(?P<ord>{ORD})(?:\s+line)?|line\s+(?P<n>\d+))\s+(?:should |must |will |needs to |has to )?(?:have|has|with|of|is|be|gets|contains?)?\s*(?P<k>\d+)\s*syllables?"
                               rf"|(?:the\s+)?(?P<ord2>{ORD})\s+(?:one\s+)?(?:with\s+|has\s+|of\s+|:\s*)?(?P<k2>\d+)(?:\s*syllables?)?", self.work):
             if mm.group("ord2") and not per_line:
                 continue
@@ -411,7 +414,7 @@ class _Reader:
             (r"\b(?:every\s+other|alternate|alternating)\s+lines?\s+(?:should |must )?rhymes?\b|\balternate\s+rhymes?\b", "alternate"),
             (r"\b(?:all|every|each)\s+(?:of\s+the\s+)?lines?\s+(?:should |must |have to |need to )?rhymes?(?:\s+with\s+each\s+other)?\b|\ball\s+(?:the\s+)?lines?\s+(?:end\s+in\s+)?rhym\w*\b|\bmonorhyme\b", "all"),
             (r"\blines?\s+(?P<a>\d+)\s+and\s+(?P<b>\d+)\s+(?:should |must |need to |have to )?rhymes?\b|\bthe\s+(?P<c>\d+(?:st|nd|rd|th))\s+and\s+(?P<d>\d+(?:st|nd|rd|th))\s+lines?\s+(?:should |must )?rhymes?\b", "pair"),
-            (r"\b(?:a\s+)?(?:rhyming\s+)?couplet\b", "couplet"),
+            (r"\b(?:a\s+)?rhyming\s+couplet\b|\bcouplet\s+that\s+rhymes\b", "couplet"),
             (r"\b(?:that|which|and|should|must|to|it)?\s*(?:rhymes?|rhyming)\b(?!\s+with)", "some"),
         ]
         for pattern, kind in patterns:
@@ -471,6 +474,8 @@ class _Reader:
             v = self.value(m.group("v")).lower()
             if len(v) == 1 and v.isalpha():
                 self.take(m.start(), m.end(), f"every word starts with '{v}'", word_initial=v)
+                for mm in re.finditer(r"\b(?:an?\s+)?alliterat\w*(?:\s+(?:challenge|sentence|poem|line|text|phrase|tongue twister))?\b|\btongue twister\b", self.work):
+                    self.consume(mm.start(), mm.end())
                 return
         m = re.search(r"\balliterat\w*\b", self.work)
         if m:
@@ -691,13 +696,15 @@ class _Reader:
                  r"feature|features|featuring|incorporate|incorporates|incorporating|work in|working in|put in|fit in|"
                  r"with|have|has|having|add|adding|insert|inserting|needs?|must have|should have")
         for m in re.finditer(rf"\b(?:{verbs})\s+(?:(?:all|each|both|every one|every single one|any)\s+of\s+)?(?:the\s+)?(?:following\s+|(?:\d+\s+)?)?"
-                             rf"(?:(?P<noun>words?|wrods?|terms?|keywords?|names?)\s*:?\s*(?:like\s+)?|(?=«))", self.work):
+                             rf"(?:(?P<noun>words?|wrods?|terms?|keywords?|names?)\s*:?\s*(?:like\s+)?|(?=«)|(?=[a-z]))", self.work):
             if self.work[m.start():m.end()].count("\x00"):
                 continue
             before = self.text[max(0, m.start() - 12): m.start()]
             if re.search(r"\b(?:not|n't|never|no)\s*$", before):
                 continue
-            values, end = self.read_values(m.end(), bare=bool(m.group("noun")))
+            verb = m.group(0).split()[0]
+            bare = bool(m.group("noun")) or verb.startswith(("mention", "includ", "contain"))
+            values, end = self.read_values(m.end(), bare=bare)
             if not values:
                 continue
             self.take(m.start(), end, "uses " + ", ".join(f"'{v}'" for v in values), include=values)
@@ -706,6 +713,16 @@ class _Reader:
             self.take(m.start(), m.end(), "uses " + ", ".join(f"'{v}'" for v in values), include=values)
 
     def word_length(self) -> None:
+        for m in re.finditer(rf"\b(?:the\s+)?(?:maximum|max|longest|biggest|highest)\s+word\s+length\s+(?:is|of|should be|must be|:|=|allowed is)?\s*(?:(?:{RELATION})\s+)?(?P<n>\d+)\s*(?:letters?|characters?|chars?)?"
+                             rf"|\bword\s+length\s+(?:of|is|should be|must be|:|=)?\s*(?P<rel>{RELATION})\s+(?P<n2>\d+)\s*(?:letters?|characters?|chars?)?", self.work):
+            n = int(m.group("n") or m.group("n2"))
+            rel = relation_of(m.group("rel")) if m.group("rel") else "le"
+            try:
+                count = count_of(rel if rel != "eq" else "le", n)
+            except ValueError:
+                continue
+            if count.at_most is not None and count.at_least is None:
+                self.take(m.start(), m.end(), f"no word longer than {count.at_most} characters", max_word_chars=count.at_most)
         rel = rf"(?P<rel>{RELATION})"
         pats = [
             rf"\b(?:(?P<q>no|none of the|not a single|not one|all|every|each|all the|all of the|only|use|using|with)\s+)?(?:single\s+)?words?\s+(?:should\s+|must\s+|may\s+|can\s+|will\s+)?(?:be\s+|is\s+|are\s+|having\s+|have\s+|has\s+|with\s+|of\s+|that are\s+|that is\s+|containing\s+|to\s+|at\s+)?{rel}?\s*(?P<n>\d+)\s*(?:{MEASURE})(?:\s+(?:long|in length))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?",
@@ -734,7 +751,7 @@ class _Reader:
     def counts(self) -> None:
         pat = re.compile(
             rf"(?:(?P<rel>{RELATION})\s+)?(?:(?:between|from)\s+(?P<lo>\d+)\s*(?:-|–|to|and)\s*(?P<hi>\d+)|(?P<lo2>\d+)\s*(?:-|–|to)\s*(?P<hi2>\d+)|(?P<n>\d+))"
-            rf"(?:\s+(?P<mid>{SUFFIX_RELATION}))?(?:\s*-\s*|\s+)(?:{MEASURE})\b(?:[- ]long|\s+in length)?(?:\s+(?P<total>in total|total|altogether|overall|combined|all together))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
+            rf"(?:\s+(?P<mid>{SUFFIX_RELATION}))?(?:\s*-\s*|\s+)(?:(?:short|long|brief|little|simple|rhyming|full|complete|separate|distinct|different|whole|single|new|good|nice)\s+){{0,2}}(?:{MEASURE})\b(?:[- ]long|\s+in length)?(?:\s+(?P<total>in total|total|altogether|overall|combined|all together))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
         inverse = re.compile(
             rf"\b(?P<mw>word|character|char|letter|sentence|line|syllable)\s+(?P<kind>count|limit|length|total)\s*(?:of|:|is|=|must be|should be|needs to be|has to be|to be|at)?\s*"
             rf"(?:(?P<rel>{RELATION})\s+)?(?P<n>\d+)(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
@@ -848,8 +865,14 @@ class _Reader:
         return unit if unit in bigger else None
 
     def count_nouns(self) -> None:
-        """Plural units without a number yet naming the layout ("a few lines") are left alone;
-        "one-sentence", "single sentence" name the unit."""
+        """"One-sentence", "single sentence" name the unit; a couplet, tercet or quatrain is a
+        number of lines; "a few words" is no count at all."""
+        for m in re.finditer(r"\b(?:a\s+)?(?P<g>couplet|tercet|quatrain)\b", self.work):
+            n = {"couplet": 2, "tercet": 3, "quatrain": 4}[m.group("g")]
+            self.take(m.start(), m.end(), f"a {m.group('g')}: {n} lines", lines=Count(exactly=n))
+            self.genre = self.genre or m.group("g")
+        for m in re.finditer(r"\b(?:a few|a couple of|a couple|some|several|a handful of)\s+(?:short\s+)?(?:words|sentences|lines)\b", self.work):
+            self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:1|a single|single|one)[- ](?P<u>sentence|paragraph|line)\b", self.work):
             self.unit = {"sentence": "sentence", "paragraph": "paragraph"}.get(m.group("u"), self.unit)
             self.consume(m.start(), m.end())
@@ -924,6 +947,12 @@ class _Reader:
 
     # -- the spec ---------------------------------------------------------------------------
     def assemble(self, topic: str | None) -> tuple[ConstraintSpec, list[Understood]]:
+        try:  # all at once first: a constraint may need a later one (syllables per line, then the lines)
+            spec = self.build(self.records, topic)
+            return spec, [Understood(clause=_restore(self.prep, r.clause), constraint=r.constraint or self.rhyme_text(spec))
+                          for r in self.records]
+        except ValueError:
+            pass
         accepted: list[_Record] = []
         for rec in self.records:
             trial = accepted + [rec]
@@ -969,10 +998,6 @@ class _Reader:
         in_lines = any(k in data for k in ("lines", "acrostic", "line_syllables", "line_first_word", "words_per_line")) \
             or rhyme is not None or any(k == "line" for k, _ in every_end) or self.genre in ("poem", "haiku", "limerick", "poems", "verse", "song", "lyrics", "rhyme", "couplet")
         n_lines = _n_lines(data)
-        if per_line_syll is not None:
-            if n_lines is None:
-                raise ValueError("syllables per line need a number of lines")
-            data["line_syllables"] = [per_line_syll] * n_lines
         for kind, word in every_end:
             if kind == "line":
                 n = n_lines or 4
@@ -1018,8 +1043,9 @@ class _Reader:
         if rhyme is not None:
             kind, groups = rhyme
             n = _n_lines(data)
-            if kind == "couplet":
-                n = n or 2
+            if kind == "couplet" and n is None:
+                n = 2
+                data["lines"] = Count(exactly=2)
             if n is None:
                 n = 4
                 self.notes.append("no line count given for the rhymes: 4 lines")
@@ -1043,6 +1069,11 @@ class _Reader:
                 letters[a - 1] = letters[b - 1] = "A"
                 scheme = "".join(letters)
             data["rhyme_scheme"] = scheme
+        if per_line_syll is not None:
+            n_lines = _n_lines(data)
+            if n_lines is None:
+                raise ValueError("syllables per line need a number of lines")
+            data["line_syllables"] = [per_line_syll] * n_lines
         if in_lines and data["unit"] == "sentence":
             data["unit"] = "text"
         if self.genre and in_lines:
@@ -1070,7 +1101,7 @@ def _topic_cut(span: str) -> re.Match | None:
         if re.match(r"(?:start|starts|starting|begin|begins|beginning|end|ends|ending)\b", rest) and \
                 not re.match(r"\w+\s+(?:with|in|on|by)\b", rest):
             continue
-        if re.match(r"\d+(?:st|nd|rd|th)\b(?!\s+(?:word|line|sentence|letter|paragraph|syllable))", rest):
+        if re.match(r"\d+(?:st|nd|rd|th)\b(?![- ](?:word|line|sentence|letter|paragraph|syllable|person))", rest):
             continue
         return cut
     return None

@@ -198,5 +198,12 @@ CUES = re.compile(
     r"numbered|at least|at most|no more|fewer|less than|more than|longer|shorter|maximum|minimum|"
     r"limit|count|vowels?|consonants?|comma|commas|punctuation|question marks?|exclamation|"
     r"french|spanish|german|italian|japanese|chinese|latin|language|tense|passive|alphabetical|"
+    r"swedish|dutch|polish|turkish|portuguese|russian|arabic|hindi|korean|greek|hebrew|danish|"
+    r"norwegian|finnish|czech|hungarian|romanian|ukrainian|vietnamese|thai|indonesian|swahili|"
+    r"welsh|irish|gaelic|esperanto|klingon|elvish|emoji|pig latin|"
+    r"\w+(?:ish|ese|ian|ic) (?:only|language)|(?:1st|2nd|3rd|first|second|third)[- ]person|point of view|"
+    r"perspective|pov|tone|voice|formal|informal|style of|in the style|slang|dialect|accent|"
+    r"block letters|block capitals|lowercase|title case|sentence case|capitali[sz]e\w*|"
+    r"present tense|past tense|future tense|"
     r"reverse|backwards|palindrome|anagram|format|columns?|table|title|heading|sonnet|stanzas?|"
     r"acrostic|haiku|limerick|alliterat\w*|lipogram|respectively)\b|[#@]\w|[$€£]")
