@@ -412,6 +412,7 @@ def eval_tasks(
     tasks: Path = typer.Option(..., "--tasks", exists=True, dir_okay=False, help="JSONL with id, prompt."),
     out: Path = typer.Option(..., "--out", help="JSONL results (resumable)."),
     limit: Optional[int] = typer.Option(None, min=1, help="At most this many tasks per type."),
+    split: Optional[str] = typer.Option(None, help="Paraphrase corpus only: tune | heldout (by phrasing template)."),
     types: Optional[str] = typer.Option(None, help="Only these types, comma-separated (c04,c05…)."),
     source: Optional[str] = typer.Option(None, help="Only tasks from this source (e.g. wiki)."),
     particles: int = typer.Option(16, min=1, max=256),
@@ -431,7 +432,7 @@ def eval_tasks(
     if strategy not in ("smc", "follower"):
         fail(f"unknown strategy {strategy!r} (smc | follower)", 2)
     try:
-        todo = load_tasks(tasks, limit, set(types.split(",")) if types else None, source)
+        todo = load_tasks(tasks, limit, set(types.split(",")) if types else None, source, split)
     except ValueError as exc:
         fail(str(exc), 2)
     cfg = load_config(config, pool__replicas=replicas)
@@ -449,7 +450,8 @@ def eval_tasks(
                 bar.update(job, completed=0)
 
                 def advance(row):
-                    bar.update(job, advance=1, description=f"{row.id}: {'pass' if row.passed else 'fail'}")
+                    verdict = {True: "pass", False: "fail", None: "unchecked"}[row.passed]
+                    bar.update(job, advance=1, description=f"{row.id}: {verdict}")
 
                 rows = await run_eval(todo, out, strategy, pool.replica_handles, particles, seed, advance)
                 bar.update(job, completed=len(todo))
@@ -460,11 +462,16 @@ def eval_tasks(
     rows = asyncio.run(go())
     summary = summarise(rows)
     table = Table(title=f"{strategy}: {len(rows)} tasks")
-    for col in ("type", "tasks", "pass rate", "s/task", "tokens/task"):
+    for col in ("type", "tasks", "pass rate", "false claims", "not understood", "on topic", "s/task", "tokens/task"):
         table.add_column(col)
+
+    def rate(v):
+        return "-" if v is None else f"{v:.2f}"
+
     for kind, s in summary.items():
-        table.add_row(kind, str(s["tasks"]), f"{s['pass_rate']:.2f}", f"{s['seconds_per_task']:.1f}",
-                      f"{s['tokens_per_task']:.0f}")
+        table.add_row(kind, str(s["tasks"]), rate(s["pass_rate"]), str(s["false_claims"]),
+                      rate(s["not_understood_rate"]), rate(s["on_topic_rate"]),
+                      f"{s['seconds_per_task']:.1f}", f"{s['tokens_per_task']:.0f}")
     Console().print(table)
     if summary_json:
         summary_json.write_text(json.dumps(summary, indent=2))
@@ -659,6 +666,16 @@ def bench_scaling(
     from bench.scaling import run as run_scaling
 
     run_scaling(json_path, png, particles, steps, resample_rate, model=model, report_path=report)
+
+
+@bench_app.command("paraphrase")
+def bench_paraphrase(
+    json_path: Path = typer.Option(Path("bench/results/paraphrase.json"), "--json", help="Write the figures here."),
+):
+    """Parse accuracy on the paraphrase corpus, per family, on the tune and held-out splits."""
+    from bench.paraphrase import main
+
+    main(json_path)
 
 
 @bench_app.command("collie")

@@ -96,3 +96,18 @@ class LocalLM:
             for row, k in zip(logp, keep):
                 scores.append(float(row[k].mean()) if k.any() else float("nan"))
         return scores
+
+    def continuation_logprob(self, prompt: str, continuation: str) -> float:
+        """Total log-likelihood of `continuation` after `prompt` (the topic judge: an answer is
+        likelier after its own request than after an unrelated one when it is on topic)."""
+        import torch
+
+        head = self.tokenizer(prompt, return_tensors="pt")["input_ids"]
+        full = self.tokenizer(prompt + continuation, return_tensors="pt")["input_ids"]
+        n = head.shape[1]
+        with self._lock, torch.inference_mode():
+            logits = self.model(input_ids=full).logits.float()
+        shifted = logits[:, :-1]
+        logp = shifted.gather(-1, full[:, 1:, None])[..., 0] - torch.logsumexp(shifted, dim=-1)
+        return float(logp[0, n - 1:].sum())
+

@@ -60,7 +60,11 @@ class Plan(BaseModel):
 
 
 def plan(request: str, max_tokens: int = 64) -> Plan:
-    reading = read_request(request)
+    return plan_reading(read_request(request), request, max_tokens)
+
+
+def plan_reading(reading: Reading, request: str, max_tokens: int = 64) -> Plan:
+    """The program for a request as read (by the parser, or by a planner model's spec)."""
     spec = reading.spec
     if spec.is_empty():
         source = generic_program(max_tokens, one_sentence=spec.unit == "sentence")

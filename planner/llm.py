@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Literal
 
 from council_sdk.types import PlanAttempt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -53,6 +53,9 @@ class LLMPlannerConfig(BaseModel):
     repair_attempts: int = Field(3, ge=0, le=10, description="Retries after a rejected program.")
     api_retries: int = Field(2, ge=0, le=10, description="Retries of a failed call (429, 5xx, timeout), with backoff.")
     cache_size: int = Field(256, ge=0, description="Programs kept per normalised request.")
+    output: Literal["program", "spec"] = Field(
+        "program", description="program: the model writes the inference program; spec: it reads the "
+        "request into a ConstraintSpec and the library's templates write the program.")
 
     def resolved_api_key(self) -> str:
         if self.api_key is not None:

@@ -57,7 +57,14 @@ class Prepared:
         return self.quotes[int(m.group(1))].strip() if m else token.strip()
 
 
+_PRONOUN_ONE = re.compile(r"(?:\b(?:the|each|every|no|any|this|that|which|last|next|other|another|single|"
+                          r"a|first|final|only)|\d+(?:st|nd|rd|th))\s+$")
+
+
 def _number_word(m: re.Match) -> str:
+    if m.group(0).lower() == "one" and (_PRONOUN_ONE.search(m.string[:m.start()].lower())
+                                        or re.match(r"\s+(?:of|another|by one)\b", m.string[m.end():].lower())):
+        return m.group(0)  # "the second one", "each one", "one of them": a pronoun, not a number
     words = m.group(0).lower().replace("-", " ").split()
     if words[-1] == "dozen":
         return "6" if words[0] == "half" else "12"

@@ -15,9 +15,10 @@ import time
 from council_sdk.types import PlannerReport
 from pydantic import BaseModel, Field
 
-from planner.library import plan
+from planner.library import plan, plan_reading
 from planner.llm import LLMPlanner, PlannerFailed, Usage
 from planner.parse import Reading
+from planner.spec_writer import SpecWriter
 
 
 class PlannedProgram(BaseModel):
@@ -45,6 +46,19 @@ async def make_program(
     reason, attempts, usage = None, [], Usage()
     if llm is not None and request.lstrip().startswith("{"):
         reason = "a structured spec is planned by the library planner"
+    elif llm is not None and llm.config.output == "spec":
+        try:
+            written = await SpecWriter(llm.chat, llm.config).write(request)
+            read = plan_reading(written.reading, request, max_tokens=max_tokens)
+            return PlannedProgram(
+                source=read.source, prompt=read.prompt, recognised=read.recognised, reading=read.reading,
+                rounds=read.rounds, usage=written.usage,
+                report=PlannerReport(path="llm", model=llm.config.model, attempts=written.attempts,
+                                     reason="the planner model read the request into a spec; a library "
+                                     "template wrote the program", seconds=time.monotonic() - started),
+            )
+        except PlannerFailed as exc:
+            reason, attempts, usage = f"LLM planner failed: {exc.reason}", exc.attempts, exc.usage
     elif llm is not None:
         try:
             written = await llm.write_program(request)

@@ -82,9 +82,23 @@ def test_run_with_an_openai_planner_shows_the_program_and_who_wrote_it():
                       "--particles", "4", "--show-program")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "program: the LLM planner (scripted, 1 attempt(s))" in run.stderr
-    assert 'encode(" river")' in run.stderr  # --show-program printed what ran
+    # --show-program prints what ran on stdout, as it is: valid Python when piped to a file
+    assert run.stdout.strip() == program.strip()
+    compile(run.stdout, "program.py", "exec")
     assert "planner 900+250 tokens" in run.stderr
-    assert run.stdout.split()[3] == "river"
+    answer = run.stderr.strip().splitlines()[-1]  # the answer goes to stderr then
+    assert answer.split()[3] == "river"
+
+
+def test_strict_exits_1_when_part_of_the_request_is_not_understood(tmp_path):
+    run = council("run", "Write one sentence about cats, in Klingon.", "--particles", "2", "--strict", "--json")
+    assert run.returncode == 1, run.stderr[-2000:]
+    result = json.loads(run.stdout)
+    assert result["passed"] is None and "klingon" in " ".join(result["not_understood"]).lower()
+    assert "not understood" in result["passed_reason"]
+    ok = council("run", "Write a sentence with exactly 6 words.", "--particles", "4", "--strict")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "passed: yes" in ok.stderr and "understood: 'exactly 6 words' -> exactly 6 words" in ok.stderr
 
 
 def test_run_falls_back_to_the_library_when_the_planner_is_unreachable():
