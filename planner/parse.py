@@ -148,6 +148,7 @@ class _Record:
 
 class _Reader:
     def __init__(self, request: str):
+        self.original = request
         self.prep: Prepared = normalise(request)
         self.text = self.prep.text            # as read: numbers as digits, quotes as «k»
         self.work = self.text                 # consumed spans blanked out
@@ -175,7 +176,8 @@ class _Reader:
         rights = [i for i in (self.text.find(c, end) for c in ",;.!?\n()") if i != -1]
         return left + 1, (min(rights) if rights else len(self.text))
 
-    def read_values(self, pos: int, k: int | None = None, bare: bool = True) -> tuple[list[str], int]:
+    def read_values(self, pos: int, k: int | None = None, bare: bool = True,
+                    explicit: bool = False) -> tuple[list[str], int]:
         """Values from `pos` on: quoted ones, or bare words when `bare`, separated by commas,
         "and", "or", "&" (k of them when k is given). Returns (values, end position). Bare
         words stop at a word that opens a clause of its own ("… and has 20 words")."""
@@ -189,7 +191,8 @@ class _Reader:
                 break
             if m.group("w"):
                 word = m.group("w")
-                if not bare or quoted or word in BARE_STOPS or (values and word in VERBS):
+                named = explicit and not values and word not in ("and", "or")  # "the word every"
+                if not named and (not bare or quoted or word in BARE_STOPS or (values and word in VERBS)):
                     break
             else:
                 quoted = True
@@ -208,7 +211,7 @@ class _Reader:
     def read(self) -> Reading:
         for rule in (self.framing, self.notes_on_counting, self.hashtags, self.budget, self.acrostic,
                      self.syllables, self.rhyme, self.lipogram, self.alliteration, self.positions,
-                     self.verb_first_edges, self.edges, self.word_length, self.counts, self.exclude, self.include,
+                     self.value_first_positions, self.verb_first_edges, self.edges, self.word_length, self.counts, self.exclude, self.include,
                      self.count_nouns, self.units):
             rule()
         topic = self.topic()
@@ -232,7 +235,7 @@ class _Reader:
 
     def hashtags(self) -> None:
         tags, people = [], []
-        for m in re.finditer(r"(?:\b(?:the\s+)?hashtags?\s+)?(?<![\w#])#(\w+)", self.work):
+        for m in re.finditer(r"(?:\b(?:the\s+)?hashtags?\s+)?(?<![\w#])#([a-z_]\w*)", self.work):
             tags.append(m.group(1))
             self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:the\s+)?hashtags?\s+(?!«)", self.work):
@@ -262,6 +265,11 @@ class _Reader:
         if not money:
             return
         found = list(re.finditer(rf"\b(?P<n>\d+)\s+(?:[a-z'-]+\s+){{0,3}}?(?P<noun>{ITEM_NOUNS})\b(?!\s*(?:1st|first)\s*:)", self.work))
+        if not found:  # any plural noun counted near an amount: "3 houseplants", "6 stocking fillers"
+            found = [f for f in re.finditer(r"\b(?P<n>\d+)\s+(?:[a-z'-]+\s+){0,2}?(?P<noun>[a-z]{3,}(?:s|es))\b", self.work)
+                     if not re.fullmatch(r"words?|lines?|sentences?|characters?|letters?|syllables?|paragraphs?|"
+                                         r"dollars?|euros?|pounds?|bucks|quid|years?|days?|hours?|minutes?|times|"
+                                         r"percent|cents?|pence|people|persons|guests", f.group("noun"))]
         if not found:
             return
         m = money[-1] if len(money) > 1 and not re.search(r"total|sum|add|altogether|together", self.work[:money[0].start()]) else money[0]
@@ -282,8 +290,8 @@ class _Reader:
         n = int(items.group("n"))
         bullet = "-"
         fmt = None
-        for q in re.finditer(r"«(\d+)»", self.work):
-            shown = self.prep.quotes[int(q.group(1))]
+        for q in re.finditer(r"«(\d+)»|\bformat(?:ted)?\s*(?::|as|like)\s*(?P<bare>[^,.;\n«]*?(?:price|cost|amount|[$€£])\w*)", self.work):
+            shown = self.prep.quotes[int(q.group(1))] if q.group(1) else q.group("bare")
             if re.search(r"price|cost|amount|[$€£]|\bx+\b", shown, re.I) and re.search(r"name|item|thing|gift|\w+", shown, re.I):
                 fmt = q
                 bullet = "1." if re.match(r"\s*\d[.)]", shown) else "-" if re.match(r"\s*[-*•]", shown) else ""
@@ -315,7 +323,12 @@ class _Reader:
                     r"(?<=\x00)\s*(?:in total|total|altogether|or less|max|at most|or under|tops|combined|overall|all together|exactly)\b",
                     r"\b(?:one|1|each) (?:per|on (?:a|its own|each)) line\b|\bon separate lines\b|\bone per line\b|\beach on (?:its own|a new|a separate) line\b",
                     r"\b(?:(?:each|every) (?:line|item|entry) (?:(?:is |should be |must be )?(?:written|formatted|laid out) )?)?(?:in the format|formatted as|in the form|like|as|format:?|using the format)\s+(?=«)",
-                    r"\b(?:a\s+)?(?:numbered|bulleted|bullet)\s+(?:list|points?)\b|\bwith (?:their |the |a )?prices?\b|\bwith (?:their |the |a )?costs?\b|\bprices? (?:for|of) each\b|\bwith (?:the )?amounts?\b"):
+                    r"\b(?:a\s+)?(?:numbered|bulleted|bullet)\s+(?:list|points?)\b|\bwith (?:their |the |a )?prices?\b|\bwith (?:their |the |a )?costs?\b|\bprices? (?:for|of) each\b|\bwith (?:the )?amounts?\b",
+                    r"\(\s*1\.?\s*,\s*2\.?\s*(?:,\s*3\.?\s*)?(?:,?\s*(?:\.\.\.|…|etc\.?))?\s*\)",
+                    r"\b(?:items?|budget|total|things)\s*:\s*(?=\x00|\d)",
+                    r"\b(?:(?:make|have|let)\s+)?(?:the\s+)?(?:prices?|costs?|amounts?)\s+(?:should\s+|must\s+)?(?:add up to|sum to|total|come to)\s+exactly\s+(?:the budget|that(?: much| amount)?|it)\b"
+                    r"|\b(?:that\s+)?(?:cost|costs|add up to|total|come to)?\s*exactly\s+(?:that much|that amount|the budget|this amount)(?:\s+(?:together|in total|altogether))?\b",
+                    r"(?:\b(?:whose|with a|with|the|a|for a|and a|that|which)\s+)?(?:total|sum|combined cost|overall cost|grand total)(?:\s+(?:is|of|cost|price|comes to|must be|should be|stays))?\s*(?=\x00)"):
             for mm in re.finditer(pat, self.work):
                 self.consume(mm.start(), mm.end())
         if fmt is not None:
@@ -334,16 +347,24 @@ class _Reader:
             rf"(?:spells?|spelling)\s+(?:out\s+)?{letters}\s+(?:down|with|using|in|through|along)\s+(?:the\s+)?(?:side|left side|left|1st letters?|initials|initial letters?|first letters?|starting letters?|opening letters?)(?:\s+of\s+(?:each|every|the|its|your|all)\s+(?:the\s+)?lines?)?",
             rf"acrostic[^«.;]{{0,30}}?[.,;:]?\s*(?:word|name|letters|spelling)\s*(?::|is|=|-)\s*{letters}",
             r"acrostic\s+(?:poem\s+)?(?P<v2>«\d+»)",
+            rf"(?:each|every|all)\s+(?:the\s+)?lines?\s+(?:must |should |will |to |has to |have to )?(?:starts?|begins?|opens?)\s+with\s+(?:a|the|one)\s+letters?\s+(?:of|from|in)\s+(?:the\s+(?:word|name)\s+)?{letters}(?:,?\s+in\s+order)?",
+            rf"(?:with\s+)?{letters}\s+(?:running\s+|written\s+)?down\s+the\s+(?:left\s+)?(?:side|margin|edge)",
+            rf"acrostic(?:\s+poem)?\s*(?::|-|,)\s*(?:spelling\s+(?:out\s+)?|for\s+|word\s*:?\s*)?{letters}",
+            rf"(?:whose|with|where the|the|its)\s+(?:1st|initial|first|starting|opening)\s+letters?\s+(?:should\s+|will\s+|must\s+)?(?:spell|spells|read|reads|form|forms)\s+(?:out\s+)?{letters}",
+            r"lines?\b[^.;«]{0,30}?\b(?:start|begin|starts|begins|starting|beginning)\s+with\s+(?:the\s+letters\s+)?(?P<seq2>[a-z](?:(?:\s*,\s*|\s+|\s*-\s*)(?:and\s+)?[a-z](?![\w'])){2,15})",
             r"(?<!\d-)(?<!\d )(?P<v3>«\d+»|[a-z]+)\s+acrostic",
         ]
         for pattern in patterns:
             m = re.search(pattern, self.work)
             if not m:
                 continue
-            if m.groupdict().get("seq"):
-                word = re.sub(r"[^a-z]|\band\b", "", m.group("seq").replace(" and ", " "))
+            if m.groupdict().get("seq") or m.groupdict().get("seq2"):
+                seq = m.groupdict().get("seq") or m.groupdict().get("seq2")
+                word = re.sub(r"[^a-z]|\band\b", "", seq.replace(" and ", " "))
             else:
-                token = next(m.group(g) for g in ("v", "v2", "v3") if g in m.groupdict() and m.group(g))
+                token = next((m.group(g) for g in ("v", "v2", "v3") if g in m.groupdict() and m.group(g)), None)
+                if token is None:
+                    continue
                 word = self.value(token).replace(" ", "").replace("-", "").replace(".", "").replace(",", "")
             if not word.isalpha() or word.lower() in STOP_WORDS | {"poem", "poetry", "line", "lines", "short", "little", "fun", "an"}:
                 continue
@@ -355,34 +376,63 @@ class _Reader:
         m = re.search(r"\bacrostic\b", self.work)
         if m:
             self.genre = self.genre or "acrostic poem"
+            # "an acrostic poem for my son, LEO": the word written in capitals is the one to spell
+            caps = [w for w in re.findall(r"\b[A-Z]{2,10}\b", self.original) if not _is_scheme(w) and w not in ("OK", "TV", "USA", "UK")]
+            if len(caps) == 1:
+                low = caps[0].lower()
+                mm = re.search(rf"\b{low}\b", self.work)
+                if mm:
+                    self.take(mm.start(), mm.end(), f"lines start with the letters of {caps[0]}", acrostic=caps[0])
+                    for mm in re.finditer(r"\b(?:an?\s+)?acrostic(?:\s+poem)?\b", self.work):
+                        self.consume(mm.start(), mm.end())
 
     def syllables(self) -> None:
-        seq = re.search(r"(?:(?:give|make|with)\s+)?(?:the\s+)?(?:(?:3\s+)?lines?\s+(?:of|with|having)?\s*)?(?P<seq>\d+(?:\s*(?:[-/,]|,?\s*and|then)\s*\d+){1,7})\s*(?:syllables?|sylables?)"
-                        r"(?:\s+(?:per|in each|for each|on each|each)\s+line|\s+lines?)?", self.work)
+        seq_n = r"\d+(?:\s*(?:[-/,+]|,?\s*and|then)\s*\d+){1,7}"
+        seq = None
+        for pattern in (
+            rf"(?:(?:give|make|with)\s+)?(?:the\s+)?(?:(?:\d+\s+)?lines?\s+(?:of|with|having|have|has|that have)?\s*)?\(?(?P<seq>{seq_n})\s*(?:syllables?|sylables?)\)?"
+            r"(?:\s+(?:per|in each|for each|on each|each)\s+line|\s+lines?)?",
+            rf"\b(?:with\s+)?(?:a\s+)?(?:syllables?|sylables?)(?:\s+(?:per line|pattern|counts?|structure|scheme|per each line))?\s*(?::|=|of|is)?\s*(?P<seq>{seq_n})\b",
+            rf"\b(?:in\s+)?(?:a\s+)?\(?(?P<seq>{seq_n})\)?\s*(?:(?:form|pattern|structure|format|shape|poem|syllable\s+\w+)\b|(?=haik|tanka))",
+            r"\b(?P<seq>\d+\s+(?:syllables?|sylables?)(?:\s*(?:,|and|then|, then|followed by|, and then)\s*\d+(?!\w)(?:\s+(?:syllables?|sylables?))?){1,7})",
+        ):
+            seq = re.search(pattern, self.work)
+            if seq:
+                break
         if seq:
             counts = [int(x) for x in re.findall(r"\d+", seq.group("seq"))]
+            if re.search(r"\bhaik|\btanka", self.work):
+                self.genre = "tanka" if re.search(r"\btanka", self.work) else "haiku"
             self.take(seq.start(), seq.end(), "lines of " + "-".join(map(str, counts)) + " syllables",
                       line_syllables=counts)
-        m = re.search(r"\bhaikus?\b", self.work)
-        if m and not seq:
-            for mm in re.finditer(r"\(?\b5\s*[-/,]\s*7\s*[-/,]\s*5\b\)?|\b(?:in\s+)?(?:the\s+)?(?:traditional\s+|classic\s+)?(?:haiku\s+)?(?:form|format|style|pattern|structure)\b", self.work):
-                self.consume(mm.start(), mm.end())
-        if m:
-            self.genre = "haiku"
+        for form, counts in (("haik(?:u|us|oo|ou)", [5, 7, 5]), ("tankas?", [5, 7, 5, 7, 7])):
+            m = re.search(rf"\b{form}\b", self.work)
+            if not m:
+                continue
+            self.genre = "tanka" if counts == [5, 7, 5, 7, 7] else "haiku"
+            for mm in re.finditer(r"\(\s*[\d\s/,+-]+\)|\b(?:in\s+)?(?:the\s+)?(?:traditional\s+|classic\s+)?(?:haiku\s+|tanka\s+)?(?:form|format|style|pattern|structure)\b", self.work):
+                if not seq:
+                    self.consume(mm.start(), mm.end())
             if not seq:
-                self.take(m.start(), m.end(), "a haiku: lines of 5-7-5 syllables", line_syllables=[5, 7, 5])
+                name = "a haiku" if counts == [5, 7, 5] else "a tanka"
+                self.take(m.start(), m.end(), f"{name}: lines of " + "-".join(map(str, counts)) + " syllables",
+                          line_syllables=counts)
+                seq = m
             else:
                 self.consume(m.start(), m.end())
         per_line: dict[int, int] = {}
-        for mm in re.finditer(rf"(?:the\s+)?(?:(?P<ord>{ORD})(?:\s+line)?|line\s+(?P<n>\d+))\s+(?:should |must |will |needs to |has to )?(?:have|has|with|of|is|be|gets|contains?)?\s*(?P<k>\d+)\s*syllables?"
-                              rf"|(?:the\s+)?(?P<ord2>{ORD})\s+(?:one\s+)?(?:with\s+|has\s+|of\s+|:\s*)?(?P<k2>\d+)(?:\s*syllables?)?", self.work):
-            if mm.group("ord2") and not per_line:
+        last_end = None
+        item = re.compile(rf"(?:the\s+)?(?:(?P<ord>{ORD})(?:\s+line)?|line\s+(?P<n>\d+))\s*(?::|-|,|=)?\s*(?:should |must |will |needs to |has to )?"
+                          r"(?:have|has|with|of|is|be|gets|get|contains?|having)?\s*(?P<k>\d+)(?P<syl>\s*(?:syllables?|sylables?))?(?:\s+long)?\b")
+        for mm in item.finditer(self.work):
+            near = last_end is not None and mm.start() - last_end < 40
+            if not mm.group("syl") and not near:
                 continue
-            which = mm.group("ord") or mm.group("n") or mm.group("ord2")
-            i = _ordinal(which)
+            i = _ordinal(mm.group("ord")) if mm.group("ord") else int(mm.group("n"))
             if i is None:
                 continue
-            per_line[i] = int(mm.group("k") or mm.group("k2"))
+            per_line[i] = int(mm.group("k"))
+            last_end = mm.end()
             self.consume(mm.start(), mm.end())
         if per_line:
             top = max(per_line)
@@ -394,37 +444,110 @@ class _Reader:
                                             {"line_syllables": counts}))
 
     def rhyme(self) -> None:
+        """Rhymes, composed: an explicit scheme ("ABAB", "rhyme scheme: aabb"), a named form
+        (couplets, a limerick), a pattern ("every other line", "all lines"), or groups of lines
+        ("lines 1 and 3 rhyme", "line 2 rhymes with line 4", "the first two lines rhyme")."""
         w = self.work
-        m = re.search(r"\b(?:a|an|the|in|with|using|follows?|following)?\s*(?:rhyme|rhyming)\s+scheme\s+(?:of\s+|is\s+|like\s+|:\s*)?(?P<s>[a-z]{2,12}|«\d+»)(?!\w)"
-                      r"|\b(?P<s2>[a-z]{2,12}|«\d+»)\s+(?:rhyme|rhyming)(?:\s+scheme|\s+pattern)\b"
-                      r"|\b(?:rhymes?|rhyming)\s+(?:as\s+|in\s+|like\s+|with\s+(?:the\s+)?(?:scheme|pattern)\s+)?(?P<s3>[a-h]{2,12}|«\d+»)(?!\w)", w)
-        if m:
-            scheme = self.value(m.group("s") or m.group("s2") or m.group("s3")).upper()
-            if scheme.isalpha() and len(set(scheme)) < len(scheme) and set(scheme) <= set("ABCDEFGHX"):
-                self.take(m.start(), m.end(), f"line ends rhyme as {scheme}", rhyme_scheme=scheme)
-                return
+        for m in re.finditer(r"«\d+»|\b[a-h]{2,12}\b", w):
+            token = self.value(m.group(0)).lower() if m.group(0).startswith("«") else m.group(0)
+            if not _is_scheme(token):
+                continue
+            context = self.text[max(0, m.start() - 40): m.end() + 30]
+            if not re.search(r"rhym|scheme|pattern|poem|lines?\b|verse|quatrain|stanza|couplet|limerick|sonnet|song", context):
+                continue
+            head = re.search(r"(?:\b(?:a|an|the|in|with|using|follows?|following|that follows|rhymed|rhyming|rhymes?)\s+)*(?:(?:rhyme|rhyming)\s+)?(?:scheme|pattern)?\s*(?:of\s+|is\s+|like\s+|:\s*)?$", w[:m.start()])
+            start = head.start() if head and head.group(0).strip() else m.start()
+            tail = re.match(r"\s*(?:(?:rhyme|rhyming)\s+)?(?:scheme|pattern|rhymes?)?\b", w[m.end():])
+            end = m.end() + (tail.end() if tail else 0)
+            self.take(start, end, f"line ends rhyme as {token.upper()}", rhyme_scheme=token.upper())
+            self.consume_rhyme_words()
+            return
         m = re.search(r"\blimericks?\b", w)
         if m:
             self.genre = "limerick"
             self.take(m.start(), m.end(), "a limerick: 5 lines rhyming AABBA", rhyme_scheme="AABBA")
+            self.consume_rhyme_words()
+            return
+        m = re.search(r"\b(?:(?P<n>\d+)\s+)?rh?ym(?:ing|ed|ng|in)\s+couplets?\b|\b(?:(?P<n2>\d+)\s+)?couplets?\s+(?:that|which)\s+rhymes?\b", w)
+        if m:
+            n = int(m.group("n") or m.group("n2") or 0)
+            plural = m.group(0).rstrip().endswith("s") and not m.group(0).rstrip().endswith("rhymes")
+            pairs = n or (None if plural else 1)
+            self.take(m.start(), m.end(), "rhyming couplets", rhyme=("pairs", {"couplets": pairs}))
+            self.consume_rhyme_words()
+            return
+        groups = self.rhyme_groups()
+        if groups:
             return
         patterns = [
-            (r"\b(?:in\s+)?rhyming\s+couplets?\b|\bcouplets?\s+that\s+rhymes?\b|\b(?:every|each)\s+(?:2|pair of|couple of)\s+lines?\s+(?:should |must )?rhymes?\b"
+            (r"\b(?:every|each)\s+(?:2|pair of|couple of)\s+lines?\s+(?:should |must )?rhym\w*\b"
              r"|\blines?\s+(?:should |must )?rhymes?\s+in\s+pairs\b|\b(?:each|every)\s+couplet\s+(?:should |must )?rhymes?\b|\bpairs? of rhyming lines\b", "pairs"),
-            (r"\b(?:every\s+other|alternate|alternating)\s+lines?\s+(?:should |must )?rhymes?\b|\balternate\s+rhymes?\b", "alternate"),
-            (r"\b(?:all|every|each)\s+(?:of\s+the\s+)?lines?\s+(?:should |must |have to |need to )?rhymes?(?:\s+with\s+each\s+other)?\b|\ball\s+(?:the\s+)?lines?\s+(?:end\s+in\s+)?rhym\w*\b|\bmonorhyme\b", "all"),
-            (r"\blines?\s+(?P<a>\d+)\s+and\s+(?P<b>\d+)\s+(?:should |must |need to |have to )?rhymes?\b|\bthe\s+(?P<c>\d+(?:st|nd|rd|th))\s+and\s+(?P<d>\d+(?:st|nd|rd|th))\s+lines?\s+(?:should |must )?rhymes?\b", "pair"),
-            (r"\b(?:a\s+)?rhyming\s+couplet\b|\bcouplet\s+that\s+rhymes\b", "couplet"),
-            (r"\b(?:that|which|and|should|must|to|it)?\s*(?:rhymes?|rhyming)\b(?!\s+with)", "some"),
+            (r"\b(?:every\s+other|alternate|alternating)\s+lines?\s+(?:should |must )?rhym\w*\b|\balternat\w+\s+rhymes?\b", "alternate"),
+            (r"\b(?:all|every|each)\s+(?:single\s+)?(?:of\s+the\s+)?(?:\d+\s+)?lines?\s+(?:should |must |have to |need to |will )?(?:ends?\s+(?:in|with)\s+(?:a\s+)?(?:words?\s+(?:that|which)\s+)?)?rhym\w*(?:\s+words?)?(?:\s+with\s+(?:each other|one another|the others|every other line))?\b"
+             r"|\ball\s+(?:the\s+)?(?:\d+\s+)?lines?\s+(?:end\s+in\s+)?rhym\w*\b|\bmonorhyme\b|\ball\s+rhyming\b", "all"),
+            (r"\b(?:that|which|and|should|must|to|it|both)?\s*(?:lines?\s+)?(?:rhymes?|rhyming|rhymed)\b(?:\s+with\s+(?:each other|one another|the others))?", "some"),
         ]
         for pattern, kind in patterns:
             mm = re.search(pattern, w)
             if not mm:
                 continue
-            self.take(mm.start(), mm.end(), "", rhyme=(kind, mm.groupdict()))
-            if kind in ("couplet",):
-                self.genre = self.genre or "couplet"
+            self.take(mm.start(), mm.end(), "", rhyme=(kind, {}))
+            self.consume_rhyme_words()
             return
+
+    def rhyme_groups(self) -> bool:
+        """Lines named as rhyming together: "lines 1 and 3 rhyme, and so do 2 and 4", "line 1
+        rhymes with line 2", "the 2nd and 4th lines rhyme", "rhymes: 1 with 4, 2 with 3"."""
+        num = r"(?:\d+(?:st|nd|rd|th)?)"
+        group = rf"{num}(?:\s*(?:,|and|&)\s*{num})+"
+        found: list[tuple[int, int, list[int]]] = []
+        pats = [
+            rf"\blines?\s+(?P<g>{group})\s+(?:should\s+|must\s+|will\s+|have to\s+|need to\s+)?(?:all\s+)?(?:rhym\w*|do)\b",
+            rf"\b(?:the\s+|only\s+the\s+|with\s+(?:only\s+)?the\s+)?(?P<g>{group})\s+lines?\s+(?:should\s+|must\s+|will\s+)?(?:rhym\w*|do)\b",
+            rf"\bline\s+(?P<a>{num})\s+(?:should\s+|must\s+)?rhymes?\s+with\s+line\s+(?P<b>{num})\b",
+            rf"(?:\brhym\w*\s*:?\s*|,\s*|\(\s*|\band\s+)(?P<a2>{num})\s+with\s+(?P<b2>{num})\b",
+            rf"\b(?:and\s+)?so\s+do\s+(?:lines?\s+)?(?P<g2>{group})\b|\b(?:and\s+)?(?:lines?\s+)?(?P<g3>{group})\s+(?:rhym\w*|do too|as well)\b",
+            r"\bthe\s+(?P<which>1st|first|last)\s+(?P<k>\d+)\s+lines?\s+(?:should\s+|must\s+)?rhym\w*\b",
+            r"\bthe\s+(?P<side>outer|inner|middle|outside|inside)\s+(?:2\s+)?lines?\s+(?:should\s+|must\s+)?rhym\w*(?:\s+with\s+each\s+other)?\b",
+        ]
+        for pat in pats:
+            for m in re.finditer(pat, self.work):
+                d = m.groupdict()
+                if d.get("side"):
+                    found.append((m.start(), m.end(), [("outer" if d["side"] in ("outer", "outside") else "inner", 2)]))
+                    self.consume(m.start(), m.end())
+                    continue
+                if d.get("which"):
+                    found.append((m.start(), m.end(), [("first" if d["which"] in ("1st", "first") else "last", int(d["k"]))]))
+                    self.consume(m.start(), m.end())
+                    continue
+                text = d.get("g") or d.get("g2") or d.get("g3")
+                if text:
+                    idx = [int(re.match(r"\d+", x).group(0)) for x in re.findall(num, text)]
+                else:
+                    idx = [int(re.match(r"\d+", d.get("a") or d.get("a2")).group(0)),
+                           int(re.match(r"\d+", d.get("b") or d.get("b2")).group(0))]
+                found.append((m.start(), m.end(), idx))
+                self.consume(m.start(), m.end())
+        if not found:
+            return False
+        start = min(f[0] for f in found)
+        end = max(f[1] for f in found)
+        self.records.append(_Record((start, end), self.text[start:end].strip(), "", {"rhyme": ("groups", {"groups": [f[2] for f in found]})}))
+        self.consume_rhyme_words()
+        for m in re.finditer(r"\b(?:where\s+|with\s+)?(?:every\s+other|alternate|alternating|each pair of|every 2)\s+lines?\b", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\band\s+(?:the\s+)?(?:3rd|third|\d+(?:st|nd|rd|th)?)(?:\s+line)?\s+(?:doesn'?t|does not|need not|needn'?t)(?:\s+need to)?(?:\s+rhyme)?\b", self.work):
+            self.consume(m.start(), m.end())
+        return True
+
+    def consume_rhyme_words(self) -> None:
+        for m in re.finditer(r"\b(?:that\s+|which\s+|and\s+|both\s+)?(?:lines?\s+)?(?:rhym(?:e|es|ing|ed))\b(?:\s+(?:with\s+(?:each other|one another|the others)|words?))?", self.work):
+            if re.search(r"\d+\s+$", self.work[:m.start()]):
+                continue  # "2 rhyming lines": a count, read later
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:an?\s+)?(?:[a-z]+\s+)?stanza\b", self.work):
+            self.consume(m.start(), m.end())
 
     def lipogram(self) -> None:
         neg = (r"(?:without|with no|with 0|no|never|avoid(?:ing|s)?|don'?t|do not|doesn'?t|does not|not|excluding|exclude|"
@@ -457,12 +580,18 @@ class _Reader:
             self.consume(*re.search(r"\blipogram\b", self.work).span())
 
     def alliteration(self) -> None:
-        letter = r"(?:(?:the\s+)?(?:letter\s+)?(?:an?\s+)?(?P<v>«\d+»|[a-z])(?:'s)?(?!\w)(?:\s+sound)?)"
+        # A letter: named ("the letter b", "'b'"), or a lone letter where a clause ends ("with b.")
+        letter = (r"(?:(?:the\s+)?(?:same\s+)?letters?,?\s+(?:an?\s+)?(?P<v>«\d+»|[a-z])(?:'s)?(?!\w)|(?:an?\s+)?(?P<vq>«\d+»)(?:'s)?|"
+                  r"(?:an?\s+)?(?P<vb>[a-z])(?=\s*(?:[,.;:!?()]|$|\s+(?:words?|sounds?|only|please|about|for|and|in|to)\b)))(?:\s+sound)?")
+        every = r"(?:every|each|each and every|all(?:\s+the|\s+of\s+the)?|all\s+your)"
         patterns = [
-            rf"\b(?:every|each|all(?:\s+the|\s+of\s+the)?|all\s+your)\s+(?:single\s+)?words?\s+(?:should\s+|must\s+|has to\s+|have to\s+|needs? to\s+|will\s+|to\s+)?(?:start|begin|starts|begins|starting|beginning|open|opens)\s+with\s+{letter}",
-            rf"\b(?:start|begin|starting|beginning)\s+(?:every|each|all|all the)\s+(?:single\s+)?words?\s+with\s+{letter}",
+            rf"\b{every}\s+(?:single\s+)?(?:one\s+of\s+the\s+)?words?\s+(?:should\s+|must\s+|has to\s+|have to\s+|needs? to\s+|will\s+|to\s+|in it\s+)?(?:start|begin|starts|begins|starting|beginning|open|opens)\s+with\s+(?:the\s+same\s+letter,?\s+)?{letter}",
+            rf"\b(?:start|begin|starting|beginning)\s+{every}\s+(?:single\s+)?words?\s+with\s+{letter}",
             rf"\b(?:only|just|exclusively)\s+(?:use\s+|using\s+)?words\s+(?:that\s+)?(?:start|begin|starting|beginning)\s+with\s+{letter}",
-            rf"\balliterat\w*\s+(?:sentence|poem|line|text|tongue twister|phrase)?\s*(?:with|on|using|of|in|around|about)?\s*{letter}",
+            rf"\bwords?\s+(?:starting|beginning)\s+with\s+{letter}\s+only\b",
+            r"\b(?:only|just)\s+(?:«\d+»|(?P<vw>[a-z]))(?:-|\s+)words\b",
+            rf"\balliterat\w*\b[^.;«]{{0,40}}?\b(?:with|on|using(?:\s+only)?|of|around|in)\s+{letter}",
+            rf"\balliterat\w*\s+(?:sentence|poem|line|text|tongue twister|phrase)?\s*,?\s*{letter}",
             rf"\b(?:with\s+)?(?:all|every)\s+words?\s+(?:starting|beginning)\s+with\s+{letter}",
             rf"\bwords\s+(?:that\s+)?all\s+(?:start|begin)\s+with\s+{letter}",
             rf"\b{letter}\s+alliteration\b",
@@ -471,7 +600,10 @@ class _Reader:
             m = re.search(pattern, self.work)
             if not m:
                 continue
-            v = self.value(m.group("v")).lower()
+            token = next((m.group(g) for g in ("v", "vq", "vb", "vw") if g in m.groupdict() and m.group(g)), None)
+            if token is None and "«" in m.group(0):
+                token = re.search(r"«\d+»", m.group(0)).group(0)
+            v = self.value(token).lower() if token else ""
             if len(v) == 1 and v.isalpha():
                 self.take(m.start(), m.end(), f"every word starts with '{v}'", word_initial=v)
                 for mm in re.finditer(r"\b(?:an?\s+)?alliterat\w*(?:\s+(?:challenge|sentence|poem|line|text|phrase|tongue twister))?\b|\btongue twister\b", self.work):
@@ -512,7 +644,7 @@ class _Reader:
                           ends_list=(kind, values))
                 continue
             self.position_values(m.start(), end, ords, values, snoun, sord, bool(every))
-        for m in re.finditer(rf"\bword\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)\s+(?:(?:{COPULA})\s+|as\s+)?", w):
+        for m in re.finditer(rf"\bword\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)\s*(?:(?:{COPULA})\s*|as\s+)?", w):
             values, end = self.read_values(m.end(), k=1)
             if values and self.work[m.start():end].count("\x00") == 0:
                 self.position_values(m.start(), end, [int(m.group("n"))], values, None, None, False)
@@ -521,6 +653,29 @@ class _Reader:
                 continue
             i = _ordinal(m.group("o")) if m.group("o") else int(m.group("n") or m.group("n2"))
             if i is not None:
+                self.position_values(m.start(), m.end(), [i], [self.value(m.group("v"))], None, None, False)
+
+    def value_first_positions(self) -> None:
+        """"'toast' should be word number 5", "make 'blue' the 2nd word", "'soft' is the 5th word
+        and 'roof' the 9th", "in position 6 put 'garden'"."""
+        where = (rf"(?:the\s+)?(?:(?P<o>{ORD})(?:\s+(?:word|one|position|place|spot))?|word\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)"
+                 rf"|(?:in\s+|at\s+)?position\s+(?:number\s+|#)?(?P<n2>\d+))(?!\s*(?:line|sentence|paragraph|letter|syllable))")
+        pats = [
+            rf"(?:(?<=\s)|^)(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)\s+(?:should|must|has to|needs to|will|is to|ought to)?\s*(?:be|is|comes?|appears?|goes|sits?|falls?|lands?)\s+(?:as\s+|in\s+|at\s+)?{where}\b",
+            rf"\b(?:make|let|have|put|place|set)\s+(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)\s+(?:as\s+|in\s+|at\s+|be\s+)?{where}\b",
+            r"\b(?:(?:in|at)\s+)?position\s+(?:number\s+|#)?(?P<n3>\d+),?\s*(?:put|place|use|have|goes|is|comes|:|=|should be|must be)?\s*(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)",
+            rf"(?<=\x00)\s*,?\s*(?:and|,)\s+(?P<v>«\d+»)\s+(?:as\s+)?{where}\b",
+        ]
+        if re.search(r"\b\d+\s+words\b", self.text):  # "ten words; the fourth is river"
+            pats.append(rf"\bthe\s+(?P<o>{ORD})\s+(?:one\s+)?(?:{COPULA})\s+(?P<v>«\d+»|[a-z][\w'-]*)")
+        for pat in pats:
+            for m in re.finditer(pat, self.work):
+                if self.work[m.start():m.end()].count("\x00") or m.group("v") in STOP_WORDS:
+                    continue
+                d = m.groupdict()
+                i = _ordinal(d.get("o")) if d.get("o") else int(d.get("n") or d.get("n2") or d.get("n3"))
+                if i is None:
+                    continue
                 self.position_values(m.start(), m.end(), [i], [self.value(m.group("v"))], None, None, False)
 
     def position_values(self, start, end, ords, values, snoun, sord, every) -> None:
@@ -565,7 +720,7 @@ class _Reader:
             if self.work[m.start():m.end()].count("\x00"):
                 continue
             start_verb = bool(re.match(START, m.group("verb")))
-            values, end = self.read_values(m.end(), k=None)
+            values, end = self.read_values(m.end(), k=None, explicit=bool(re.search(r"\b(?:word|term)\s*:?\s*$", m.group(0))))
             if not values:
                 continue
             first = re.match(r"\s*([a-z]+)", self.work[m.end():])
@@ -608,7 +763,16 @@ class _Reader:
                           edge=(kind, side, which, values[0]))
 
     def verb_first_edges(self) -> None:
-        """"start every line with X", "end each sentence in X": the verb before its scope."""
+        """"start every line with X", "end each sentence in X", "begin your sentence with X":
+        the verb before its scope."""
+        for m in re.finditer(r"\b(?P<verb>start|begin|open|end|finish|close|conclude)\s+(?:your|the|this|my|it|that)\s*(?:sentence|text|answer|reply|response|poem|tweet|message|paragraph|story|description|line)?\s+(?:with|in|on|using)\s+(?:the\s+word\s+)?", self.work):
+            values, end = self.read_values(m.end(), k=1, explicit=True)
+            if not values:
+                continue
+            if re.match(r"start|begin|open", m.group("verb")):
+                self.take(m.start(), end, f"the text starts with '{values[0]}'", edge=("text", "start", "text", values[0]))
+            else:
+                self.take(m.start(), end, f"the text ends with '{values[0]}'", edge=("text", "end", "text", values[0]))
         for m in re.finditer(r"\b(?P<verb>start|starts|starting|begin|begins|beginning|open|opens|end|ends|ending|finish|finishes|close|closes)\s+"
                              r"(?:every|each|all(?:\s+the)?|all\s+of\s+the)\s+(?:single\s+)?(?P<noun>sentences?|lines?|verses?)\s+(?:with|in|on|using)\s+(?:the\s+word\s+)?", self.work):
             values, end = self.read_values(m.end(), k=1)
@@ -675,7 +839,9 @@ class _Reader:
         return None
 
     def exclude(self) -> None:
-        verbs = (r"without(?:\s+using)?|avoid(?:ing|s)?|never\s+(?:use|say|mention|write|include)|"
+        verbs = (r"without(?:\s+(?:using|saying|mentioning|writing|including|the use of))?|avoid(?:ing|s)?\s*:?|never\s+(?:use|uses|say|says|mention|mentions|write|writes|include|includes)|"
+                 r"(?:forbidden|banned|excluded|prohibited|taboo|no-go|disallowed)\s+(?:words?|terms?)\s*:|(?:words?|terms?)\s+to\s+(?:avoid|skip|leave out|exclude|ban)\s*:|"
+                 r"off[- ]limits\s*:|not allowed\s*:|banned\s*:|forbidden\s*:|exclude\s*:|"
                  r"(?:don'?t|do not|doesn'?t|does not|must not|mustn'?t|should ?n[o']t|shouldn'?t|cannot|can'?t|may not|won'?t|please don'?t)\s+(?:use|say|mention|include|contain|write|have|put)|"
                  r"not\s+(?:use|using|containing|contain|include|including|mentioning|with)|excluding|exclude|leave out|leaving out|steer clear of|skip|ban|banning|omit(?:ting)?|no")
         for m in re.finditer(rf"\b(?:{verbs})\s+(?:(?:any|the|a|even)\s+)?(?:(?P<noun>words?|terms?|phrases?)\s*:?\s*(?:like\s+|such as\s+)?)?(?=[«a-z0-9])", self.work):
@@ -754,9 +920,13 @@ class _Reader:
             rf"(?:\s+(?P<mid>{SUFFIX_RELATION}))?(?:\s*-\s*|\s+)(?:(?:short|long|brief|little|simple|rhyming|full|complete|separate|distinct|different|whole|single|new|good|nice)\s+){{0,2}}(?:{MEASURE})\b(?:[- ]long|\s+in length)?(?:\s+(?P<total>in total|total|altogether|overall|combined|all together))?(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
         inverse = re.compile(
             rf"\b(?P<mw>word|character|char|letter|sentence|line|syllable)\s+(?P<kind>count|limit|length|total)\s*(?:of|:|is|=|must be|should be|needs to be|has to be|to be|at)?\s*"
-            rf"(?:(?P<rel>{RELATION})\s+)?(?P<n>\d+)(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?")
+            rf"(?:(?:between|from)\s+(?P<lo>\d+)\s*(?:-|–|to|and)\s*(?P<hi>\d+)|(?P<lo2>\d+)\s*(?:-|–|to)\s*(?P<hi2>\d+)|(?:(?P<rel>{RELATION})\s+)?(?P<n>\d+)(?:\s+(?P<suf>{SUFFIX_RELATION})\b)?)")
         for m in inverse.finditer(self.work):
             meas = noun_unit(m.group("mw") + "s")
+            if m.group("lo") or m.group("lo2"):
+                lo, hi = sorted((int(m.group("lo") or m.group("lo2")), int(m.group("hi") or m.group("hi2"))))
+                self.count(m.start(), m.end(), meas, Count(at_least=lo, at_most=hi), "range")
+                continue
             rel = relation_of(m.group("rel") or m.group("suf"))
             if m.group("kind") == "limit" and rel == "eq":
                 rel = "le"
@@ -775,6 +945,20 @@ class _Reader:
                 count = None
             self.count(m.start(), m.end(), meas, count, rel, int(m.group("n")) if m.group("n") else None,
                        total=bool(m.group("total")))
+        # "more than 15 words but fewer than 35": the second bound's measure is the first's
+        for rec in list(self.records):
+            fields = [k for k in rec.updates if k in ("words", "characters", "sentences", "lines", "paragraphs",
+                                                       "words_per_sentence", "words_per_line")]
+            if not fields:
+                continue
+            m = re.match(rf"\s*,?\s*(?:but|and|yet|though)\s+(?P<rel>{RELATION})\s+(?P<n>\d+)\b(?!\s*(?:{MEASURE}))", self.work[rec.span[1]:])
+            if m:
+                try:
+                    count = count_of(relation_of(m.group("rel")), int(m.group("n")))
+                except ValueError:
+                    continue
+                a, b = rec.span[1], rec.span[1] + m.end()
+                self.take(a, b, _describe_field(fields[0], count), **{fields[0]: count})
         # "a sentence longer than 10 words" / "none of them longer than 8 words"
         adj = re.compile(rf"\b(?P<adj>longer|shorter|more|fewer|less|over|under)\s+than\s+(?P<n>\d+)\s*(?:{MEASURE})")
         for m in adj.finditer(self.work):
@@ -867,8 +1051,8 @@ class _Reader:
     def count_nouns(self) -> None:
         """"One-sentence", "single sentence" name the unit; a couplet, tercet or quatrain is a
         number of lines; "a few words" is no count at all."""
-        for m in re.finditer(r"\b(?:a\s+)?(?P<g>couplet|tercet|quatrain)\b", self.work):
-            n = {"couplet": 2, "tercet": 3, "quatrain": 4}[m.group("g")]
+        for m in re.finditer(r"\b(?:a\s+|(?P<k>\d+)\s+)?(?P<g>couplet|tercet|quatrain)s?\b", self.work):
+            n = {"couplet": 2, "tercet": 3, "quatrain": 4}[m.group("g")] * int(m.group("k") or 1)
             self.take(m.start(), m.end(), f"a {m.group('g')}: {n} lines", lines=Count(exactly=n))
             self.genre = self.genre or m.group("g")
         for m in re.finditer(r"\b(?:a few|a couple of|a couple|some|several|a handful of)\s+(?:short\s+)?(?:words|sentences|lines)\b", self.work):
@@ -878,6 +1062,9 @@ class _Reader:
             self.consume(m.start(), m.end())
 
     def units(self) -> None:
+        for m in re.finditer(r"\b(?:a|one|1|single|a single)\s+(?:(?:short|little|quick|simple|catchy|single)\s+)?line\b(?!\s+(?:of|per|for|each|break))", self.work):
+            self.genre = self.genre or "line"
+            self.consume(m.start(), m.end())
         for m in re.finditer(rf"\b(?:(?:a|an|one|1|single|the|your|short|brief|little|quick|simple|nice|cute|funny|lovely|single|new|catchy|fun|small|tiny)\s+)*(?P<g>{GENRES})\b", self.work):
             g = m.group("g")
             if g.startswith("sentence") or g == "sentance":
@@ -965,6 +1152,44 @@ class _Reader:
         return spec, [Understood(clause=_restore(self.prep, r.clause), constraint=r.constraint or self.rhyme_text(spec))
                       for r in accepted]
 
+    def scheme_of(self, rhyme: tuple[str, dict], data: dict) -> str:
+        kind, extra = rhyme
+        n = _n_lines(data)
+        if kind == "pairs" and extra.get("couplets"):
+            if n is None:
+                n = 2 * extra["couplets"]
+                data["lines"] = Count(exactly=n)
+        if kind == "groups":
+            top = max([i for g in extra["groups"] for i in g if isinstance(i, int)] or [0])
+            if n is None and top:
+                n = max(top, 4 if top > 2 else top)
+                data["lines"] = Count(exactly=n)
+        if n is None:
+            n = 4
+            self.notes.append("no line count given for the rhymes: 4 lines")
+            data["lines"] = Count(exactly=4)
+        if kind == "some":
+            self.notes.append("'rhyming' read as rhyming couplets (AABB…)")
+        if kind in ("pairs", "some"):
+            groups = [[i, i + 1] for i in range(1, n, 2)]
+            if n % 2 and n > 1:
+                groups[-1].append(n)
+        elif kind == "alternate":
+            groups = [[i, i + 2] for i in range(1, n - 1, 4)] + [[i, i + 2] for i in range(2, n - 1, 4)]
+        elif kind == "all":
+            groups = [list(range(1, n + 1))]
+        else:
+            groups = []
+            for g in extra["groups"]:
+                if g and isinstance(g[0], tuple):
+                    which, k = g[0]
+                    g = {"first": list(range(1, k + 1)), "last": list(range(n - k + 1, n + 1)),
+                         "outer": [1, n], "inner": list(range(2, n))}[which]
+                if any(i < 1 or i > n for i in g) or len(set(g)) < 2:
+                    raise ValueError(f"lines {', '.join(map(str, g))} of {n} cannot rhyme")
+                groups.append(g)
+        return _scheme(n, groups)
+
     def rhyme_text(self, spec: ConstraintSpec) -> str:
         return f"line ends rhyme as {spec.rhyme_scheme}" if spec.rhyme_scheme else ""
 
@@ -1041,34 +1266,7 @@ class _Reader:
             if data["unit"] == "sentence" and which not in (1, -1):
                 data["unit"] = "paragraph"
         if rhyme is not None:
-            kind, groups = rhyme
-            n = _n_lines(data)
-            if kind == "couplet" and n is None:
-                n = 2
-                data["lines"] = Count(exactly=2)
-            if n is None:
-                n = 4
-                self.notes.append("no line count given for the rhymes: 4 lines")
-                data["lines"] = Count(exactly=4)
-            if kind in ("pairs", "couplet", "some"):
-                if kind == "some":
-                    self.notes.append("'rhyming' read as rhyming couplets (AABB…)")
-                scheme = "".join(chr(ord("A") + i // 2) for i in range(n))
-                if n % 2:
-                    scheme = scheme[:-1] + scheme[-2]
-            elif kind == "alternate":
-                scheme = "".join(chr(ord("A") + (i // 4) * 2 + i % 2) for i in range(n))
-            elif kind == "all":
-                scheme = "A" * n
-            else:
-                a = int(groups.get("a") or re.match(r"\d+", groups.get("c") or "0").group(0))
-                b = int(groups.get("b") or re.match(r"\d+", groups.get("d") or "0").group(0))
-                if not (1 <= a <= n and 1 <= b <= n) or a == b:
-                    raise ValueError(f"lines {a} and {b} of {n}")
-                letters = [chr(ord("B") + i) for i in range(n)]
-                letters[a - 1] = letters[b - 1] = "A"
-                scheme = "".join(letters)
-            data["rhyme_scheme"] = scheme
+            data["rhyme_scheme"] = self.scheme_of(rhyme, data)
         if per_line_syll is not None:
             n_lines = _n_lines(data)
             if n_lines is None:
@@ -1109,6 +1307,36 @@ def _topic_cut(span: str) -> re.Match | None:
 
 def _restore(prep: Prepared, text: str) -> str:
     return PLACEHOLDER_RE.sub(lambda m: f"'{prep.quotes[int(m.group(1))]}'", text)
+
+
+def _is_scheme(token: str) -> bool:
+    """"abab", "aabb", "abcb": letters in order of first use, one at least repeated."""
+    token = token.lower()
+    if not re.fullmatch(r"[a-h]{2,12}", token) or len(set(token)) == len(token):
+        return False
+    seen = []
+    for c in token:
+        if c not in seen:
+            if ord(c) != ord("a") + len(seen):
+                return False
+            seen.append(c)
+    return True
+
+
+def _scheme(n: int, groups: list[list[int]]) -> str:
+    """A scheme of n lines where each group of lines shares a letter (the rest rhyme with
+    nothing): groups [[1, 3], [2, 4]] in 4 lines -> ABAB; [[1, 3]] -> ABAC."""
+    owner: dict[int, int] = {}
+    for gi, g in enumerate(groups):
+        for i in g:
+            owner.setdefault(i, gi)
+    letters, given = [], {}
+    for line in range(1, n + 1):
+        key = ("g", owner[line]) if line in owner else ("line", line)
+        if key not in given:
+            given[key] = chr(ord("A") + len(given))
+        letters.append(given[key])
+    return "".join(letters)
 
 
 def _ordinal(text: str | None) -> int | None:

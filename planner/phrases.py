@@ -37,6 +37,17 @@ NUMBER_WORD = re.compile(
 ORDINAL_WORD = re.compile(
     rf"\b(?:(?P<ten>twenty|thirty)[- ](?P<unit>{_ORD})|(?P<ord>{_ORD}))\b", re.I)
 
+# Common misspellings of the grammar's own words (not of values: those stay as written).
+TYPOS = {
+    "evry": "every", "everey": "every", "wrods?": "words", "wrod": "word", "sentances?": "sentences",
+    "sentance": "sentence", "sentense": "sentence", "sentenses": "sentences", "charachters?": "characters",
+    "charcters?": "characters", "caracters?": "characters", "exacly": "exactly", "excatly": "exactly",
+    "exactley": "exactly", "atleast": "at least", "atmost": "at most", "paragrahs?": "paragraphs",
+    "syllabels?": "syllables", "sylables?": "syllables", "rhymng": "rhyming", "ryming": "rhyming",
+    "rhym": "rhyme", "wirte": "write", "wrtie": "write", "lenght": "length", "begining": "beginning",
+    "containg": "containing", "includ": "include", "wihout": "without", "witout": "without",
+}
+
 # Quoted values: a quote that opens at a word boundary and closes before one (an apostrophe
 # inside a word, "Rex's", is not a quote).
 QUOTE = re.compile(r"""(?<![\w])(?:'((?:[^'\n]|'(?=\w))+?)'|"([^"\n]+?)"|‘([^’\n]+?)’|“([^”\n]+?)”)(?![\w])""")
@@ -100,6 +111,9 @@ def normalise(request: str) -> Prepared:
     text = re.sub(r"(?:(?<=^)|(?<=[\s.;:,]))\d{1,2}\)\s+", " ", text)
     text = text.replace("’", "'").replace("‘", "'") if not re.search(r"‘[^’]+’", text) else text
     text = QUOTE.sub(hold, text)
+    text = re.sub(r"(?i)\bw/o\b", "without", text)
+    for typo, word in TYPOS.items():
+        text = re.sub(rf"(?i)\b{typo}\b", word, text)
     text = " ".join(text.split()).lower()
     text = ORDINAL_WORD.sub(_ordinal_word, text)
     text = NUMBER_WORD.sub(_number_word, text)
