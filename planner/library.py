@@ -205,9 +205,11 @@ def topic_words(spec: ConstraintSpec) -> list[str]:
     """The content words of the request's topic: an answer that mentions none is off topic."""
     if not spec.topic:
         return []
-    words = re.findall(r"[a-z]+", spec.topic.lower())
-    return [w for w in words if is_content_word(w) and len(w) > 2 and not any(c in w for c in spec.avoid_letters)
-            and (spec.word_initial is None or w.startswith(spec.word_initial))][:6]
+    words = re.findall(r"[A-Za-z]+", spec.topic)
+    banned = {w.lower() for w in spec.exclude}
+    return [w for w in words if is_content_word(w) and len(w) > 2 and not any(c in w.lower() for c in spec.avoid_letters)
+            and (spec.word_initial is None or w.lower().startswith(spec.word_initial))
+            and (spec.max_word_chars is None or len(w) <= spec.max_word_chars) and w.lower() not in banned][:6]
 
 
 def follower_prompt(spec: ConstraintSpec, n_sentences: int) -> str:

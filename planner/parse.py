@@ -94,13 +94,14 @@ respectively there here
 BARE_STOPS = frozenset("""
 a an the in on at of for to from by with about into onto that which who this these those and or
 but so as than then please thanks if when while where it its is are be was were respectively
-there here each every all any no not
+there here each every all any no not his her their my your our them him me us some much many
+being getting going
 """.split())
 VERBS = frozenset("""
 has have is are be use uses using make makes keep keeps start starts begin begins end ends avoid
 avoids include includes contain contains rhyme rhymes mention mentions write give put add split
 let ensure tag stay stays follow follows spell spells finish finishes close open try need needs
-must should""".split())
+must should appear appears be come comes go goes sit sits show shows land lands fall falls""".split())
 SCOPE_PRE = re.compile(
     r"\b(?P<q>each|every|all|both|any|no|none|not one|not a single|neither|nor)\b"
     r"(?:\s+(?:of\s+)?(?:the|your|my|these|those|its|them|which|it|of))*(?:\s+(?:single|one|last))?"
@@ -214,6 +215,7 @@ class _Reader:
                      self.value_first_positions, self.verb_first_edges, self.edges, self.word_length, self.counts, self.exclude, self.include,
                      self.count_nouns, self.units):
             rule()
+        self.glue()
         topic = self.topic()
         spec, understood = self.assemble(topic)
         return Reading(spec=spec, understood=understood, not_understood=self.refused + self.leftovers(),
@@ -221,7 +223,7 @@ class _Reader:
 
     def framing(self) -> None:
         """Words that frame a list of rules but are none ("Rules: (1) … (2) …")."""
-        for m in re.finditer(r"\b(?:here (?:are|is) (?:the|my|some|your)\s+)?(?:rules?|requirements?|constraints?|conditions?|instructions?)(?:\s+\d+)?\s*:"
+        for m in re.finditer(r"\b(?:here (?:are|is) (?:the|my|some|your)\s+)?(?:(?:\d+|a|my|the|some|just|only)\s+)?(?:rules?|requirements?|constraints?|conditions?|instructions?|catch|twist|restrictions?|challenge)(?:\s+\d+)?\s*:"
                              r"|\(\d{1,2}\)|\b(?:\d+|a few|some|a couple of) (?:things|rules) (?:1st|first)\s*:"
                              r"|\b(?:then|now|after that)\s+(?=write|give|make|compose|create|draft|list)", self.work):
             self.consume(m.start(), m.end())
@@ -352,6 +354,11 @@ class _Reader:
             rf"acrostic(?:\s+poem)?\s*(?::|-|,)\s*(?:spelling\s+(?:out\s+)?|for\s+|word\s*:?\s*)?{letters}",
             rf"(?:whose|with|where the|the|its)\s+(?:1st|initial|first|starting|opening)\s+letters?\s+(?:should\s+|will\s+|must\s+)?(?:spell|spells|read|reads|form|forms)\s+(?:out\s+)?{letters}",
             r"lines?\b[^.;«]{0,30}?\b(?:start|begin|starts|begins|starting|beginning)\s+with\s+(?:the\s+letters\s+)?(?P<seq2>[a-z](?:(?:\s*,\s*|\s+|\s*-\s*)(?:and\s+)?[a-z](?![\w'])){2,15})",
+            rf"(?:each|every)\s+line'?s\s+(?:1st|first|initial|starting|opening)\s+letters?\s+(?:should\s+|must\s+|will\s+)?(?:spell|spells|read|reads|form|forms|make)\s+(?:out\s+)?{letters}",
+            rf"reading\s+down\s+the\s+(?:1st|first|initial)\s+letters?\s+(?:gives|spells|reads|shows)\s+{letters}",
+            rf"(?:use|using)\s+the\s+letters\s+(?:of\s+)?{letters}\s+to\s+(?:start|begin)\s+(?:each|every|the)\s+lines?",
+            rf"{letters}\s+(?:can|should|must|will)\s+be\s+read\s+(?:vertically|down(?:wards)?)\s+(?:in|from|using)\s+the\s+(?:1st|first|initial)\s+letters",
+            rf"(?<=acrostic)[^.;«]{{0,40}}?[.;,]\s*the\s+(?:word|name)\s+(?:is|will be|should be|:)\s*{letters}",
             r"(?<!\d-)(?<!\d )(?P<v3>«\d+»|[a-z]+)\s+acrostic",
         ]
         for pattern in patterns:
@@ -370,9 +377,23 @@ class _Reader:
                 continue
             self.take(m.start(), m.end(), f"lines start with the letters of {word.upper()}", acrostic=word.upper())
             self.genre = self.genre or "acrostic poem"
+            for again in patterns:  # the same acrostic said twice ("… the letters of SUN")
+                for mm in re.finditer(again, self.work):
+                    self.consume(mm.start(), mm.end())
             for mm in re.finditer(r"\b(?:an?\s+)?acrostic(?:\s+poem)?\b", self.work):
                 self.consume(mm.start(), mm.end())
             return
+        # "line one starts with S, line two starts with T, …": one letter per line, in order
+        per = list(re.finditer(r"\b(?:line\s+(?P<n>\d+)|the\s+(?P<o>\d+(?:st|nd|rd|th))\s+line)\s+(?:should\s+|must\s+|will\s+)?(?:starts?|begins?)\s+with\s+(?:the\s+letter\s+|an?\s+)?(?P<c>«\d+»|[a-z])(?![\w'])", self.work))
+        if len(per) >= 2:
+            got = {int(m.group("n") or re.match(r"\d+", m.group("o")).group(0)): self.value(m.group("c")) for m in per}
+            if sorted(got) == list(range(1, len(got) + 1)) and all(len(c) == 1 for c in got.values()):
+                word = "".join(got[i] for i in sorted(got)).upper()
+                start, end = per[0].start(), per[-1].end()
+                self.records.append(_Record((start, end), self.text[start:end], f"lines start with the letters of {word}", {"acrostic": word}))
+                for m in per:
+                    self.consume(m.start(), m.end())
+                return
         m = re.search(r"\bacrostic\b", self.work)
         if m:
             self.genre = self.genre or "acrostic poem"
@@ -581,11 +602,11 @@ class _Reader:
 
     def alliteration(self) -> None:
         # A letter: named ("the letter b", "'b'"), or a lone letter where a clause ends ("with b.")
-        letter = (r"(?:(?:the\s+)?(?:same\s+)?letters?,?\s+(?:an?\s+)?(?P<v>«\d+»|[a-z])(?:'s)?(?!\w)|(?:an?\s+)?(?P<vq>«\d+»)(?:'s)?|"
-                  r"(?:an?\s+)?(?P<vb>[a-z])(?=\s*(?:[,.;:!?()]|$|\s+(?:words?|sounds?|only|please|about|for|and|in|to)\b)))(?:\s+sound)?")
+        letter = (r"(?:(?:the\s+)?(?:same\s+)?letters?\s*[,:]?\s+(?:an?\s+)?(?P<v>«\d+»|[a-z])(?:'s)?(?!\w)|(?:an?\s+)?(?P<vq>«\d+»)(?:'s)?|"
+                  r"(?:an?\s+)?(?P<vb>[a-z])(?=\s*(?:[,.;:!?()-]|$|\s+(?:words?|sounds?|only|please|about|for|and|in|to|on)\b)))(?:\s+sound)?")
         every = r"(?:every|each|each and every|all(?:\s+the|\s+of\s+the)?|all\s+your)"
         patterns = [
-            rf"\b{every}\s+(?:single\s+)?(?:one\s+of\s+the\s+)?words?\s+(?:should\s+|must\s+|has to\s+|have to\s+|needs? to\s+|will\s+|to\s+|in it\s+)?(?:start|begin|starts|begins|starting|beginning|open|opens)\s+with\s+(?:the\s+same\s+letter,?\s+)?{letter}",
+            rf"\b{every}\s+(?:single\s+)?(?:one\s+of\s+the\s+)?words?\s+(?:[^.;«\x00]{{0,40}}?\s+)?(?:should\s+|must\s+|has to\s+|have to\s+|needs? to\s+|will\s+|to\s+|in it\s+)?(?:start|begin|starts|begins|starting|beginning|open|opens)\s+with\s+(?:the\s+same\s+letter\s*[,:]?\s+)?{letter}",
             rf"\b(?:start|begin|starting|beginning)\s+{every}\s+(?:single\s+)?words?\s+with\s+{letter}",
             rf"\b(?:only|just|exclusively)\s+(?:use\s+|using\s+)?words\s+(?:that\s+)?(?:start|begin|starting|beginning)\s+with\s+{letter}",
             rf"\bwords?\s+(?:starting|beginning)\s+with\s+{letter}\s+only\b",
@@ -595,6 +616,8 @@ class _Reader:
             rf"\b(?:with\s+)?(?:all|every)\s+words?\s+(?:starting|beginning)\s+with\s+{letter}",
             rf"\bwords\s+(?:that\s+)?all\s+(?:start|begin)\s+with\s+{letter}",
             rf"\b{letter}\s+alliteration\b",
+            rf"(?<=words)[,;]?\s*(?:and\s+)?(?:all|each|every one)\s+(?:of\s+them\s+)?(?:must\s+|should\s+|will\s+)?(?:beginning|starting|begin|start|begins|starts)\s+with\s+{letter}",
+            rf"\b(?:all|each|every one)\s+of\s+them\s+(?:must\s+|should\s+|will\s+|has to\s+|have to\s+)?(?:begin|start|begins|starts)\s+with\s+{letter}",
         ]
         for pattern in patterns:
             m = re.search(pattern, self.work)
@@ -606,6 +629,8 @@ class _Reader:
             v = self.value(token).lower() if token else ""
             if len(v) == 1 and v.isalpha():
                 self.take(m.start(), m.end(), f"every word starts with '{v}'", word_initial=v)
+                for mm in re.finditer(r"(?<=\x00)\s*(?:on|for|in)\s+(?:every|each|all)\s+(?:single\s+)?(?:the\s+)?words?\b", self.work):
+                    self.consume(mm.start(), mm.end())
                 for mm in re.finditer(r"\b(?:an?\s+)?alliterat\w*(?:\s+(?:challenge|sentence|poem|line|text|phrase|tongue twister))?\b|\btongue twister\b", self.work):
                     self.consume(mm.start(), mm.end())
                 return
@@ -618,7 +643,7 @@ class _Reader:
         head = re.compile(
             rf"(?:\b(?:whose|with|where|and|its|the|make|let|have|having|set)\s+)*(?:the\s+)?(?P<ords>{ORD}(?:\s*(?:,|and|&)\s*(?:the\s+)?{ORD})*)\s+(?:words?|wrods?)"
             rf"(?:\s+of\s+(?:the|each|every|your|this|my|that)\s+(?:(?P<sord>{ORD})\s+)?(?P<snoun>sentences?|lines?|text|answer|response|poem|tweet|reply|paragraph)\b)?"
-            rf"\s*(?:(?:{COPULA})\s+|(?:as|being)\s+|,\s*)?")
+            rf"\s*(?:(?:{COPULA})\s+|(?:as|being)\s+|,\s*(?=«)|(?=«))")
         for m in head.finditer(w):
             if self.work[m.start():m.end()].count("\x00"):
                 continue
@@ -649,7 +674,7 @@ class _Reader:
             if values and self.work[m.start():end].count("\x00") == 0:
                 self.position_values(m.start(), end, [int(m.group("n"))], values, None, None, False)
         for m in re.finditer(rf"\b(?:(?:use|put|place|have|make|with|using|include|insert|set)\s+)?(?:the\s+word\s+)?(?P<v>{VALUE})\s+(?:as|in|at|for|into)\s+(?:the\s+|its\s+)?(?:(?P<o>{ORD})\s+(?:word|position|place|spot|slot)|(?:position|place|spot|slot)\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)|word\s+(?:number\s+|no\.?\s+|#)?(?P<n2>\d+))\b", w):
-            if m.group("v") in STOP_WORDS or self.work[m.start():m.end()].count("\x00"):
+            if m.group("v") in STOP_WORDS or m.group("v") in VERBS or m.group("v") in ("word", "words") or self.work[m.start():m.end()].count("\x00"):
                 continue
             i = _ordinal(m.group("o")) if m.group("o") else int(m.group("n") or m.group("n2"))
             if i is not None:
@@ -661,7 +686,10 @@ class _Reader:
         where = (rf"(?:the\s+)?(?:(?P<o>{ORD})(?:\s+(?:word|one|position|place|spot))?|word\s+(?:number\s+|no\.?\s+|#)?(?P<n>\d+)"
                  rf"|(?:in\s+|at\s+)?position\s+(?:number\s+|#)?(?P<n2>\d+))(?!\s*(?:line|sentence|paragraph|letter|syllable))")
         pats = [
-            rf"(?:(?<=\s)|^)(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)\s+(?:should|must|has to|needs to|will|is to|ought to)?\s*(?:be|is|comes?|appears?|goes|sits?|falls?|lands?)\s+(?:as\s+|in\s+|at\s+)?{where}\b",
+            rf"\bmake\s+the\s+(?P<o>{ORD})\s+word\s+(?:into\s+|be\s+)?(?P<v>«\d+»|[a-z][\w'-]*)",
+            r"\bthe\s+word\s+(?:in|at)\s+position\s+(?:number\s+|#)?(?P<n>\d+)\s+(?:being|is|should be|must be|=|:)\s*(?P<v>«\d+»|[a-z][\w'-]*)",
+            rf"(?<=\x00)\s*,?\s*(?:and|,)\s+the\s+(?P<o>{ORD})\s+(?:one\s+|word\s+)?(?:{COPULA})\s+(?P<v>«\d+»|[a-z][\w'-]*)",
+            rf"(?:(?<=\s)|^)(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)\s+(?:should|must|has to|needs to|will|is to|ought to)?\s*(?:to be|be|is|comes?|appears?(?:\s+as)?|goes|sits?|falls?|lands?)\s+(?:as\s+|in\s+|at\s+)?{where}\b",
             rf"\b(?:make|let|have|put|place|set)\s+(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)\s+(?:as\s+|in\s+|at\s+|be\s+)?{where}\b",
             r"\b(?:(?:in|at)\s+)?position\s+(?:number\s+|#)?(?P<n3>\d+),?\s*(?:put|place|use|have|goes|is|comes|:|=|should be|must be)?\s*(?:the\s+word\s+)?(?P<v>«\d+»|[a-z][\w'-]*)",
             rf"(?<=\x00)\s*,?\s*(?:and|,)\s+(?P<v>«\d+»)\s+(?:as\s+)?{where}\b",
@@ -670,7 +698,7 @@ class _Reader:
             pats.append(rf"\bthe\s+(?P<o>{ORD})\s+(?:one\s+)?(?:{COPULA})\s+(?P<v>«\d+»|[a-z][\w'-]*)")
         for pat in pats:
             for m in re.finditer(pat, self.work):
-                if self.work[m.start():m.end()].count("\x00") or m.group("v") in STOP_WORDS:
+                if self.work[m.start():m.end()].count("\x00") or m.group("v") in STOP_WORDS or m.group("v") in VERBS:
                     continue
                 d = m.groupdict()
                 i = _ordinal(d.get("o")) if d.get("o") else int(d.get("n") or d.get("n2") or d.get("n3"))
@@ -839,25 +867,56 @@ class _Reader:
         return None
 
     def exclude(self) -> None:
-        verbs = (r"without(?:\s+(?:using|saying|mentioning|writing|including|the use of))?|avoid(?:ing|s)?\s*:?|never\s+(?:use|uses|say|says|mention|mentions|write|writes|include|includes)|"
-                 r"(?:forbidden|banned|excluded|prohibited|taboo|no-go|disallowed)\s+(?:words?|terms?)\s*:|(?:words?|terms?)\s+to\s+(?:avoid|skip|leave out|exclude|ban)\s*:|"
-                 r"off[- ]limits\s*:|not allowed\s*:|banned\s*:|forbidden\s*:|exclude\s*:|"
-                 r"(?:don'?t|do not|doesn'?t|does not|must not|mustn'?t|should ?n[o']t|shouldn'?t|cannot|can'?t|may not|won'?t|please don'?t)\s+(?:use|say|mention|include|contain|write|have|put)|"
-                 r"not\s+(?:use|using|containing|contain|include|including|mentioning|with)|excluding|exclude|leave out|leaving out|steer clear of|skip|ban|banning|omit(?:ting)?|no")
-        for m in re.finditer(rf"\b(?:{verbs})\s+(?:(?:any|the|a|even)\s+)?(?:(?P<noun>words?|terms?|phrases?)\s*:?\s*(?:like\s+|such as\s+)?)?(?=[«a-z0-9])", self.work):
+        # Verbs after which a bare word is the word to avoid ("don't mention books"); after
+        # "without" or "no" only a quoted word or "the word X" is ("a world without rain" is a topic).
+        plain = (r"avoid(?:ing|s)?|never\s+(?:ever\s+)?(?:use|uses|say|says|mention|mentions|write|writes|include|includes)|"
+                 r"(?:don'?t|do not|doesn'?t|does not|must not|mustn'?t|should ?n[o']t|shouldn'?t|cannot|can'?t|may not|won'?t|please don'?t|you can'?t|you cannot)\s+(?:ever\s+)?(?:use|say|mention|include|contain|write|have|put)|"
+                 r"(?:i\s+)?don'?t want(?:\s+to\s+(?:see|read|hear|use))?|refrain from(?:\s+(?:using|saying|mentioning|writing))?|"
+                 r"not\s+(?:use|using|containing|contain|include|including|mentioning)|excluding|exclude|leave out|leaving out|steer clear of|"
+                 r"skip|ban|banning|omit(?:ting)?|minus|except for|other than|"
+                 r"(?:no|not a single|not one)\s+(?:line|sentence|word|part|verse)\s+(?:may|can|should|must|will|is allowed to)\s+(?:contain|include|use|have|say|mention)")
+        labels = (r"(?:forbidden|banned|excluded|prohibited|taboo|no-go|disallowed)\s+(?:words?|terms?)(?:\s*:|\s+(?:are|is|include))|"
+                  r"(?:words?|terms?)\s+to\s+(?:avoid|skip|leave out|exclude|ban)\s*:|off[- ]limits\s*:|not allowed\s*:|banned\s*:|"
+                  r"forbidden\s*:|exclude\s*:|avoid\s*:|don'?t use\s*:")
+        quoted_only = r"without(?:\s+ever)?(?:\s+(?:using|saying|mentioning|writing|including|the use of))?|no|with no"
+        for group, bare_ok in ((labels, True), (plain, True), (quoted_only, False)):
+            for m in re.finditer(rf"\b(?:{group})(?!\w)\s*(?:(?:any|the|a|even)\s+)?(?:(?P<noun>words?|terms?|phrases?)\s*:?\s*(?:like\s+|such as\s+)?)?(?=[«a-z0-9])", self.work):
+                if self.work[m.start():m.end()].count("\x00"):
+                    continue
+                if not m.group("noun") and "«" not in self.work[m.end():m.end() + 3] and \
+                        re.search(r"\b(?:who|that|which|to)\s+(?:\w+\s+){0,2}$", self.text[max(0, m.start() - 30):m.start()]):
+                    continue  # "a boy who tries to avoid his homework": the story's, not a rule
+                bare = bare_ok or bool(m.group("noun"))
+                values, end = self.read_values(m.end(), bare=bare, explicit=bool(m.group("noun")) or group is labels)
+                if not values:
+                    continue
+                self.take(m.start(), end, "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
+        vals = r"(?:«\d+»|[a-z][\w'-]*)(?:\s*(?:,|and|or)\s*(?:«\d+»|[a-z][\w'-]*))*"
+        for m in re.finditer(rf"(?:\bthe\s+(?:words?|terms?)\s+(?P<v>{vals})|(?P<q>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*))\s+"
+                             r"(?:(?:must|should|can|may|will|is|are|does|do)(?:\s+not|n'?t)?\s+(?:ever\s+)?(?:not\s+)?|never\s+|is not allowed to\s+|are not allowed to\s+)"
+                             r"(?:appears?|be used|show up|shows up|occurs?|be in it|be included|be mentioned|gets? used|is used|feature)\b"
+                             r"|(?:\bthe\s+(?:words?|terms?)\s+(?P<v2>" + vals + r")|(?P<q2>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*))\s+(?:is|are)\s+(?:banned|forbidden|not allowed|off limits|off-limits|prohibited|out)\b"
+                             rf"|\bkeep\s+(?:the\s+(?:words?|terms?)\s+)?(?P<v3>{vals})\s+out(?:\s+of\s+(?:it|the text|the answer|your answer|this|the poem|the story))?\b"
+                             r"|\bno\s+(?P<v4>«\d+»|[a-z][\w'-]*)\s+(?:in it|allowed|anywhere|at all|whatsoever)\b"
+                             r"|(?:^|(?<=[.;:,!?])\s*)(?P<v5>[a-z][\w'-]*)\s+(?:is|are)\s+(?:off limits|off-limits|banned|forbidden|not allowed|prohibited)\b", self.work):
             if self.work[m.start():m.end()].count("\x00"):
                 continue
-            bare = bool(m.group("noun"))
-            values, end = self.read_values(m.end(), bare=bare)
+            raw = next(m.group(g) for g in ("v", "q", "v2", "q2", "v3", "v4", "v5") if m.group(g))
+            if raw.startswith("«"):
+                values = [self.value(t) for t in re.findall(r"«\d+»", raw)]
+            else:
+                values = [self.value(t) for t in re.split(r"\s*(?:,|\band\b|\bor\b)\s*", raw) if t and t not in STOP_WORDS]
             if not values:
                 continue
-            self.take(m.start(), end, "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
-        for m in re.finditer(r"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*)\s+(?:must not|should not|shouldn'?t|can'?t|cannot|may not|mustn'?t|is not allowed to|are not allowed to|never|does not|doesn'?t|do not|don'?t|won'?t)\s+(?:ever\s+)?(?:appear|be used|show up|occur|be in it|be included|be mentioned)\b"
-                             r"|(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v2>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*)\s+(?:is|are)\s+(?:banned|forbidden|not allowed|off limits|off-limits|prohibited)\b", self.work):
-            values = [self.value(t) for t in re.findall(r"«\d+»", m.group("v") or m.group("v2"))]
-            self.take(m.start(), m.end(), "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
+            negative = not re.search(r"\b(?:must|should|will|can|may|is|are|does|do)\s+(?!not|n'?t|never)(?:ever\s+)?(?:appears?|be used|show up)", m.group(0))
+            if negative:
+                self.take(m.start(), m.end(), "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
 
     def include(self) -> None:
+        self.include_forms()
+        self._include_verbs()
+
+    def _include_verbs(self) -> None:
         verbs = (r"use|uses|using|include|includes|including|contain|contains|containing|mention|mentions|mentioning|"
                  r"feature|features|featuring|incorporate|incorporates|incorporating|work in|working in|put in|fit in|"
                  r"with|have|has|having|add|adding|insert|inserting|needs?|must have|should have")
@@ -865,8 +924,8 @@ class _Reader:
                              rf"(?:(?P<noun>words?|wrods?|terms?|keywords?|names?)\s*:?\s*(?:like\s+)?|(?=«)|(?=[a-z]))", self.work):
             if self.work[m.start():m.end()].count("\x00"):
                 continue
-            before = self.text[max(0, m.start() - 12): m.start()]
-            if re.search(r"\b(?:not|n't|never|no)\s*$", before):
+            before = self.text[max(0, m.start() - 16): m.start()]
+            if re.search(r"\b(?:not|n't|never|no|from|avoid|without|stop)\s*$", before):
                 continue
             verb = m.group(0).split()[0]
             bare = bool(m.group("noun")) or verb.startswith(("mention", "includ", "contain"))
@@ -874,9 +933,29 @@ class _Reader:
             if not values:
                 continue
             self.take(m.start(), end, "uses " + ", ".join(f"'{v}'" for v in values), include=values)
-        for m in re.finditer(r"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|&)\s*«\d+»)*)\s+(?:must|should|has to|have to|need to|needs to|will|shall)\s+(?:all\s+)?(?:appear|be used|be in it|be included|show up|be mentioned|feature|be there|occur)\b", self.work):
-            values = [self.value(t) for t in re.findall(r"«\d+»", m.group("v"))]
-            self.take(m.start(), m.end(), "uses " + ", ".join(f"'{v}'" for v in values), include=values)
+    def include_forms(self) -> None:
+        """"'carrot' and 'compass' need to be in there", "make sure mist appears", "work X into",
+        "required words: a, b", "it must contain X"."""
+        vals = r"(?:«\d+»|[a-z][\w'-]*)(?:\s*(?:,|and|&)\s*(?:«\d+»|[a-z][\w'-]*))*"
+        post = (r"(?:must|should|has to|have to|need to|needs to|will|shall|is to|are to)\s+(?:all\s+)?(?:also\s+)?"
+                r"(?:appear|be used|be in it|be in there|be included|show up|be mentioned|feature|be there|occur|be in the (?:text|answer|poem|story))\b")
+        for m in re.finditer(rf"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|&)\s*«\d+»)*)\s+{post}"
+                             rf"|(?:^|(?<=[;:.,!?])\s*|\b(?:and|but|also)\s+)(?P<b>[a-z][\w'-]*(?:\s*(?:,|and)\s*[a-z][\w'-]*)*)\s+{post}"
+                             rf"|\bmake\s+sure\s+(?:that\s+)?(?:you\s+)?(?:(?:use|include|mention)\s+)?(?:the\s+words?\s+)?(?P<s>{vals})(?:\s+(?:appears?|is used|are used|shows? up|is in it|are in it|is included|are included|gets? mentioned|is mentioned))?(?=\s*[,.;:!?)]|\s*$|\s+(?:and|in|somewhere|too|as well)\b)"
+                             rf"|\b(?:work|fit|weave|slip|get)\s+(?:the\s+words?\s+)?(?P<w>{vals})\s+(?:in)?to\b"
+                             rf"|\b(?:required|must-have|mandatory|key|target)\s+(?:words?|terms?)\s*:\s*(?P<r>{vals})"
+                             rf"|\b(?:words?\s+to\s+(?:use|include)|use|include)\s*:\s*(?P<u>{vals})"
+                             rf"|\b(?:don'?t|do not|never)\s+forget\s+to\s+(?:use|include|mention)\s+(?:the\s+words?\s+)?(?P<f>{vals})"
+                             rf"|\b(?:it|the text|your text|the answer|the poem|the story|each one|all of them)(?:\s+about\s+[^,.;«]{{1,40}}?)?\s+(?:must|should|has to|needs to|will)\s+(?:also\s+)?(?:contain|include|use|mention|feature|have)\s+(?:the\s+words?\s+)?(?P<c>{vals})", self.work):
+            if self.work[m.start():m.end()].count("\x00"):
+                continue
+            raw = next(m.group(g) for g in ("v", "b", "s", "w", "r", "u", "f", "c") if m.group(g))
+            if raw.startswith("«"):
+                values = [self.value(t) for t in re.findall(r"«\d+»", raw)]
+            else:
+                values = [self.value(t) for t in re.split(r"\s*(?:,|\band\b|&)\s*", raw) if t and t not in STOP_WORDS]
+            if values:
+                self.take(m.start(), m.end(), "uses " + ", ".join(f"'{v}'" for v in values), include=values)
 
     def word_length(self) -> None:
         for m in re.finditer(rf"\b(?:the\s+)?(?:maximum|max|longest|biggest|highest)\s+word\s+length\s+(?:is|of|should be|must be|:|=|allowed is)?\s*(?:(?:{RELATION})\s+)?(?P<n>\d+)\s*(?:letters?|characters?|chars?)?"
@@ -931,6 +1010,14 @@ class _Reader:
             if m.group("kind") == "limit" and rel == "eq":
                 rel = "le"
             self.count(m.start(), m.end(), meas, count_of(rel, int(m.group("n"))), rel)
+        two = re.compile(rf"(?P<r1>{RELATION})\s+(?P<n1>\d+)\s*(?:,\s*)?(?:and|but|yet)\s+(?P<r2>{RELATION})\s+(?P<n2>\d+)\s*(?:{MEASURE})\b")
+        for m in two.finditer(self.work):
+            try:
+                count = merge(count_of(relation_of(m.group("r1")), int(m.group("n1"))),
+                              count_of(relation_of(m.group("r2")), int(m.group("n2"))))
+            except ValueError:
+                continue
+            self.count(m.start(), m.end(), measure_of(m), count, "range")
         for m in pat.finditer(self.work):
             if self.work[m.start():m.end()].count("\x00"):
                 continue
@@ -974,10 +1061,18 @@ class _Reader:
             pass
         if cut is not None:
             c0, pre = c0 + cut.end(), pre[cut.end():]
+        if re.search(r"\b(?:who|that|which|whose)\s+(?:\w+\s+){0,2}?(?:says?|said|speaks?|spoke|knows?|knew|learns?|learned|"
+                     r"hands?\s+down|handed\s+down|reads?|hears?|heard|sings?|sang|remembers?|forgets?|forgot|receives?|"
+                     r"sends?|sent|gets?|got|finds?|found|loses?|lost|carries|carry)\s+(?:only\s+|just\s+)?$", pre):
+            return  # "a parrot that can only say one word": the count is the story's, not the text's
         scope, negated, s0 = None, False, start
         m = None
-        for m in SCOPE_PRE.finditer(pre):
-            pass
+        for cand in SCOPE_PRE.finditer(pre):
+            if cand.group("noun") is None and cand.group("q") in ("no", "nor", "any"):
+                continue  # "no 'stars'": a determiner, not a scope
+            if len(pre) - cand.end() > 30:
+                continue  # too far to be the count's scope
+            m = cand
         if m and not total:
             q = m.group("q")
             noun = m.group("noun")
@@ -988,6 +1083,13 @@ class _Reader:
             if q in ("both",) and not noun:
                 scope = self.antecedent(start)
             s0 = c0 + m.start()
+        if scope is None and not total:
+            mu = re.search(r"\b(?P<noun>sentences|lines|paragraphs|verses)\s+(?:(?:that are|which are|each|all)\s+)?(?:of|with|having|containing|that have|no|not)?\s*$", pre)
+            if mu and noun_unit(mu.group("noun")) != meas:
+                scope = noun_unit(mu.group("noun"))
+                each = re.match(r"\s*(?:each|apiece|per (?:sentence|line|paragraph)|in each)\b", post)
+                if each:
+                    end += each.end()
         if scope is None and not total:
             mp = SCOPE_POST.match(post)
             if mp:
@@ -1062,6 +1164,9 @@ class _Reader:
             self.consume(m.start(), m.end())
 
     def units(self) -> None:
+        for m in re.finditer(r"\b(?:a|an|the)\s+(?:short\s+|little\s+|thank-you\s+|love\s+|formal\s+)?letter\s+(?=to\b|for\b|from\b|that\b|which\b|about\b)", self.work):
+            self.genre = self.genre or "letter"
+            self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:a|one|1|single|a single)\s+(?:(?:short|little|quick|simple|catchy|single)\s+)?line\b(?!\s+(?:of|per|for|each|break))", self.work):
             self.genre = self.genre or "line"
             self.consume(m.start(), m.end())
@@ -1076,6 +1181,22 @@ class _Reader:
                 self.unit = "paragraph"
             else:
                 self.genre = self.genre or g
+            self.consume(m.start(), m.end())
+
+    def glue(self) -> None:
+        """Words that only introduce a clause already read ("make sure", "using", "it must"):
+        consumed with it, so they are not reported as not understood."""
+        for m in re.finditer(r"\b(?:and\s+|but\s+|also\s+|please\s+)*(?:(?:make\s+sure|ensure|be\s+sure|remember|note)\s+(?:that\s+)?(?:you\s+)?(?:it\s+)?"
+                             r"|(?:it|this|that|the text|your text|the answer|the poem|each one)?\s*(?:must|should|has to|needs to|will|shall)\s+(?:also\s+)?(?:be\s+|use\s+|have\s+|contain\s+|follow\s+)?"
+                             r"|(?:while\s+|by\s+)?using\s+(?:only\s+)?|with\s+(?:only\s+)?"
+                             r"|(?:use|uses|write|give|keep|have|has|had|contain|contains|containing|include|includes|including|add|adds|adding|make it|it has|it uses|and)\s+(?:only\s+|just\s+|exactly\s+)?"
+                             r"|(?:that|which|and)\s+(?:includes?|contains?|has|have|uses?|is|are)\s+)(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:and\s+)?(?:make\s+sure|ensure|be\s+sure)\s+(?:that\s+)?(?:you\s+)?(?:it\s+|the text\s+|the answer\s+|your answer\s+)?(?:has|have|is|uses|use|contains|includes|gets|stays)?\s*(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\bcounting\s+from\s+the\s+(?:start|beginning|left|first word)\s*,?", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"(?<=\x00)\s*(?:only|please|too|as well|at all|in it|in the text|throughout)\b", self.work):
             self.consume(m.start(), m.end())
 
     # -- topic and leftovers --------------------------------------------------------------
@@ -1117,7 +1238,12 @@ class _Reader:
                 span = self.work[first.start():last.end()] if first and last and last.end() > first.start() else ""
                 if span and "\x00" not in span:
                     topic = span
-        return self._as_written(topic) if topic else None
+        if not topic:
+            return None
+        topic = self._as_written(topic)
+        # As the user wrote it where it can be found ("a quiet Sunday morning", not "sunday")
+        m = re.search(re.escape(topic).replace("\\ ", r"\s+"), self.original, re.I)
+        return m.group(0) if m else topic
 
     def _as_written(self, topic: str) -> str:
         return PLACEHOLDER_RE.sub(lambda m: self.prep.quotes[int(m.group(1))], topic).strip(" ,.-")

@@ -39,13 +39,16 @@ ORDINAL_WORD = re.compile(
 
 # Common misspellings of the grammar's own words (not of values: those stay as written).
 TYPOS = {
-    "evry": "every", "everey": "every", "wrods?": "words", "wrod": "word", "sentances?": "sentences",
-    "sentance": "sentence", "sentense": "sentence", "sentenses": "sentences", "charachters?": "characters",
-    "charcters?": "characters", "caracters?": "characters", "exacly": "exactly", "excatly": "exactly",
-    "exactley": "exactly", "atleast": "at least", "atmost": "at most", "paragrahs?": "paragraphs",
-    "syllabels?": "syllables", "sylables?": "syllables", "rhymng": "rhyming", "ryming": "rhyming",
-    "rhym": "rhyme", "wirte": "write", "wrtie": "write", "lenght": "length", "begining": "beginning",
-    "containg": "containing", "includ": "include", "wihout": "without", "witout": "without",
+    "evry": "every", "everey": "every", "wrods": "words", "wrod": "word", "sentances": "sentences",
+    "sentance": "sentence", "sentense": "sentence", "sentenses": "sentences", "senence": "sentence",
+    "charachters": "characters", "charcters": "characters", "caracters": "characters",
+    "exacly": "exactly", "excatly": "exactly", "exactley": "exactly", "atleast": "at least",
+    "atmost": "at most", "paragrahs": "paragraphs", "paragrah": "paragraph", "syllabels": "syllables",
+    "sylables": "syllables", "sylable": "syllable", "rhymng": "rhyming", "ryming": "rhyming",
+    "wirte": "write", "wrtie": "write", "wrte": "write", "writ": "write", "lenght": "length",
+    "begining": "beginning", "containg": "containing", "inclde": "include", "includ": "include",
+    "wihout": "without", "witout": "without", "dont": "don't", "doesnt": "doesn't", "cant": "can't",
+    "shouldnt": "shouldn't", "mustnt": "mustn't", "teh": "the", "abuot": "about", "abt": "about",
 }
 
 # Quoted values: a quote that opens at a word boundary and closes before one (an apostrophe
@@ -114,6 +117,7 @@ def normalise(request: str) -> Prepared:
     text = re.sub(r"(?i)\bw/o\b", "without", text)
     for typo, word in TYPOS.items():
         text = re.sub(rf"(?i)\b{typo}\b", word, text)
+    text = re.sub(r"(?<![.;:,!?])[ \t]*\n+", " ; ", text.strip())  # a line break ends a clause
     text = " ".join(text.split()).lower()
     text = ORDINAL_WORD.sub(_ordinal_word, text)
     text = NUMBER_WORD.sub(_number_word, text)
@@ -134,7 +138,9 @@ RELATIONS: list[tuple[str, str]] = [
     (r"no (?:less|fewer|shorter) than|not (?:less|fewer|shorter) than|at least|at the least|"
      r"a minimum of|minimum of|minimum|min\.?|or more|or longer|or above|or over|plus|\+", "ge"),
     (r"(?:fewer|less|shorter|lower) than|under|below|beneath|short of", "lt"),
-    (r"(?:more|longer|greater|higher) than|over|above|exceeding|upwards of", "gt"),
+    (r"(?:may|can|should|will|must|is allowed to|are allowed to)?\s*(?:exceed|exceeds|go over|goes over|be over|be more than|"
+     r"be longer than|have more than|has more than|contain more than|run over|run longer than)|"
+     r"(?:more|longer|greater|higher) than|over|above|exceeding|upwards of", "gt"),
     (r"exactly|precisely|just|only|a total of|in total|total|exact", "eq"),
 ]
 RELATION = "|".join(f"(?:{words})" for words, _ in RELATIONS)
@@ -211,11 +217,16 @@ def noun_unit(noun: str) -> str:
 
 # Words that make a leftover span look like a constraint: a clause holding one of these that no
 # rule read is reported as not understood.
+_MEASURE_AFTER = (r"(?:words?|letters?|characters?|chars?|sentences?|lines?|paragraphs?|syllables?|items?|"
+                  r"things?|times|hashtags?|emojis?|commas?|verses?|stanzas?|points?|bullets?|%|percent)")
 CUES = re.compile(
-    r"\d|«\d+»|\b(?:words?|letters?|characters?|chars?|lines?|sentences?|paragraphs?|syllables?|"
-    r"start|starts|starting|begin|begins|beginning|end|ends|ending|rhymes?|rhyming|without|avoid|"
-    r"avoiding|never|each|every|total|under|exactly|precisely|json|yaml|xml|csv|markdown|bold|"
-    r"italics?|capital letters?|all capitals|in capitals|uppercase|upper case|lower ?case|all caps|caps lock|hashtags?|emojis?|items?|list|bullets?|"
+    rf"\d+(?:[- ]|\s+(?:\w+\s+){{0,2}}?){_MEASURE_AFTER}\b|(?:{RELATION})\s+\d|\d+\s+or\s+(?:more|fewer|less)|"
+    r"«\d+»|\b(?:\d+(?:st|nd|rd|th)\s+(?:word|line|sentence|letter|paragraph|syllable))\b|"
+    r"\b(?:without|never|avoid|avoiding|no)\s+(?:(?:the|any|a|using|saying|mentioning|use|say|mention|ever)\s+)*(?:words?|letters?|«)|"
+    r"\bletters?\s+(?:«\d+»|[a-z]\b|of\b|in\b)|\bthe\s+letters?\b|"
+    r"\b(?:words?|characters?|chars?|lines?|sentences?|paragraphs?|syllables?|"
+    r"start|starts|starting|begin|begins|beginning|end|ends|ending|rhymes?|rhyming|"
+    r"each|every|total|under|exactly|precisely|json|yaml|xml|csv|html|markdown|bold|"r"italics?|capital letters?|all capitals|in capitals|uppercase|upper case|lower ?case|all caps|caps lock|hashtags?|emojis?|items?|list|bullets?|"
     r"numbered|at least|at most|no more|fewer|less than|more than|longer|shorter|maximum|minimum|"
     r"limit|count|vowels?|consonants?|comma|commas|punctuation|question marks?|exclamation|"
     r"french|spanish|german|italian|japanese|chinese|latin|language|tense|passive|alphabetical|"
@@ -227,4 +238,6 @@ CUES = re.compile(
     r"block letters|block capitals|lowercase|title case|sentence case|capitali[sz]e\w*|"
     r"present tense|past tense|future tense|"
     r"reverse|backwards|palindrome|anagram|format|columns?|table|title|heading|sonnet|stanzas?|"
-    r"acrostic|haiku|limerick|alliterat\w*|lipogram|respectively)\b|[#@]\w|[$€£]")
+    r"acrostic|haiku|limerick|alliterat\w*|lipogram|respectively|appears?|required|make sure|forget|"
+    r"must|need to be|needs to be|in there|use:|use|using|include|includes|including|contain|contains|"
+    r"containing|mention|mentions|mentioning|feature|featuring|incorporate|incorporating)\b|[#@]\w|[$€£]")

@@ -80,7 +80,7 @@ PHRASINGS = [
     ("Tell me about rivers.", {"topic": "rivers"}),
     ("Write a poem.", {}),
     ("Hello there!", {}),
-    ("What is the capital of France?", {"topic": "capital of france"}),
+    ("What is the capital of France?", {"topic": "capital of France"}),
     ("Write one sentence about the moon using the word 'silver'.",
      {"include": ["silver"], "topic": "the moon"}),
     ("Generate a sentence with exactly 17 words; the 4th, 8th, 11th words to be 'aids', 'positioners', 'nests' respectively.",

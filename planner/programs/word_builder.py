@@ -13,6 +13,8 @@ PROPOSE_INCLUDE = 0.25   # chance a free step proposes a word still to include
 INCLUDE_COST = 4.0       # nats of twist per word still to include
 REPEAT_COST = 3.0        # nats per repeated word pair ("and a, and a"): small LMs loop
 TOPIC_COST = 3.0         # nats off a finished text that mentions none of the topic's words
+TOPIC_TWIST = 2.0        # nats of twist until the text mentions its topic (SMC stays on it early)
+PROPOSE_TOPIC = 0.1      # chance a free step proposes one of the topic's words until one is in
 PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ "
 
 
@@ -63,6 +65,9 @@ class Program(Model):
         # by one that has merely put the work off.
         self.todo = list(spec["include"])
         self.twist(-INCLUDE_COST * len(self.todo))
+        self.on_topic = not spec["topic_words"]
+        if not self.on_topic:
+            self.twist(-TOPIC_TWIST)
         self.history = []          # every word written, lower-cased (for repetition)
 
     def rhymes_back(self, i):
@@ -203,22 +208,25 @@ class Program(Model):
         return left - reserved
 
     async def free_step(self, first):
-        """A free word, or one of the words still to include. Proposing an include word
-        with probability PROPOSE_INCLUDE (and writing the follower's own word otherwise) is
-        importance-corrected, so the weight stays the follower's likelihood of the text:
-        a word forced where it reads badly gets a tiny weight and resampling drops it."""
-        if not self.todo:
+        """A free word, or one of the words still to include (or, until the text mentions its
+        topic, one of the topic's words). Proposing one with probability p (and writing the
+        follower's own word otherwise) is importance-corrected, so the weight stays the
+        follower's likelihood of the text: a word forced where it reads badly gets a tiny
+        weight and resampling drops it."""
+        pool = self.todo or ([] if self.on_topic else self.spec["topic_words"])
+        if not pool:
             await self.free_word(first)
             return
-        m = len(self.todo)
-        must = m >= self.capacity()
-        if must or await self.sample(Bernoulli(PROPOSE_INCLUDE)):
+        m = len(pool)
+        chance = PROPOSE_INCLUDE if self.todo else PROPOSE_TOPIC
+        must = bool(self.todo) and m >= self.capacity()
+        if must or await self.sample(Bernoulli(chance)):
             pick = await self.sample(LogCategorical(list(range(m)), [0.0] * m))
             if not must:
-                self.score(-math.log(PROPOSE_INCLUDE / m))
-            await self.force(self.todo[pick], first)
+                self.score(-math.log(chance / m))
+            await self.force(pool[pick], first)
         else:
-            self.score(-math.log(1 - PROPOSE_INCLUDE))
+            self.score(-math.log(1 - chance))
             await self.free_word(first)
 
     async def free_word(self, first, max_len=None):
@@ -286,6 +294,9 @@ class Program(Model):
         if done:
             self.todo.remove(done[0])
             self.twist(INCLUDE_COST)
+        if not self.on_topic and any(key[:5] == t.lower()[:5] if len(t) >= 4 else key == t.lower() for t in self.spec["topic_words"]):
+            self.on_topic = True
+            self.twist(TOPIC_TWIST)
 
     async def end_sentence(self):
         last = self.sentence == len(self.plan) - 1
@@ -315,11 +326,8 @@ class Program(Model):
 
     def finish_text(self):
         """Finish; a text that never mentions its topic is weighed down (SMC keeps to the topic)."""
-        wanted = self.spec["topic_words"]
-        if wanted:
-            said = [unit(w) for w in self.history]
-            if not any(w[:5] == t[:5] if len(t) >= 4 else w == t for w in said for t in wanted):
-                self.score(-TOPIC_COST)
+        if not self.on_topic:
+            self.score(-TOPIC_COST)
         self.finish()
 
     async def exact_word(self, letters, first):
