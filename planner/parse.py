@@ -101,7 +101,8 @@ VERBS = frozenset("""
 has have is are be use uses using make makes keep keeps start starts begin begins end ends avoid
 avoids include includes contain contains rhyme rhymes mention mentions write give put add split
 let ensure tag stay stays follow follows spell spells finish finishes close open try need needs
-must should appear appears be come comes go goes sit sits show shows land lands fall falls""".split())
+must should appear appears be come comes go goes sit sits show shows land lands fall falls shout thank
+feature features""".split())
 SCOPE_PRE = re.compile(
     r"\b(?P<q>each|every|all|both|any|no|none|not one|not a single|neither|nor)\b"
     r"(?:\s+(?:of\s+)?(?:the|your|my|these|those|its|them|which|it|of))*(?:\s+(?:single|one|last))?"
@@ -237,7 +238,7 @@ class _Reader:
 
     def hashtags(self) -> None:
         tags, people = [], []
-        for m in re.finditer(r"(?:\b(?:the\s+)?hashtags?\s+)?(?<![\w#])#([a-z_]\w*)", self.work):
+        for m in re.finditer(r"(?:\b(?:the\s+)?hashtags?\s+)?(?<![\w#])#(?!\d+\b)(\w+)", self.work):
             tags.append(m.group(1))
             self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:the\s+)?hashtags?\s+(?!«)", self.work):
@@ -253,6 +254,10 @@ class _Reader:
             values, end = self.read_values(m.start() + m.group(0).index("«"))
             tags += [v.lstrip("#") for v in values]
             self.consume(m.start(), end)
+        tags = [self.cased("#", t) for t in tags]
+        people = [self.cased("@", t) for t in people]
+        for m in re.finditer(r"\b(?:these|the following|those|some|the|two|2|three|3)?\s*(?:hashtags?|tags|mentions?|handles?)\s*:?\s*(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
         if tags:
             self.records.append(_Record((0, 0), " ".join("#" + t for t in tags),
                                         "includes " + " ".join("#" + t for t in tags), {"hashtags": tags}))
@@ -261,6 +266,11 @@ class _Reader:
                                         "mentions " + " ".join("@" + t for t in people), {"mentions": people}))
         for m in re.finditer(r"\b(?:with|include|including|add|adding|use|using|and|plus)\s+(?:the\s+)?(?:a\s+)?(?=\x00)", self.work):
             self.consume(m.start(), m.end())
+
+    def cased(self, sign: str, tag: str) -> str:
+        """A hashtag or handle as the user wrote it (#MondayMotivation, not #mondaymotivation)."""
+        m = re.search(rf"{re.escape(sign)}({re.escape(tag)})(?!\w)", self.original, re.I)
+        return m.group(1) if m else tag
 
     def budget(self) -> None:
         money = list(re.finditer(MONEY, self.work))
@@ -1192,7 +1202,12 @@ class _Reader:
                              r"|(?:use|uses|write|give|keep|have|has|had|contain|contains|containing|include|includes|including|add|adds|adding|make it|it has|it uses|and)\s+(?:only\s+|just\s+|exactly\s+)?"
                              r"|(?:that|which|and)\s+(?:includes?|contains?|has|have|uses?|is|are)\s+)(?=\x00)", self.work):
             self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:and\s+)?(?:make\s+sure|be\s+sure|remember|don'?t\s+forget)\s+to\s+(?:use|include|add|tag|mention|put|have|give|keep|write)?\s*(?=\x00)"
+                             r"|\b(?:and\s+)?(?:featuring|feature|features|tag|tagging|mention|mentioning|shout(?:ing)?\s+out(?:\s+to)?|plus|thanking|thank)\s+(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:and\s+)?(?:make\s+sure|ensure|be\s+sure)\s+(?:that\s+)?(?:you\s+)?(?:it\s+|the text\s+|the answer\s+|your answer\s+)?(?:has|have|is|uses|use|contains|includes|gets|stays)?\s*(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:and\s+)?(?:end|finish|close|start|begin|sign off)\s+(?:it|the (?:post|tweet|text|caption|message))?\s*(?:(?:with|on|by)\s+)?(?=\x00)", self.work):
             self.consume(m.start(), m.end())
         for m in re.finditer(r"\bcounting\s+from\s+the\s+(?:start|beginning|left|first word)\s*,?", self.work):
             self.consume(m.start(), m.end())
@@ -1215,6 +1230,10 @@ class _Reader:
         topic = None
         if chosen is not None:
             span = chosen.group("t")
+            for mv in re.finditer(r"\s+(?:and|but|then|while|so)\s+(?:(?:please|also|then)\s+)?(?P<v>[a-z]+)\b", span):
+                if mv.group("v") in VERBS or mv.group("v") in ("write", "make", "keep", "give", "finish", "end", "start", "begin"):
+                    span = span[:mv.start()]  # "about yoga and end it with …": the topic stops at the next verb
+                    break
             cut = _topic_cut(span)
             if cut:
                 span = span[:cut.start()]
