@@ -678,6 +678,22 @@ def bench_paraphrase(
     main(json_path)
 
 
+@bench_app.command("topic")
+def bench_topic(
+    results: Path = typer.Option(..., exists=True, dir_okay=False, help="`council eval` output (JSONL)."),
+    tasks: Path = typer.Option(..., exists=True, dir_okay=False, help="The task file it answered."),
+    json_path: Path = typer.Option(Path("bench/results/topic_judge.json"), "--json"),
+    limit: Optional[int] = typer.Option(None, min=2),
+):
+    """On-topic rate of answers by a likelihood judge (Gemma-3-270M): own request vs an unrelated one."""
+    from bench.topic_judge import judge
+
+    try:
+        judge(results, tasks, json_path, limit=limit)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
 @bench_app.command("collie")
 def bench_collie(
     limit: Optional[int] = typer.Option(10, min=1, help="Tasks per type (0 types have more than 70)."),

@@ -29,7 +29,7 @@ from planner.parse import read_request
 from planner.spec import ConstraintSpec
 
 DATA = Path(__file__).parent / "data" / "paraphrase"
-FILES = ("generated.jsonl", "handwritten.jsonl", "tune_extra.jsonl", "tune_extra2.jsonl")
+FILES = ("generated.jsonl", "handwritten.jsonl", "tune_extra.jsonl", "tune_extra2.jsonl", "tune_extra3.jsonl")
 
 
 def split_of(row: dict) -> str:

@@ -184,7 +184,7 @@ class _Reader:
         "and", "or", "&" (k of them when k is given). Returns (values, end position). Bare
         words stop at a word that opens a clause of its own ("… and has 20 words")."""
         values, end = [], pos
-        item = re.compile(r"\s*(?:(?P<q>«\d+»)|(?P<w>[a-z0-9#@][\w'-]*))")
+        item = re.compile(r"\s*(?:(?P<q>«\d+»)|(?:(?:the|a|an)\s+)?(?P<w>[a-z0-9#@][\w'-]*))")
         sep = re.compile(r"\s*(?:,\s*(?:and|or|&)?|and|or|&|/|\+)\s*")
         p, quoted = pos, False
         while k is None or len(values) < k:
@@ -193,9 +193,14 @@ class _Reader:
                 break
             if m.group("w"):
                 word = m.group("w")
+                if m.group(0).strip() != word and not values:
+                    break  # an article before the first value: "avoid the sea" is no list
                 named = explicit and not values and word not in ("and", "or")  # "the word every"
-                if not named and (not bare or quoted or word in BARE_STOPS or (values and word in VERBS)):
+                if not named and (not bare or quoted or word in BARE_STOPS or word in VERBS):
                     break
+                nxt = re.match(r"\s*([a-z][\w'-]*)", self.work[m.end():])
+                if values and k is None and nxt and nxt.group(1) not in BARE_STOPS and nxt.group(1) != "respectively":
+                    break  # "…, too cliche", "…, everyone says": a new clause, not a list item
             else:
                 quoted = True
             values.append(self.value(m.group("q") or m.group("w")))
@@ -256,7 +261,7 @@ class _Reader:
             self.consume(m.start(), end)
         tags = [self.cased("#", t) for t in tags]
         people = [self.cased("@", t) for t in people]
-        for m in re.finditer(r"\b(?:these|the following|those|some|the|two|2|three|3)?\s*(?:hashtags?|tags|mentions?|handles?)\s*:?\s*(?=\x00)", self.work):
+        for m in re.finditer(r"\b(?:these|the following|those|some|the|two|2|three|3)?\s*(?:hashtags?|tags|mentions?|handles?)\s*(?:it\s+)?(?:with\s+|should be\s+|is\s+|are\s+|:\s*)?(?=\x00)", self.work):
             self.consume(m.start(), m.end())
         if tags:
             self.records.append(_Record((0, 0), " ".join("#" + t for t in tags),
@@ -277,6 +282,8 @@ class _Reader:
         if not money:
             return
         found = list(re.finditer(rf"\b(?P<n>\d+)\s+(?:[a-z'-]+\s+){{0,3}}?(?P<noun>{ITEM_NOUNS})\b(?!\s*(?:1st|first)\s*:)", self.work))
+        if not found:
+            found = list(re.finditer(r"\b(?P<n>\d+)\s+(?P<noun>of\s+them)\b", self.work))
         if not found:  # any plural noun counted near an amount: "3 houseplants", "6 stocking fillers"
             found = [f for f in re.finditer(r"\b(?P<n>\d+)\s+(?:[a-z'-]+\s+){0,2}?(?P<noun>[a-z]{3,}(?:s|es))\b", self.work)
                      if not re.fullmatch(r"words?|lines?|sentences?|characters?|letters?|syllables?|paragraphs?|"
@@ -302,13 +309,15 @@ class _Reader:
         n = int(items.group("n"))
         bullet = "-"
         fmt = None
-        for q in re.finditer(r"«(\d+)»|\bformat(?:ted)?\s*(?::|as|like)\s*(?P<bare>[^,.;\n«]*?(?:price|cost|amount|[$€£])\w*)", self.work):
+        for q in re.finditer(r"«(\d+)»|\b(?:format(?:ted)?\s*(?::|as|like)|(?:write|list|put|give|show)\s+(?:each\s+(?:one|item|line|thing)\s+)?(?:as|like))\s*(?P<bare>[^,.;\n«]*?(?:price|cost|amount|[$€£])\w*)", self.work):
             shown = self.prep.quotes[int(q.group(1))] if q.group(1) else q.group("bare")
             if re.search(r"price|cost|amount|[$€£]|\bx+\b", shown, re.I) and re.search(r"name|item|thing|gift|\w+", shown, re.I):
                 fmt = q
                 bullet = "1." if re.match(r"\s*\d[.)]", shown) else "-" if re.match(r"\s*[-*•]", shown) else ""
         if re.search(r"\bnumbered\b", self.work):
             bullet = "1."
+        elif re.search(r"\b(?:no|without)\s+(?:dashes|bullets|bullet points)\b", self.work):
+            bullet = ""
         try:
             budget = Budget(items=n, total=amount, currency=cur, bound=bound, bullet=bullet)
         except ValidationError as exc:
@@ -347,7 +356,84 @@ class _Reader:
             self.consume(fmt.start(), fmt.end())
         del start
 
+    ACROSTIC_MENTION = re.compile(
+        r"\bacrostic|\b(?:1st|first|initial|starting|opening)\s+(?:letters?|leters)\b[^.;]{0,40}?\b(?:spell|spells|spelling|read|reads|form|gives)"
+        r"|\b(?:spell|spells|spelling)\b[^.;]{0,60}?\b(?:1st|first|initial)\s+(?:letters?|leters)|\bdown\s+the\s+(?:left\s+)?(?:side|margin)"
+        r"|\blines?\b[^.;]{0,30}?\b(?:start|begin|starting|beginning)s?\s+with\s+(?:the|a)\s+letters?\s+(?:of|in|from)"
+        r"|\bspell(?:s|ing)?\s+(?:out\s+)?(?:my|his|her|the|our|their|your)\s+(?:\w+\s+)?(?:name|word)"
+        r"|\binitials\s+of\s+(?:each|every|the)\s+lines?|\bletters?\s+of\s+(?:her|his|my|their|the|your|our)\s+(?:\w+\s+)?name")
+
     def acrostic(self) -> None:
+        """An acrostic: where the request says so, the word to spell is the one the user marked
+        (in capitals, quotes or spaced letters, or the name they give), else the one the
+        patterns find after "of", "for", "spelling"…"""
+        mention = self.ACROSTIC_MENTION.search(self.work)
+        marked = self.marked_word() if mention else None
+        self._acrostic_by_pattern()
+        chosen = next((r for r in self.records if "acrostic" in r.updates), None)
+        if marked is None or (chosen is None and not mention):
+            return
+        word, spans = marked
+        if chosen is not None:
+            if chosen.updates["acrostic"].lower() == word.lower():
+                for a, b in spans:
+                    self.consume(a, b)
+                self.acrostic_glue()
+                return
+            self.records.remove(chosen)  # the patterns found another word than the one marked
+        start = min(a for a, _ in spans)
+        end = max(b for _, b in spans)
+        self.records.append(_Record((start, end), word, f"lines start with the letters of {word.upper()}",
+                                    {"acrostic": word.upper()}))
+        for a, b in spans:
+            self.consume(a, b)
+        self.genre = self.genre or "acrostic poem"
+        self.acrostic_glue()
+
+    def marked_word(self) -> tuple[str, list[tuple[int, int]]] | None:
+        """The word a user marked to be spelled: one word in capitals, or in quotes, or given
+        letter by letter ("S-T-A-R", "K I W I"), or a name they give ("my name is Omar")."""
+        caps = [w for w in re.findall(r"\b[A-Z]{2,12}\b", self.original)
+                if not _is_scheme(w) and w not in ("OK", "TV", "USA", "UK", "PS", "LOL", "PLS", "AM", "PM")]
+        if len(set(caps)) == 1:
+            low = caps[0].lower()
+            spans = [mm.span() for mm in re.finditer(rf"\b{low}\b", self.work)]
+            if spans:
+                return caps[0], spans
+        seq = re.search(r"(?<![\w'])(?P<s>[a-z](?:(?:\s*[,.-]\s*|\s+)[a-z](?![\w'])){2,11})", self.work)
+        if seq:
+            word = re.sub(r"[^a-z]", "", seq.group("s"))
+            return word.upper(), [seq.span("s")]
+        quoted = [q for q in re.finditer(r"«(\d+)»", self.work) if self.prep.quotes[int(q.group(1))].isalpha()
+                  and 2 <= len(self.prep.quotes[int(q.group(1))]) <= 12]
+        if len(quoted) == 1:
+            return self.prep.quotes[int(quoted[0].group(1))], [quoted[0].span()]
+        m = re.search(r"\b(?:my|her|his|our|their)\s+(?:\w+'?s\s+)?name(?:\s+is|'s|\s*,|\s*:|\s+it'?s)?\s*,?\s*(?:it'?s\s+)?([A-Z][a-z]{1,11})\b"
+                      r"|\b(?:named|called)\s+([A-Z][a-z]{1,11})\b", self.original)
+        if m:
+            name = m.group(1) or m.group(2)
+            spans = [mm.span() for mm in re.finditer(rf"\b{name.lower()}\b", self.work)]
+            if spans:
+                return name, spans
+        return None
+
+    def acrostic_glue(self) -> None:
+        """The words around an acrostic's word that only say where it goes."""
+        for m in re.finditer(
+                r"\b(?:using|with|of|for|from|in|spelling|spell|spells|use|is)\s+(?:out\s+)?(?:the\s+)?(?:letters?\s+(?:of|in)\s+)?"
+                r"(?:(?:my|our|his|her|their|the|a|your)\s+)?(?:[a-z]+'s\s+|[a-z]+s'\s+)?(?:[a-z]+\s+)?(?:name|word|letters|colour|color)\b(?:\s+of\s+(?:my|our|his|her|their|the)\s+[a-z]+)?\s*(?:is\s+|:\s*|,\s*)?(?:it'?s\s+)?(?=\x00)"
+                r"|(?<=\x00)\s*,?\s*(?:going|running|written|reading)?\s*(?:down|vertically)(?:\s+the\s+(?:left\s+)?(?:side|margin|edge))?"
+                r"|\b(?:as\s+)?the\s+(?:1st|first|initial|starting)\s+(?:letters?|leters)\s+of\s+(?:each|every|the|its)\s+lines?"
+                r"|\bwith\s+the\s+(?:1st|first|initial)\s+letters?\s+of\s+(?:each|every|the)\s+lines?(?:\s+spelling)?"
+                r"|\b(?:each|every)\s+line\s+(?:starting|beginning|starts|begins)\s+with\s+a\s+letter\s+of\s+(?:her|his|my|their|the|your|our)\s+name"
+                r"|\b(?:the\s+)?initials\s+of\s+(?:each|every|the)\s+lines?\s*:?"
+                r"|\b(?:one\s+of\s+those\s+poems\s+)?where\s+the\s+lines\s+start\s+with\s+the\s+letters\s+of\s+a\s+word"
+                r"|\b(?:the\s+)?(?:vertical|hidden)\s+word\b|\bletters\b(?=\s*\x00)|\bword\b(?=\s*\x00)|"
+                r"\b(?:the\s+)?(?:word|name)\s+(?:is|will be|should be|:)\s*:?\s*(?=\x00)|\b(?:make|write|do|get)\s+(?:me\s+)?(?:an?\s+)?acrostic(?:\s+poem)?\b"
+                r"|\b(?:an?\s+)?acrostic(?:\s+poem)?\b", self.work):
+            self.consume(m.start(), m.end())
+
+    def _acrostic_by_pattern(self) -> None:
         letters = r"(?:(?P<seq>[a-z](?:(?:\s*,\s*|\s+|\s*-\s*|\.\s*)(?:and\s+)?[a-z](?![\w'])){1,15})\.?(?![\w'])|(?P<v>«\d+»|[a-z]+))"
         patterns = [
             rf"acrostic(?:\s+poem)?\s+(?:of|for|on|spelling(?:\s+out)?|using|with|that spells(?:\s+out)?)\s+(?:the\s+)?(?:(?:word|name|letters?)\s+)?(?:(?:of|in)\s+)?(?:the\s+(?:word|name)\s+)?{letters}",
@@ -362,7 +448,7 @@ class _Reader:
             rf"(?:each|every|all)\s+(?:the\s+)?lines?\s+(?:must |should |will |to |has to |have to )?(?:starts?|begins?|opens?)\s+with\s+(?:a|the|one)\s+letters?\s+(?:of|from|in)\s+(?:the\s+(?:word|name)\s+)?{letters}(?:,?\s+in\s+order)?",
             rf"(?:with\s+)?{letters}\s+(?:running\s+|written\s+)?down\s+the\s+(?:left\s+)?(?:side|margin|edge)",
             rf"acrostic(?:\s+poem)?\s*(?::|-|,)\s*(?:spelling\s+(?:out\s+)?|for\s+|word\s*:?\s*)?{letters}",
-            rf"(?:whose|with|where the|the|its)\s+(?:1st|initial|first|starting|opening)\s+letters?\s+(?:should\s+|will\s+|must\s+)?(?:spell|spells|read|reads|form|forms)\s+(?:out\s+)?{letters}",
+            rf"(?:(?:whose|with|where the|the|its)\s+)?(?:1st|initial|first|starting|opening)\s+letters?\s+(?:should\s+|will\s+|must\s+)?(?:spell|spells|read|reads|form|forms)\s+(?:out\s+)?{letters}",
             r"lines?\b[^.;«]{0,30}?\b(?:start|begin|starts|begins|starting|beginning)\s+with\s+(?:the\s+letters\s+)?(?P<seq2>[a-z](?:(?:\s*,\s*|\s+|\s*-\s*)(?:and\s+)?[a-z](?![\w'])){2,15})",
             rf"(?:each|every)\s+line'?s\s+(?:1st|first|initial|starting|opening)\s+letters?\s+(?:should\s+|must\s+|will\s+)?(?:spell|spells|read|reads|form|forms|make)\s+(?:out\s+)?{letters}",
             rf"reading\s+down\s+the\s+(?:1st|first|initial)\s+letters?\s+(?:gives|spells|reads|shows)\s+{letters}",
@@ -762,7 +848,11 @@ class _Reader:
             if not values:
                 continue
             first = re.match(r"\s*([a-z]+)", self.work[m.end():])
-            if first and first.group(1) in ("a", "an", "the", "some", "capital", "question", "exclamation", "period",
+            last_word = re.match(r"\s*(?:a|an|the)\s*(?:[.;,!?)]|$)", self.work[m.end():])
+            if last_word:  # "every sentence has to start with The": the article is the word
+                values, end = [self.work[m.end():].split()[0].strip(".;,!?)")], m.end() + len(last_word.group(0).rstrip(".;,!?) "))
+                values = [re.search(rf"\b{values[0]}\b", self.original, re.I).group(0) if re.search(rf"\b{values[0]}\b", self.original, re.I) else values[0]]
+            elif first and first.group(1) in ("a", "an", "the", "some", "capital", "question", "exclamation", "period",
                                             "full", "rhyme", "rhyming", "letter", "letters", "vowel", "number",
                                             "emoji", "hashtag"):
                 continue  # "end with a question", "start with a capital letter": not a word
@@ -903,7 +993,7 @@ class _Reader:
                 self.take(m.start(), end, "avoids " + ", ".join(f"'{v}'" for v in values), exclude=values)
         vals = r"(?:«\d+»|[a-z][\w'-]*)(?:\s*(?:,|and|or)\s*(?:«\d+»|[a-z][\w'-]*))*"
         for m in re.finditer(rf"(?:\bthe\s+(?:words?|terms?)\s+(?P<v>{vals})|(?P<q>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*))\s+"
-                             r"(?:(?:must|should|can|may|will|is|are|does|do)(?:\s+not|n'?t)?\s+(?:ever\s+)?(?:not\s+)?|never\s+|is not allowed to\s+|are not allowed to\s+)"
+                             r"(?:(?:must|should|can|may|will|is|are|does|do)(?:\s+not|n'?t)\s+(?:ever\s+)?|never\s+|is not allowed to\s+|are not allowed to\s+)"
                              r"(?:appears?|be used|show up|shows up|occurs?|be in it|be included|be mentioned|gets? used|is used|feature)\b"
                              r"|(?:\bthe\s+(?:words?|terms?)\s+(?P<v2>" + vals + r")|(?P<q2>«\d+»(?:\s*(?:,|and|or)\s*«\d+»)*))\s+(?:is|are)\s+(?:banned|forbidden|not allowed|off limits|off-limits|prohibited|out)\b"
                              rf"|\bkeep\s+(?:the\s+(?:words?|terms?)\s+)?(?P<v3>{vals})\s+out(?:\s+of\s+(?:it|the text|the answer|your answer|this|the poem|the story))?\b"
@@ -948,11 +1038,11 @@ class _Reader:
         "required words: a, b", "it must contain X"."""
         vals = r"(?:«\d+»|[a-z][\w'-]*)(?:\s*(?:,|and|&)\s*(?:«\d+»|[a-z][\w'-]*))*"
         post = (r"(?:must|should|has to|have to|need to|needs to|will|shall|is to|are to)\s+(?:all\s+)?(?:also\s+)?"
-                r"(?:appear|be used|be in it|be in there|be included|show up|be mentioned|feature|be there|occur|be in the (?:text|answer|poem|story))\b")
+                r"(?:appear|be used|be in it|be in there|be included|show up|be mentioned|feature|be there|occur|be in the (?:text|answer|poem|story|list))\b")
         for m in re.finditer(rf"(?:\bthe\s+(?:words?|terms?)\s+)?(?P<v>«\d+»(?:\s*(?:,|and|&)\s*«\d+»)*)\s+{post}"
-                             rf"|(?:^|(?<=[;:.,!?])\s*|\b(?:and|but|also)\s+)(?P<b>[a-z][\w'-]*(?:\s*(?:,|and)\s*[a-z][\w'-]*)*)\s+{post}"
+                             rf"|(?:^|(?<=[;:.,!?])\s*|\b(?:and|but|also)\s+)(?:the\s+words?\s+)?(?P<b>[a-z][\w'-]*(?:\s*(?:,|and)\s*[a-z][\w'-]*)*)\s+{post}"
                              rf"|\bmake\s+sure\s+(?:that\s+)?(?:you\s+)?(?:(?:use|include|mention)\s+)?(?:the\s+words?\s+)?(?P<s>{vals})(?:\s+(?:appears?|is used|are used|shows? up|is in it|are in it|is included|are included|gets? mentioned|is mentioned))?(?=\s*[,.;:!?)]|\s*$|\s+(?:and|in|somewhere|too|as well)\b)"
-                             rf"|\b(?:work|fit|weave|slip|get)\s+(?:the\s+words?\s+)?(?P<w>{vals})\s+(?:in)?to\b"
+                             rf"|\b(?:work|fit|weave|slip|get|put|pop|stick|squeeze|throw)\s+(?:the\s+words?\s+)?(?P<w>{vals})\s+(?:into|in(?:\s+(?:there|it|somewhere))?)\b"
                              rf"|\b(?:required|must-have|mandatory|key|target)\s+(?:words?|terms?)\s*:\s*(?P<r>{vals})"
                              rf"|\b(?:words?\s+to\s+(?:use|include)|use|include)\s*:\s*(?P<u>{vals})"
                              rf"|\b(?:don'?t|do not|never)\s+forget\s+to\s+(?:use|include|mention)\s+(?:the\s+words?\s+)?(?P<f>{vals})"
@@ -1105,6 +1195,10 @@ class _Reader:
             if mp:
                 scope = noun_unit(mp.group("noun").rstrip("s") + "s") if mp.group("noun") else self.container(start, meas)
                 end = end + mp.end()
+                late = re.match(rf"\s+(?P<suf>{SUFFIX_RELATION}|exactly|precisely)\b", self.text[end:])
+                if late and count is None and rel == "eq":
+                    rel = relation_of(late.group("suf"))
+                    end += late.end()
         if scope == meas:
             scope = None
         try:
@@ -1163,7 +1257,9 @@ class _Reader:
     def count_nouns(self) -> None:
         """"One-sentence", "single sentence" name the unit; a couplet, tercet or quatrain is a
         number of lines; "a few words" is no count at all."""
-        for m in re.finditer(r"\b(?:a\s+|(?P<k>\d+)\s+)?(?P<g>couplet|tercet|quatrain)s?\b", self.work):
+        for m in re.finditer(r"\b(?:a\s+|one\s+|(?P<k>\d+)\s+)?(?P<g>couplet|tercet|quatrain)(?P<pl>s)?\b", self.work):
+            if m.group("pl") and not m.group("k"):
+                continue  # "in couplets": a rhyme pattern, not a count
             n = {"couplet": 2, "tercet": 3, "quatrain": 4}[m.group("g")] * int(m.group("k") or 1)
             self.take(m.start(), m.end(), f"a {m.group('g')}: {n} lines", lines=Count(exactly=n))
             self.genre = self.genre or m.group("g")
@@ -1208,6 +1304,11 @@ class _Reader:
         for m in re.finditer(r"\b(?:and\s+)?(?:make\s+sure|ensure|be\s+sure)\s+(?:that\s+)?(?:you\s+)?(?:it\s+|the text\s+|the answer\s+|your answer\s+)?(?:has|have|is|uses|use|contains|includes|gets|stays)?\s*(?=\x00)", self.work):
             self.consume(m.start(), m.end())
         for m in re.finditer(r"\b(?:and\s+)?(?:end|finish|close|start|begin|sign off)\s+(?:it|the (?:post|tweet|text|caption|message))?\s*(?:(?:with|on|by)\s+)?(?=\x00)", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:with\s+)?(?:the\s+)?lines?\s+(?:of|with|having)\s+(?=\x00)|\b(?:1|one)\s+(?:each|apiece|per (?:person|kid|child))\b"
+                             r"|\bnumbered(?:\s+\d\.?)*|\b(?:with\s+)?no\s+(?:dashes|bullets|bullet points)\b", self.work):
+            self.consume(m.start(), m.end())
+        for m in re.finditer(r"\b(?:and\s+)?(?:stick|put|pop|add|tack|slap)\s+(?:on\s+)?(?=\x00)|(?<=\x00)\s*(?:on|at)\s+the\s+(?:end|bottom)\b", self.work):
             self.consume(m.start(), m.end())
         for m in re.finditer(r"\bcounting\s+from\s+the\s+(?:start|beginning|left|first word)\s*,?", self.work):
             self.consume(m.start(), m.end())

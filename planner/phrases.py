@@ -49,6 +49,8 @@ TYPOS = {
     "begining": "beginning", "containg": "containing", "inclde": "include", "includ": "include",
     "wihout": "without", "witout": "without", "dont": "don't", "doesnt": "doesn't", "cant": "can't",
     "shouldnt": "shouldn't", "mustnt": "mustn't", "teh": "the", "abuot": "about", "abt": "about",
+    "sentnces": "sentences", "sentnce": "sentence", "charecters": "characters", "charecter": "character",
+    "less then": "less than", "more then": "more than", "fewer then": "fewer than", "longer then": "longer than",
 }
 
 # Quoted values: a quote that opens at a word boundary and closes before one (an apostrophe
@@ -115,6 +117,7 @@ def normalise(request: str) -> Prepared:
     text = text.replace("’", "'").replace("‘", "'") if not re.search(r"‘[^’]+’", text) else text
     text = QUOTE.sub(hold, text)
     text = re.sub(r"(?i)\bw/o\b", "without", text)
+    text = re.sub(r"(?i)\bw/(?=\s)", "with", text)
     for typo, word in TYPOS.items():
         text = re.sub(rf"(?i)\b{typo}\b", word, text)
     text = re.sub(r"(?<![.;:,!?])[ \t]*\n+", " ; ", text.strip())  # a line break ends a clause
@@ -145,7 +148,7 @@ RELATIONS: list[tuple[str, str]] = [
 ]
 RELATION = "|".join(f"(?:{words})" for words, _ in RELATIONS)
 # A relation written after the number: "10 words or fewer", "12 words max".
-SUFFIX_RELATION = r"or (?:fewer|less|under|shorter)|or more|or longer|or above|or over|max(?:imum)?|tops|at most|at least|minimum|min|plus|\+"
+SUFFIX_RELATION = r"exactly|precisely|or (?:fewer|less|under|shorter)|or more|or longer|or above|or over|max(?:imum)?|tops|at most|at least|minimum|min|plus|\+"
 
 
 def relation_of(words: str | None) -> str:
@@ -238,6 +241,6 @@ CUES = re.compile(
     r"block letters|block capitals|lowercase|title case|sentence case|capitali[sz]e\w*|"
     r"present tense|past tense|future tense|"
     r"reverse|backwards|palindrome|anagram|format|columns?|table|title|heading|sonnet|stanzas?|"
-    r"acrostic|haiku|limerick|alliterat\w*|lipogram|respectively|appears?|required|make sure|forget|"
+    r"in it|in there|has to be|have to be|one of them|acrostic|haiku|limerick|alliterat\w*|lipogram|respectively|spell|spells|spelling|spelled|spelt|appears?|required|make sure|forget|"
     r"must|need to be|needs to be|in there|use:|use|using|include|includes|including|contain|contains|"
     r"containing|mention|mentions|mentioning|feature|featuring|incorporate|incorporating)\b|[#@]\w|[$€£]")
