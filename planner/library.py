@@ -72,7 +72,7 @@ def plan_reading(reading: Reading, request: str, max_tokens: int = 64) -> Plan:
     if spec.budget is not None:
         b = spec.budget
         data = {"items": b.items, "total": b.total, "currency": b.currency, "bound": b.bound,
-                "bullet": b.bullet, "constraints": spec.model_dump(exclude_none=True, exclude={"topic", "genre"})}
+                "bullet": b.bullet, "topic_words": topic_words(spec), "constraints": spec.model_dump(exclude_none=True, exclude={"topic", "genre"})}
         return Plan(source=_program("item_list", data), prompt=budget_prompt(spec), spec=spec,
                     reading=reading, recognised=spec.describe(), template="item_list", rounds=b.items + 16)
     data = program_parameters(spec)

@@ -336,11 +336,11 @@ class _Reader:
         if tail:
             self.consume(items.end("noun"), items.end("noun") + tail.end())
         self.consume(m.start(), m.end())
-        for pat in (r"(?:that\s+|which\s+)?(?:together\s+|in total\s+|altogether\s+)?(?:add(?:s|ing)? up to|sum(?:s|ming)?(?: up)? to|"
+        for pat in (r"(?:that\s+|which\s+)?(?:(?:together|in total|altogether|add(?:s|ing)? up to|sum(?:s|ming)?(?: up)? to|"
                     r"total(?:s|ling|ing|led|ed)?(?: of| at)?|come to|coming to|cost(?:s|ing)?(?: a total of| exactly| in total| altogether)?|"
                     r"for a total of|a total of|budget(?: of| is|:)?|spend(?:ing)?(?: exactly)?|worth|priced at|"
                     r"under|less than|below|cheaper than|at most|no more than|not more than|up to|max(?:imum)?(?: of)?|within|"
-                    r"not exceed(?:ing)?|on a budget of|don'?t exceed|without going over|exactly|precisely)\s*(?=\x00)",
+                    r"not exceed(?:ing)?|on a budget of|don'?t exceed|without going over|exactly|precisely)\s*)+(?=\x00)",
                     r"(?<=\x00)\s*(?:in total|total|altogether|or less|max|at most|or under|tops|combined|overall|all together|exactly)\b",
                     r"\b(?:one|1|each) (?:per|on (?:a|its own|each)) line\b|\bon separate lines\b|\bone per line\b|\beach on (?:its own|a new|a separate) line\b",
                     r"\b(?:(?:each|every) (?:line|item|entry) (?:(?:is |should be |must be )?(?:written|formatted|laid out) )?)?(?:in the format|formatted as|in the form|like|as|format:?|using the format)\s+(?=«)",

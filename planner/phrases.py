@@ -125,7 +125,6 @@ def normalise(request: str) -> Prepared:
     text = ORDINAL_WORD.sub(_ordinal_word, text)
     text = NUMBER_WORD.sub(_number_word, text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 1,000 -> 1000
-    text = re.sub(r"\b(?:colour|color)", "colour", text)
     return Prepared(text=text, quotes=quotes)
 
 

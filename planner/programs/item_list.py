@@ -8,6 +8,8 @@
 # numbers the follower finds plausible (not "$1" for a tent and "$45" for a napkin).
 
 MAX_NAME_WORDS = 4
+PROPOSE_TOPIC = 0.2   # chance a name's word is proposed from the topic ("Tent" -> "Camping tent")
+TOPIC_COST = 3.0      # nats off a finished list that never mentions its topic
 
 
 class Program(Model):
@@ -24,6 +26,7 @@ class Program(Model):
         # The amounts' room: the total itself, or one less when the total is a bound to stay under.
         self.left = int(SPEC["total"]) - (1 if SPEC["bound"] == "under" else 0)
         self.bullet = [lm.encode(SPEC["bullet"])[0]] if SPEC["bullet"] == "-" else []
+        self.on_topic = not SPEC["topic_words"]
 
     def immutable_properties(self):
         return {"spec", "digits"}
@@ -45,13 +48,13 @@ class Program(Model):
         items_after = self.spec["items"] - self.item - 1
         if items_after == 0 and self.spec["bound"] != "exactly":
             await self.amount(self.left)  # any amount that keeps the total in bounds
-            self.finish()
+            self.done()
             return
         if items_after == 0:
             for ch in str(self.left):  # the last amount is what is left
                 await self.observe(ctx.next_token(), self.digits[int(ch)])
             await self.observe(ctx.mask_dist(vocab.from_ids(self.digits)), False)
-            self.finish()
+            self.done()
             return
         amount = await self.amount(self.left - items_after)
         self.left = self.left - amount
@@ -63,6 +66,10 @@ class Program(Model):
         ctx = self.context
         vocab = ctx.lm.vocab
         for n in range(MAX_NAME_WORDS):
+            if not self.on_topic and await self.topic_word(first and n == 0):
+                if await self.sample(ctx.mask_dist(vocab.from_ids([self.colon]))):
+                    return
+                continue
             starts = vocab.capital_word_starts() & vocab.max_chars(12) if first and n == 0 else \
                 vocab.alpha_word_starts() & vocab.max_chars(13)
             if first and n == 0:
@@ -78,6 +85,29 @@ class Program(Model):
                 return
             if await self.sample(ctx.mask_dist(vocab.from_ids([self.colon]))):
                 return
+
+    async def topic_word(self, first):
+        """Maybe (PROPOSE_TOPIC, importance-corrected) one of the topic's words as this word."""
+        words = self.spec["topic_words"]
+        if not await self.sample(Bernoulli(PROPOSE_TOPIC)):
+            self.score(-math.log(1 - PROPOSE_TOPIC))
+            return False
+        pick = await self.sample(LogCategorical(list(range(len(words))), [0.0] * len(words)))
+        self.score(-math.log(PROPOSE_TOPIC / len(words)))
+        word = words[pick]
+        word = word[:1].upper() + word[1:] if first else " " + word.lower()
+        for token in self.context.lm.encode(word):
+            await self.observe(self.context.next_token(), token)
+        await self.observe(self.context.mask_dist(self.context.lm.vocab.alpha_continuations()), False)
+        self.on_topic = True
+        return True
+
+    def done(self):
+        if not self.on_topic:
+            said = self.context.text.lower()
+            if not any(w.lower()[:5] in said for w in self.spec["topic_words"]):
+                self.score(-TOPIC_COST)
+        self.finish()
 
     async def amount(self, most):
         """A whole amount from 1 to `most`, digit by digit under masks that keep it in range."""

@@ -208,26 +208,31 @@ class Program(Model):
         return left - reserved
 
     async def free_step(self, first):
-        """A free word, or one of the words still to include (or, until the text mentions its
-        topic, one of the topic's words). Proposing one with probability p (and writing the
-        follower's own word otherwise) is importance-corrected, so the weight stays the
+        """A free word, or one of the words still to include, or (until the text mentions its
+        topic) one of the topic's words. Each proposal is made with a fixed chance and
+        importance-corrected (the follower's own word otherwise), so the weight stays the
         follower's likelihood of the text: a word forced where it reads badly gets a tiny
         weight and resampling drops it."""
-        pool = self.todo or ([] if self.on_topic else self.spec["topic_words"])
-        if not pool:
-            await self.free_word(first)
-            return
-        m = len(pool)
-        chance = PROPOSE_INCLUDE if self.todo else PROPOSE_TOPIC
-        must = bool(self.todo) and m >= self.capacity()
-        if must or await self.sample(Bernoulli(chance)):
-            pick = await self.sample(LogCategorical(list(range(m)), [0.0] * m))
-            if not must:
-                self.score(-math.log(chance / m))
-            await self.force(pool[pick], first)
-        else:
-            self.score(-math.log(1 - chance))
-            await self.free_word(first)
+        if self.todo:
+            m = len(self.todo)
+            must = m >= self.capacity()
+            if must or await self.sample(Bernoulli(PROPOSE_INCLUDE)):
+                pick = await self.sample(LogCategorical(list(range(m)), [0.0] * m))
+                if not must:
+                    self.score(-math.log(PROPOSE_INCLUDE / m))
+                await self.force(self.todo[pick], first)
+                return
+            self.score(-math.log(1 - PROPOSE_INCLUDE))
+        topic = [] if self.on_topic else self.spec["topic_words"]
+        if topic:
+            m = len(topic)
+            if await self.sample(Bernoulli(PROPOSE_TOPIC)):
+                pick = await self.sample(LogCategorical(list(range(m)), [0.0] * m))
+                self.score(-math.log(PROPOSE_TOPIC / m))
+                await self.force(topic[pick], first)
+                return
+            self.score(-math.log(1 - PROPOSE_TOPIC))
+        await self.free_word(first)
 
     async def free_word(self, first, max_len=None):
         ctx = self.context
