@@ -22,7 +22,7 @@ class Verdict(BaseModel):
 
 def judge(reading: Reading, text: str) -> Verdict:
     if reading.not_understood:
-        return Verdict(passed=None, reason="not verified: part of the request was not understood ("
+        return Verdict(passed=None, reason="part of the request was not understood, so nothing was verified ("
                        + "; ".join(f"'{s}'" for s in reading.not_understood) + ")")
     if not text.strip():
         return Verdict(passed=False, reason="the answer is empty")
