@@ -22,6 +22,7 @@ import asyncio
 import logging
 import mmap
 import os
+import re
 import signal
 import socket
 import time
@@ -60,6 +61,15 @@ class _Worker:
         self.dead: str | None = None  # why it can take no more calls
         self.engine_busy = 0  # next-token requests of this worker the engine is answering
         self.tasks: set[asyncio.Task] = set()
+
+
+def needs_phonetics(source: str) -> bool:
+    """Whether a program counts syllables or rhymes (so its worker needs the pronouncing
+    dictionary loaded before it is forked). A library template says so in its SPEC line."""
+    head = source.split("\n", 1)[0]
+    if head.startswith("SPEC = "):
+        return bool(re.search(r"'(?:syllables|line_syllables)': \[\d|'(?:rhyme|rhyme_scheme)': '[A-Za-z]", head))
+    return bool(re.search(r"\b(?:syllables|rhymes_of|rhyme)\s*\(|line_syllables|rhyme_scheme", source))
 
 
 class ParticleHost:
@@ -147,7 +157,8 @@ class ParticleHost:
             limits = spec.limits
             pid = await zygote.fork([cmd_there.fileno(), sync_there.fileno(), slab_fd], {
                 "slots": SLOTS, "vocab_size": self.vocab_size,
-                "memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s})
+                "memory_mb": limits.memory_mb, "cpu_s": limits.cpu_s,
+                "phonetics": needs_phonetics(spec.source)})
         except ZygoteFailed as exc:
             for s in (cmd_here, sync_here):
                 s.close()

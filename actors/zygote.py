@@ -193,9 +193,6 @@ def _warm(tokenizer, vocab) -> None:
         getattr(vocab, name)()
     for n in range(1, 13):
         vocab.max_chars(n)
-    from planner.phonetics import warm
-
-    warm()  # the pronouncing dictionary: syllable counts and rhymes in programs and checks
 
     async def run() -> None:
         runtime = ParticleRuntime(WorkerLM(tokenizer, vocab, _WarmEngine(vocab.size), None))
@@ -235,10 +232,24 @@ def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
                 while len(codes) > 4096:
                     codes.pop(next(iter(codes)))
 
+    # The pronouncing dictionary (syllables, rhymes) takes half a second to load: loaded when
+    # the zygote is first idle, or before a fork whose program needs it, never on the path of
+    # a request that does not (a confined worker could not open the file itself).
+    phonetics_loaded = False
+
+    def load_phonetics() -> None:
+        nonlocal phonetics_loaded
+        if not phonetics_loaded:
+            from planner.phonetics import warm
+
+            warm()
+            phonetics_loaded = True
+
     while True:
         readable, _, _ = select.select([ctl], [], [], 0.5)
         reap()
         if not readable:
+            load_phonetics()
             continue
         try:
             data, fds, _, _ = socket.recv_fds(ctl, 65536, 8)
@@ -251,6 +262,8 @@ def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
         message = json.loads(data)
         op = message.get("op")
         if op == "fork":
+            if message.get("phonetics"):
+                load_phonetics()
             pid = os.fork()
             if pid == 0:
                 ctl.close()

@@ -91,12 +91,15 @@ def stuck_replica_class():
 
 def test_a_replica_stuck_mid_run_is_replaced_and_the_request_completes(ray_local, tiny_model_dir):
     config = pool_config(tiny_model_dir)
-    config.pool = config.pool.model_copy(update={"call_timeout_s": 3.0})
 
     async def scenario():
         pool = await FollowerPool(stuck_replica_class(), config).start(monitor=True)
         try:
             spec = ProgramSpec(source=generic_program(25, chat=False), prompt="Once upon a time", seed=0)
+            # Warm both replicas (their program workers' zygotes start on a first request, which
+            # on a loaded machine can take longer than the tight deadline below), then tighten it.
+            await Scheduler(spec, InferenceConfig(particles=8, seed=1, max_rounds=2), pool.replica_handles).run()
+            pool.pool_config = pool.pool_config.model_copy(update={"call_timeout_s": 3.0})
             stuck = pool.replicas[0].handle
 
             async def on_round(trace):
