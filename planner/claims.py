@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from planner.constraints import sentences
 from planner.parse import Reading
 from planner.spec import unmet
 
@@ -26,9 +27,10 @@ def judge(reading: Reading, text: str) -> Verdict:
                        + "; ".join(f"'{s}'" for s in reading.not_understood) + ")")
     if not text.strip():
         return Verdict(passed=False, reason="the answer is empty")
-    if reading.spec.is_empty():
-        return Verdict(passed=True, reason=None)
     failed = unmet(reading.spec, text)
+    spec = reading.spec
+    if spec.unit == "sentence" and spec.sentences is None and not spec.in_lines and len(sentences(text)) != 1:
+        failed.append("one sentence")  # "write a sentence": the unit is a constraint too
     if failed:
         return Verdict(passed=False, reason="the answer fails: " + "; ".join(failed))
     return Verdict(passed=True)
