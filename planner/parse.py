@@ -159,6 +159,7 @@ class _Reader:
         self.refused: list[str] = []
         self.unit = "text"
         self.genre: str | None = None
+        self.topic_hint: str | None = None       # an item list's things ("3 gifts" -> "gifts"), when no "about"
         self.plural: list[tuple[int, str]] = []   # (position, unit) of plural unit counts, for "them"
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -325,7 +326,6 @@ class _Reader:
             self.consume(items.start(), items.end())
             self.consume(m.start(), m.end())
             return
-        start = min(items.start(), m.start())
         self.records.append(_Record((items.start(), m.end()), f"{self.text[items.start():items.end()]} … "
                                     f"{self.text[m.start():m.end()]}", budget.describe(), {"budget": budget}))
         self.topic_hint = self.text[items.start():items.end()]
@@ -354,7 +354,6 @@ class _Reader:
                 self.consume(mm.start(), mm.end())
         if fmt is not None:
             self.consume(fmt.start(), fmt.end())
-        del start
 
     ACROSTIC_MENTION = re.compile(
         r"\bacrostic|\b(?:1st|first|initial|starting|opening)\s+(?:letters?|leters)\b[^.;]{0,40}?\b(?:spell|spells|spelling|read|reads|form|gives)"
@@ -871,7 +870,6 @@ class _Reader:
                 vend = self.read_values(m.end(), k=1)[1]
                 end = vend
             side = "start" if start_verb else "end"
-            s0 = m.start() - len(pre) + (len(pre) - len(pre.lstrip())) if which != "text" else m.start()
             s0 = self.scope_start if self.scope_start is not None else m.start()
             if which == "every":
                 if side == "start":
@@ -1344,7 +1342,7 @@ class _Reader:
                 topic = span.strip()
                 start = chosen.start("t")
                 self.consume(chosen.start(), start + len(span))
-        if topic is None and getattr(self, "topic_hint", None):
+        if topic is None and self.topic_hint:
             topic = self.topic_hint
         if topic is None:
             rest = FILLERS.sub(" ", self.work.replace("\x00", " "))
@@ -1492,7 +1490,7 @@ class _Reader:
                 for i, v in enumerate(values, 1):
                     data.setdefault("sentence_starts", {})[i] = v
         for kind, side, which, word in edges:
-            if kind == "line" or (kind == "text" and in_lines and side == "start" and False):
+            if kind == "line":
                 n = n_lines
                 if side == "end" and n is not None and which in (n, -1):
                     data.setdefault("sentence_ends", {})[-1] = word
