@@ -678,6 +678,21 @@ def bench_paraphrase(
     main(json_path)
 
 
+@bench_app.command("structured")
+def bench_structured(
+    tasks: Optional[int] = typer.Option(None, min=1, help="An even spread of this many corpus tasks (default: all)."),
+    particles: int = typer.Option(8, min=1, help="SMC particles per task."),
+    model: str = typer.Option("smollm2", help="The follower."),
+    json_path: Path = typer.Option(Path("bench/results/structured.json"), "--json", help="Write the figures here."),
+):
+    """Structured output: valid and sensible rates of unconstrained, masked and SMC decoding,
+    distance to the exact constrained distribution, and the mask's per-token cost."""
+    from bench.structured import main
+
+    argv = ["--particles", str(particles), "--model", model, "--out", str(json_path)]
+    main(argv + (["--tasks", str(tasks)] if tasks else []))
+
+
 @bench_app.command("topic")
 def bench_topic(
     results: Path = typer.Option(..., exists=True, dir_okay=False, help="`council eval` output (JSONL)."),

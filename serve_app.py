@@ -71,6 +71,7 @@ from cluster.tasks import (
     Gate, IdempotencyConflict, QueueFull, UnknownTask, describe_errors, field_path, new_task_id, public_message,
     unwrap,
 )
+from planner.grammar import GrammarError, from_guided, from_response_format, to_response_format
 from planner.sandbox import ProgramError
 
 # Under Serve's logger, so the access log (one JSON line per request, with the tenant, never
@@ -193,6 +194,20 @@ def _usage(result) -> dict:
     prompt = (led.planner_prompt_tokens + led.follower_prompt_tokens) if led else result.prompt_tokens
     completion = (led.planner_completion_tokens if led else 0) + result.follower_tokens
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def structured_output(chat: ChatCompletionRequest):
+    """The grammar a chat request asks for: `response_format`, or vLLM's `guided_*` /
+    `structured_outputs` extras (not both). GrammarError, one sentence, if it is unusable."""
+    # Above the deployments: defined below them, the ingress replica could not find it (NameError).
+    from_format = from_response_format(chat.response_format)
+    from_extras = from_guided(chat.model_extra or {})
+    if from_format is not None and from_extras is not None:
+        raise GrammarError("give response_format or a guided_* / structured_outputs field, not both.")
+    grammar = from_format or from_extras
+    if grammar is not None:
+        grammar.check()
+    return grammar
 
 
 def _load_config(config: Optional[dict]) -> CouncilConfig:
@@ -377,9 +392,14 @@ class CouncilIngress:
         if chat.model not in AVAILABLE_STRATEGIES:
             raise _unknown_strategy(chat.model, "model")
         try:
+            grammar = structured_output(chat)
+        except GrammarError as exc:
+            raise ApiError(400, str(exc), param="response_format", code="invalid_response_format") from None
+        try:
             prompt = chat.prompt()
             task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
-                               max_tokens=chat.max_completion_tokens or chat.max_tokens or 64)
+                               max_tokens=chat.max_completion_tokens or chat.max_tokens or 64,
+                               response_format=to_response_format(grammar) if grammar else None)
         except ValidationError as exc:  # e.g. a message longer than a prompt may be
             message = describe_errors(exc.errors()).replace("prompt:", "messages:", 1)
             raise ApiError(400, message, param="messages", code="invalid_messages") from None

@@ -36,6 +36,7 @@ import numpy as np
 
 from actors.channel import HEADER, ChannelClosed, pack, read_frame, unpack, write_frame
 from planner import program as api
+from planner.grammar import llg_tokenizer
 from planner.masks import Vocabulary
 from planner.sandbox import (
     CompiledProgram, ProgramError, SandboxLimits, compile_program, run_step, run_sync, use_os_memory_limit,
@@ -127,6 +128,9 @@ class WorkerLM:
 
     async def _next_token_logprobs(self, token_ids) -> np.ndarray:
         return await self._engine.logprobs(token_ids)
+
+    def _grammar_tokenizer(self):
+        return llg_tokenizer(self._tokenizer, self.vocab.size, self.eos_token_ids)
 
     def __deepcopy__(self, memo):
         return self

@@ -169,6 +169,24 @@ class Program(Model):
         return satisfies(text, {"words": {"at_most": 40}})
 """
 
+# A structured-output program: llguidance, jsonschema and its format checks loaded pre-fork.
+WARM_GRAMMAR_PROGRAM = """
+class Program(Model):
+    def __init__(self, lm, prompt):
+        super().__init__()
+        self.context = LMContext(lm, prompt, chat=False)
+        self.schema = {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}}
+
+    async def step(self):
+        await self.observe(self.context.grammar(json_schema=self.schema), True)
+        await self.sample(self.context.next_token())
+        if self.context.token_count >= 2:
+            self.finish()
+
+    def check(self, text):
+        return matches('{"d": "2024-01-31"}', json_schema=self.schema) and matches("ab", regex="[a-z]+")
+"""
+
 
 class _WarmEngine:
     """Uniform next-token log-probs, so the warm-up needs no replica."""
@@ -193,6 +211,15 @@ def _warm(tokenizer, vocab) -> None:
         getattr(vocab, name)()
     for n in range(1, 13):
         vocab.max_chars(n)
+    # Grammars: the llguidance tokenizer (~0.2 s) is built once here and inherited by every
+    # worker; each checker is run once so whatever it imports lazily is loaded.
+    from planner.grammar import GrammarSpec, llg_tokenizer
+
+    llg_tokenizer(tokenizer, vocab.size, vocab.eos_ids)
+    for spec, text in ((GrammarSpec(json_schema={"type": "string", "format": "date"}), '"2024-01-31"'),
+                       (GrammarSpec(json_object=True), "{}"), (GrammarSpec(regex="a+"), "a"),
+                       (GrammarSpec(choice=("a",)), "a"), (GrammarSpec(lark='start: "a"'), "a")):
+        spec.verify(text)
 
     async def run() -> None:
         runtime = ParticleRuntime(WorkerLM(tokenizer, vocab, _WarmEngine(vocab.size), None))
@@ -204,6 +231,13 @@ def _warm(tokenizer, vocab) -> None:
         await runtime.advance([0, 1, 2])
         await runtime.held()
         await runtime.drop([0, 1, 2])
+        runtime.load(WARM_GRAMMAR_PROGRAM, "JSON:", 0, {})
+        await runtime.spawn([0])
+        await runtime.advance([0])
+        await runtime.clone({0: [1]})
+        await runtime.import_(await runtime.export([1]))
+        await runtime.advance([0, 1])
+        await runtime.drop([0, 1])
         try:  # a failing program: the error path, tracebacks included
             runtime.load("class Program(Model):\n    async def step(self):\n        raise ValueError(1)\n",
                          "x", 0, {})

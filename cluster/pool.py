@@ -28,6 +28,7 @@ for the in-process case.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -54,6 +55,38 @@ __all__ = ["FollowerPool", "NoLiveReplicaError", "PoolStartError", "ReplicaEntry
 
 class PoolStartError(RuntimeError):
     pass
+
+
+class _PoolHistory:
+    """What a detached pool's table must not lose with its owner: each slot's generation
+    (a replica that died with the owner leaves no name to find) and the counts. Kept in
+    Ray's internal KV (the GCS outlives every actor); an in-process pool keeps none."""
+
+    def __init__(self, name: str | None):
+        self._key = f"{name}-pool-history" if name else None
+
+    def load(self) -> dict:
+        if self._key is None:
+            return {}
+        from ray.experimental import internal_kv
+
+        raw = internal_kv._internal_kv_get(self._key, namespace=NAMESPACE)
+        return json.loads(raw) if raw else {}
+
+    def save(self, pool: "FollowerPool") -> None:
+        if self._key is None:
+            return
+        from ray.experimental import internal_kv
+
+        history = {"generations": {str(r.index): r.generation for r in pool.replicas},
+                   "restarts": pool.restarts, "scaled_up": pool.scaled_up, "scaled_down": pool.scaled_down}
+        internal_kv._internal_kv_put(self._key, json.dumps(history), overwrite=True, namespace=NAMESPACE)
+
+    def forget(self) -> None:
+        if self._key is not None:
+            from ray.experimental import internal_kv
+
+            internal_kv._internal_kv_del(self._key, namespace=NAMESPACE)
 
 
 @dataclass(eq=False)
@@ -109,6 +142,7 @@ class FollowerPool(ReplicaRouter):
         self.epoch = uuid.uuid4().hex[:12]
         self._moved = asyncio.Event()  # set (and replaced) whenever the table changes
         self._loads: dict[str, tuple[float, int]] = {}  # reporter -> (when, load)
+        self._history = _PoolHistory(name)
 
     # -- names of the detached pool's parts ------------------------------------------------------
     def _actor_name(self, slot: _Slot, generation: int) -> str:
@@ -167,6 +201,7 @@ class FollowerPool(ReplicaRouter):
             remove_placement_group(self._pg)
             self._pg = None
         self._publish()
+        self._history.forget()  # a pool of this name started later starts its own history
 
     async def _launch(self, replica: _Slot) -> None:
         options: dict[str, Any] = {
@@ -197,6 +232,9 @@ class FollowerPool(ReplicaRouter):
             ray.kill(handle)  # a named actor that failed must free its name
             raise PoolStartError(f"{replica.replica_id} failed to start: {cause_of(exc)}") from None
         replica.handle, replica.alive = handle, True
+        # Counted with the launch, in the same saved table: a slot's second and later
+        # replicas are restarts, whoever started them (this owner, or the next one adopting).
+        self.restarts += replica.generation > 0
         replica.generation += 1
         self._publish()
 
@@ -215,14 +253,24 @@ class FollowerPool(ReplicaRouter):
                 found.setdefault(int(match[1]), []).append((int(match[2]), entry["name"]))
         if self._pg is None and not found:
             return False
+        history = self._history.load()
         slots = {r.index: r for r in self.replicas}
+        for index, generation in history.get("generations", {}).items():
+            # A replica that died with the previous owner has no name left to find; its slot
+            # keeps its generation, so the next one is a restart under a new name. (An added
+            # slot found empty is dropped, as below; the scaler adds one again if needed.)
+            if int(index) < self.config.pool.replicas or int(index) in found:
+                slots.setdefault(int(index), _Slot(int(index))).generation = generation
+        self.restarts = history.get("restarts", 0)
+        self.scaled_up = history.get("scaled_up", 0)
+        self.scaled_down = history.get("scaled_down", 0)
         for index, named in sorted(found.items()):
             named.sort(reverse=True)
             for _, stale in named[1:]:  # an older generation left behind by a crash: free it
                 _kill_named(stale)
             generation, actor_name = named[0]
             slot = slots.get(index) or _Slot(index)
-            slot.generation = generation
+            slot.generation = max(slot.generation, generation)
             if index >= self.config.pool.replicas:
                 try:
                     slot.pg = ray.util.get_placement_group(self._group_name(slot))
@@ -258,6 +306,7 @@ class FollowerPool(ReplicaRouter):
 
     # -- the published table -------------------------------------------------------------------
     def _publish(self) -> None:
+        self._history.save(self)
         self.version += 1
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
@@ -402,7 +451,6 @@ class FollowerPool(ReplicaRouter):
         while True:
             try:
                 await self._launch(replica)
-                self.restarts += 1
                 log.warning("%s replaced (generation %d)", replica.replica_id, replica.generation)
                 break
             except PoolStartError as exc:

@@ -27,6 +27,7 @@ from cluster.scheduler import InferenceConfig, Scheduler, SchedulerCheckpoint
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
 from planner.claims import judge
+from planner.grammar import GrammarSpec, from_response_format
 from planner.llm import ChatModel, LLMPlanner
 from planner.parse import Reading, read_request
 from planner.planning import PlannedProgram, make_program
@@ -47,6 +48,7 @@ class RunRequest(BaseModel):
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     max_tokens: int = Field(64, ge=1, le=4096, description="Token cap when no constraint is recognised.")
     include_program: bool = Field(False, description="Return the program's source with the result.")
+    grammar: GrammarSpec | None = Field(None, description="Structured output every answer must match.")
 
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
@@ -68,11 +70,20 @@ class TaskCheckpoint(BaseModel):
 OnCheckpoint = Callable[[TaskCheckpoint], None]
 
 
-def claim(result: CouncilResult, reading: Reading) -> CouncilResult:
-    """Set what the result may claim (`passed`), judged apart from the program that ran."""
+def claim(result: CouncilResult, reading: Reading, grammar: GrammarSpec | None = None,
+          grammar_clause: str = "response_format") -> CouncilResult:
+    """Set what the result may claim (`passed`), judged apart from the program that ran. With a
+    grammar, the answer is checked against it (jsonschema, re) before anything else."""
     verdict = judge(reading, result.text)
+    if grammar is not None:
+        ok, why = grammar.verify(result.text)
+        if not ok:
+            verdict = verdict.model_copy(update={"passed": False, "reason": f"the answer fails the format: {why}"})
+        elif reading.spec.is_empty() and not reading.not_understood:
+            verdict = verdict.model_copy(update={"passed": True, "reason": None})
     result.passed, result.passed_reason = verdict.passed, verdict.reason
-    result.understood = [UnderstoodClause(clause=u.clause, constraint=u.constraint) for u in reading.understood]
+    result.understood = ([UnderstoodClause(clause=grammar_clause, constraint=grammar.describe())] if grammar else []) + [
+        UnderstoodClause(clause=u.clause, constraint=u.constraint) for u in reading.understood]
     result.not_understood = list(reading.not_understood)
     return result
 
@@ -87,9 +98,13 @@ def reading_of(prompt: str) -> Reading:
 def check_runnable(task: TaskRequest) -> None:
     """Refuse, before anything is queued, a task no strategy can run (ValueError)."""
     if task.strategy == "council-smc":
-        run_request(task)
+        request = run_request(task)
+        if request.grammar is not None:
+            request.grammar.check()  # GrammarError (a ValueError): unsupported, or too complex
     elif task.prompt is None:
         raise ValueError(f"strategy {task.strategy!r} answers a prompt, not a spec")
+    elif task.response_format is not None and task.response_format.type != "text":
+        raise ValueError(f"response_format is served by the council-smc strategy, not {task.strategy!r}")
 
 
 def run_request(task: TaskRequest) -> RunRequest:
@@ -105,8 +120,10 @@ def run_request(task: TaskRequest) -> RunRequest:
     if task.max_follower_tokens is not None:
         inference["max_tokens"] = task.max_follower_tokens
     prompt = task.prompt if task.prompt is not None else json.dumps(task.spec)
+    grammar = from_response_format(task.response_format.wire()) if task.response_format else None
     return RunRequest(prompt=prompt, program=task.program, max_tokens=task.max_tokens,
-                      include_program=task.include_program, inference=InferenceConfig(**inference))
+                      include_program=task.include_program, inference=InferenceConfig(**inference),
+                      grammar=grammar)
 
 
 class CouncilRunner:
@@ -154,7 +171,8 @@ class CouncilRunner:
         if resume is not None:
             planned = resume.planned
         else:
-            planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program)
+            planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program,
+                                         grammar=request.grammar)
             if on_planned is not None:
                 on_planned(planned)
         ledger = CostLedger(self.config.prices)
@@ -177,7 +195,8 @@ class CouncilRunner:
         ledger.followers(result.follower_tokens)
         ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
-        claim(result, planned.reading or reading_of(request.prompt))
+        claim(result, planned.reading or reading_of(request.prompt), planned.grammar,
+              planned.grammar_clause or "response_format")
         result.planner = planned.report
         result.ledger = ledger.snapshot()
         result.program = planned.source if request.include_program else None

@@ -8,13 +8,16 @@ the plain-generation program.
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import resources
 
 from pydantic import BaseModel, Field
 
+from planner.grammar import GrammarSpec
 from planner.parse import Reading, read_request
 from planner.spec import ConstraintSpec
+from planner.structured_request import ANY_VALUE
 
 GENERIC_PROGRAM = '''\
 class Program(Model):
@@ -83,6 +86,47 @@ def plan_reading(reading: Reading, request: str, max_tokens: int = 64) -> Plan:
                 prompt=follower_prompt(spec, data["n_sentences"]), spec=spec, reading=reading,
                 recognised=spec.describe(), template="word_builder",
                 rounds=max(256, words + data["n_sentences"] + 16))
+
+
+STRUCTURED_TEMPERATURE = 1.0  # the grammar's weight targets the follower's own distribution
+STRUCTURED_MAX_TOKENS = 512
+
+
+def plan_structured(request: str, grammar: GrammarSpec, reading: Reading | None = None,
+                    max_tokens: int = STRUCTURED_MAX_TOKENS) -> Plan:
+    """The structured-output program: `grammar` (from `response_format`, `guided_*`, or the
+    request's own words) constrains every token; the follower is told the format too, as
+    any client of a chat model would, since a masked model that was not told writes worse
+    values."""
+    data = {"grammar": grammar_arguments(grammar), "max_tokens": int(max_tokens)}
+    source = _program("structured", data).replace(f"TEMP = {PROPOSAL_TEMPERATURE}", f"TEMP = {STRUCTURED_TEMPERATURE}")
+    reading = reading or Reading(spec=ConstraintSpec())
+    return Plan(source=source, prompt=f"{request}\n\n{format_instruction(grammar)}", spec=reading.spec,
+                reading=reading, recognised=[grammar.describe()], template="structured", rounds=max_tokens + 2)
+
+
+def grammar_arguments(grammar: GrammarSpec) -> dict:
+    """`LMContext.grammar`'s keyword arguments for `grammar`, as plain data."""
+    if grammar.json_object:
+        return {"json_object": True}
+    value = getattr(grammar, grammar.kind)
+    return {grammar.kind: list(value) if grammar.kind == "choice" else value}
+
+
+def format_instruction(grammar: GrammarSpec) -> str:
+    schema = grammar.json_schema or {}
+    if grammar.kind == "json_schema" and schema.get("properties") and all(
+            v == ANY_VALUE for v in schema["properties"].values()):  # keys named in words only
+        return "Reply with a JSON object only, with the keys " + ", ".join(schema["properties"]) + "."
+    if grammar.kind == "json_schema":
+        return "Reply with JSON only, matching this JSON Schema:\n" + json.dumps(schema)
+    if grammar.kind == "json_object":
+        return "Reply with a JSON object only."
+    if grammar.kind == "choice":
+        return "Reply with exactly one of: " + ", ".join(grammar.choice or ()) + "."
+    if grammar.kind == "regex":
+        return "Reply with the answer only, in this format (a regular expression): " + (grammar.regex or "")
+    return "Reply with the answer only, in the format this grammar describes:\n" + (grammar.lark or "")
 
 
 def _program(template: str, data: dict) -> str:

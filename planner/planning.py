@@ -15,10 +15,13 @@ import time
 from council_sdk.types import PlannerReport
 from pydantic import BaseModel, Field
 
-from planner.library import plan, plan_reading
+from planner.grammar import GrammarSpec
+from planner.library import plan, plan_reading, plan_structured
 from planner.llm import LLMPlanner, PlannerFailed, Usage
-from planner.parse import Reading
+from planner.parse import Reading, read_request
+from planner.spec import ConstraintSpec
 from planner.spec_writer import SpecWriter
+from planner.structured_request import format_words, grammar_in_words
 
 
 class PlannedProgram(BaseModel):
@@ -29,6 +32,8 @@ class PlannedProgram(BaseModel):
     rounds: int = 256
     report: PlannerReport
     usage: Usage = Field(default_factory=Usage)
+    grammar: GrammarSpec | None = Field(None, description="Structured output the answers match.")
+    grammar_clause: str | None = Field(None, description="The request's words the grammar came from (None: the API).")
 
 
 async def make_program(
@@ -36,9 +41,16 @@ async def make_program(
     llm: LLMPlanner | None = None,
     max_tokens: int = 64,
     given_source: str | None = None,
+    grammar: GrammarSpec | None = None,
 ) -> PlannedProgram:
-    """The program for `request`. Raises ValueError only for a malformed JSON spec."""
+    """The program for `request`. Raises ValueError only for a malformed JSON spec. With a
+    `grammar` (or structured output asked for in the request's words) the library's
+    structured template is the program, whoever else could plan."""
     started = time.monotonic()
+    if given_source is None:
+        structured = _structured(request, grammar)
+        if structured is not None:
+            return structured
     library = plan(request, max_tokens=max_tokens)  # also validates a JSON spec early
     if given_source is not None:
         return PlannedProgram(source=given_source, prompt=request, reading=library.reading,
@@ -77,3 +89,28 @@ async def make_program(
                              model=llm.config.model if llm else None,
                              seconds=time.monotonic() - started),
     )
+
+
+def _structured(request: str, grammar: GrammarSpec | None) -> PlannedProgram | None:
+    clause = None
+    if grammar is None and not request.lstrip().startswith("{"):
+        found = grammar_in_words(request)
+        if found is None:
+            return None
+        grammar, clause = found.grammar, found.clause
+    if grammar is None:
+        return None
+    # The rest of the request is read as any other: a constraint-like part besides the
+    # format is reported (not understood), so `passed` never claims more than was checked.
+    rest = format_words.sub(" ", request.replace(clause, " ") if clause else request)
+    try:
+        reading = read_request(rest)
+    except ValueError:
+        reading = Reading(spec=ConstraintSpec())
+    reading = Reading(spec=ConstraintSpec(), understood=[], not_understood=reading.not_understood +
+                      [u.clause for u in reading.understood], notes=reading.notes)
+    planned = plan_structured(request, grammar, reading)
+    return PlannedProgram(source=planned.source, prompt=planned.prompt, recognised=planned.recognised,
+                          reading=reading, rounds=planned.rounds, grammar=grammar, grammar_clause=clause,
+                          report=PlannerReport(path="library", reason="structured output is written by the "
+                                               "library's grammar template"))

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import json
 import math
+from functools import lru_cache
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
+from planner.grammar import GrammarSpec, Matcher
 from planner.masks import Mask, Vocabulary
 
 # The random generator of the particle whose step is running (set by the particle runtime).
@@ -73,6 +76,9 @@ class FollowerLM(Protocol):
     def decode(self, ids: Sequence[int]) -> str: ...
 
     async def _next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray: ...
+
+    def _grammar_tokenizer(self) -> Any:
+        """The follower's tokenizer for llguidance (`planner.grammar.llg_tokenizer`)."""
 
 
 # -- distributions -------------------------------------------------------------------------
@@ -184,6 +190,7 @@ class LMContext:
         self._last: tuple[int, np.ndarray, np.ndarray, float] | None = None
         self._masked: tuple[np.ndarray, np.ndarray, float] | None = None  # under self._mask
         self._pending: tuple[np.ndarray, np.ndarray, float] | None = None  # from _log_mass
+        self._grammars: dict[str, Matcher] = {}  # grammar key -> its state along these tokens
 
     @property
     def token_count(self) -> int:
@@ -215,6 +222,28 @@ class LMContext:
 
     def mask_dist(self, mask) -> "LMTokenMask":
         return LMTokenMask(self, mask)
+
+    def grammar(self, json_schema: dict | None = None, regex: str | None = None, choice=None,
+                lark: str | None = None, json_object: bool = False) -> "LMGrammarMask":
+        """Whether the next token keeps the text generated from here on inside a grammar
+        (exactly one of a JSON Schema, any JSON object, a regular expression, a list of
+        choices, a Lark grammar). `await self.observe(ctx.grammar(...), True)` restricts the
+        next token to the grammar and adds the mass it kept to the weight: SMC with that
+        weight targets the model's own distribution *given* the grammar, which plain
+        masked decoding does not. The grammar applies from the first generated token after
+        its first use; EOS is allowed only where the text is complete."""
+        spec = _grammar_spec(json_schema, regex, choice, lark, json_object)
+        matcher = self._grammars.get(spec.key)
+        if matcher is None:
+            matcher = self._grammars[spec.key] = Matcher(spec, self.lm._grammar_tokenizer(), self.token_count)
+        return LMGrammarMask(self, matcher)
+
+    def grammar_complete(self, json_schema: dict | None = None, regex: str | None = None, choice=None,
+                         lark: str | None = None, json_object: bool = False) -> bool:
+        """Whether the text so far is a complete match of that grammar (it may go on)."""
+        spec = _grammar_spec(json_schema, regex, choice, lark, json_object)
+        matcher = self._grammars.get(spec.key)
+        return matcher is not None and matcher.accepting(self.tokens[self.prompt_len:])
 
     async def next_word(self, max_tokens: int = 12) -> str:
         """Sample one whole word from the follower (exactly, via word-boundary masks).
@@ -292,6 +321,7 @@ class LMContext:
         clone = LMContext.__new__(LMContext)
         clone.__dict__.update(self.__dict__)
         clone.tokens = list(self.tokens)
+        clone._grammars = {k: copy.deepcopy(m) for k, m in self._grammars.items()}
         return clone  # `lm` and the (read-only) mask are shared
 
 
@@ -359,6 +389,37 @@ class LMTokenMask(Distribution):
         if inside:
             return log_in
         return math.log1p(-math.exp(log_in)) if log_in < 0 else -math.inf
+
+
+class LMGrammarMask(LMTokenMask):
+    """Whether the next token is one the context's grammar allows (`LMContext.grammar`)."""
+
+    def __init__(self, ctx: LMContext, matcher: Matcher):
+        self.ctx = ctx
+        self._bits = matcher.mask(ctx.tokens[ctx.prompt_len:], ctx.lm.vocab.size)
+
+
+@lru_cache(maxsize=256)
+def _cached_spec(kind: str, source: str) -> GrammarSpec:
+    if kind == "json_schema":
+        return GrammarSpec(json_schema=json.loads(source))
+    if kind == "choice":
+        return GrammarSpec(choice=tuple(json.loads(source)))
+    return GrammarSpec(**{kind: source if kind != "json_object" else True})
+
+
+def _grammar_spec(json_schema, regex, choice, lark, json_object) -> GrammarSpec:
+    given = [(k, v) for k, v in (("json_schema", json_schema), ("regex", regex), ("choice", choice), ("lark", lark))
+             if v is not None] + ([("json_object", "{}")] if json_object else [])
+    if len(given) != 1:
+        raise ValueError("grammar() takes exactly one of json_schema, regex, choice, lark or json_object=True")
+    kind, value = given[0]
+    if kind == "json_schema" and not isinstance(value, dict):
+        raise TypeError("json_schema must be a dict")
+    if kind == "choice":
+        value = [str(c) for c in value]
+    source = json.dumps(value) if kind in ("json_schema", "choice") else str(value)  # key order kept
+    return _cached_spec(kind, source)
 
 
 # -- the model -----------------------------------------------------------------------------

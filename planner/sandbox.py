@@ -408,6 +408,13 @@ def _satisfies(text: str, spec: dict) -> bool:
     return _verifier(repr(sorted(spec.items())), spec)(text)
 
 
+def _matches(text: str, json_schema: dict | None = None, regex: str | None = None, choice=None,
+             lark: str | None = None, json_object: bool = False) -> bool:
+    """Whether `text` is in a grammar (the same arguments as `LMContext.grammar`), checked
+    with jsonschema / re / membership rather than by the matcher that wrote it."""
+    return api._grammar_spec(json_schema, regex, choice, lark, json_object).verify(str(text))[0]
+
+
 def _syllables(word: str) -> int:
     """Syllables of a word (CMU dictionary, or a spelling rule for a word it lacks)."""
     from planner.phonetics import syllables
@@ -451,6 +458,7 @@ API = {
     "logsumexp": api.logsumexp,
     "math": MATH,
     "satisfies": _satisfies,
+    "matches": _matches,
     "syllables": _syllables,
     "rhymes_of": _rhymes_of,
     "rhyme": _rhyme,

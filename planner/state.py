@@ -23,6 +23,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from planner.grammar import GrammarSpec, Matcher
 from planner.masks import Mask, Vocabulary
 from planner.sandbox import MAX_INT_BITS, ProgramError
 
@@ -101,6 +102,9 @@ class _Walk:
                 value.prompt, value.temp, value.chat, value.prompt_len,
                 [self._token(t, where) for t in value.tokens],
                 None if mask is None else np.packbits(mask).tobytes(), len(mask) if mask is not None else 0,
+                # A grammar travels as what it is and where it starts; the matcher is rebuilt
+                # from the tokens on arrival (llguidance state is not data).
+                [[m.spec.model_dump_json(exclude_defaults=True), m.start] for m in value._grammars.values()],
             ]))
         if type(value) is Mask:
             return msgpack.ExtType(_MASK, self._pack([np.packbits(value._bits).tobytes(), len(value._bits)]))
@@ -168,12 +172,15 @@ def load_state(blob: bytes, lm) -> dict:
         if code == _MASK:
             return Mask(_bits(*items))
         if code == _CONTEXT:
-            prompt, temp, chat, prompt_len, tokens, mask, size = items
+            prompt, temp, chat, prompt_len, tokens, mask, size, grammars = items
             ctx = LMContext.__new__(LMContext)
             ctx.__dict__.update(lm=lm, prompt=str(prompt), temp=float(temp), chat=bool(chat),
                                 tokens=[int(t) for t in tokens], prompt_len=int(prompt_len),
                                 _mask=None if mask is None else _bits(mask, size),
-                                _last=None, _masked=None, _pending=None)
+                                _last=None, _masked=None, _pending=None, _grammars={})
+            for spec_json, start in grammars:
+                spec = GrammarSpec.model_validate_json(spec_json)
+                ctx._grammars[spec.key] = Matcher(spec, lm._grammar_tokenizer(), int(start))
             return ctx
         raise StateError(f"unknown state extension {code}")
 

@@ -1,9 +1,11 @@
 """A multi-node Ray on this machine (`ray.cluster_utils.Cluster`: a head and three worker
 raylets, real processes), a detached pool of two follower replicas spread over the workers,
-an SMC request, and the node of one replica removed mid-request. Run by test_multinode.py in
-a process of its own (a driver joins one Ray cluster per process); prints one JSON line.
+an SMC request, and the node of one replica removed mid-request. With `--with-controller`
+the pool controller is placed on that node too, so it dies with it and its next life has to
+adopt the pool. Run by test_multinode.py in a process of its own (a driver joins one Ray
+cluster per process); prints one JSON line.
 
-    python tests/multinode_scenario.py TINY_MODEL_DIR
+    python tests/multinode_scenario.py TINY_MODEL_DIR [--with-controller]
 """
 
 import asyncio
@@ -15,11 +17,13 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def main(model_dir: str) -> dict:
+def main(model_dir: str, with_controller: bool) -> dict:
     import ray
     from ray.cluster_utils import Cluster
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from actors.pool_controller import controller_for, stop_controller
+    from actors.pool_controller import PoolController, controller_for, controller_name, stop_controller
+    from cluster.pool import NAMESPACE
     from cluster.config import CouncilConfig
     from cluster.pool_client import PoolClient
     from cluster.protocol import ProgramSpec
@@ -27,14 +31,21 @@ def main(model_dir: str) -> dict:
     from planner.library import generic_program
 
     cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(3)]
+    # Two workers for the two replicas; the spare one the replacement moves to is added later,
+    # so the first worker surely holds a replica (and, with --with-controller, the controller).
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     config = CouncilConfig.from_dict({
         "engine": {"model": model_dir, "dtype": "float32", "kv_cache_tokens": 4096},
         "pool": {"replicas": 2, "num_cpus": 1, "health_check_interval_s": 0.5, "placement_strategy": "STRICT_SPREAD",
                  "health_check_timeout_s": 3.0},
     })
-    controller = controller_for(config, "multinode")
+    if with_controller:  # soft: its next life may (must) start elsewhere
+        on_first = NodeAffinitySchedulingStrategy(workers[0].node_id, soft=True)
+        controller = PoolController.options(name=controller_name("multinode"), namespace=NAMESPACE,
+                                            lifetime="detached", scheduling_strategy=on_first).remote(config, "multinode")
+    else:
+        controller = controller_for(config, "multinode")
 
     def node_of(handle) -> str:
         return ray.get(handle.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()), timeout=60)
@@ -43,8 +54,11 @@ def main(model_dir: str) -> dict:
         table = await controller.start.remote()
         nodes_before = sorted(node_of(e.handle) for e in table.replicas)
         pool = await PoolClient(controller, config.pool).start()
-        victim_node = node_of(table.replicas[0].handle)
-        victim = next(w for w in workers if w.node_id == victim_node)
+        victim = workers[0]
+        victim_node = victim.node_id
+        controller_node = node_of(controller)
+        workers.append(cluster.add_node(num_cpus=1))
+        cluster.wait_for_nodes()
         removed = {}
 
         async def on_round(trace):
@@ -65,7 +79,9 @@ def main(model_dir: str) -> dict:
         return {"stopped": result.stopped, "text": bool(result.text), "rounds": result.rounds,
                 "restored": sum(t.restored for t in result.trace), "lost": sum(t.lost for t in result.trace),
                 "nodes_before": len(set(nodes_before)), "victim_gone": victim_node not in nodes_after,
-                "live_after": table.live, "restarts": table.restarts, "spread_after": len(set(nodes_after))}
+                "live_after": table.live, "restarts": table.restarts, "spread_after": len(set(nodes_after)),
+                "victim_had_replica": victim_node in nodes_before, "controller_on_victim": controller_node == victim_node,
+                "controller_moved": node_of(controller) != controller_node}
 
     try:
         return asyncio.run(scenario())
@@ -76,4 +92,4 @@ def main(model_dir: str) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1])), flush=True)
+    print(json.dumps(main(sys.argv[1], "--with-controller" in sys.argv[2:])), flush=True)

@@ -79,6 +79,18 @@ def test_a_killed_controller_comes_back_and_adopts_its_replicas(ray_local, tiny_
                 break
             assert time.monotonic() < deadline, "the dead replica was not replaced"
         assert named_followers(ray, app) == [f"{app}-follower-0.2", f"{app}-follower-1.1"]
+        assert table.restarts == 1
+
+        # The count is history, not this life's: a third controller still reports it, and a
+        # replica lost while no controller was there is counted when it is started again.
+        victim = next(e for e in table.replicas if e.index == 1).handle
+        sigkill_and_wait_restart(ray, controller, pid_of(ray, controller))  # its pool is not started yet
+        ray.kill(victim)
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(victim.ping.remote(), timeout=60)
+        third = ray.get(controller.start.remote(), timeout=300)
+        assert third.live == 2 and third.restarts == 2
+        assert named_followers(ray, app) == [f"{app}-follower-0.2", f"{app}-follower-1.2"]
     finally:
         assert stop_controller(app)
     assert named_followers(ray, app) == [] and live_groups(ray, app) == []

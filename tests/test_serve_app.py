@@ -4,6 +4,7 @@ HTTP."""
 
 import asyncio
 import json
+import re
 import socket
 import time
 
@@ -112,6 +113,27 @@ def test_the_openai_client_streams_a_chat_completion(client):
     assert len(words(text)) == 8
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_structured_output_through_the_openai_client_and_vllm_extras(client):
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30},
+                                               "rainy": {"type": "boolean"}},
+              "required": ["city", "rainy"], "additionalProperties": False}
+    reply = client.chat.completions.create(
+        model="council-smc", messages=[{"role": "user", "content": "Name a city and say if it is rainy."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": schema, "strict": True}})
+    value = json.loads(reply.choices[0].message.content)
+    assert set(value) == {"city", "rainy"} and isinstance(value["rainy"], bool)
+    assert reply.model_extra["council"]["passed"] is True
+    regex = client.chat.completions.create(
+        model="council-smc", messages=[{"role": "user", "content": "What time is lunch?"}],
+        extra_body={"guided_regex": "[0-2][0-9]:[0-5][0-9]"})
+    assert re.fullmatch("[0-2][0-9]:[0-5][0-9]", regex.choices[0].message.content)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(
+            model="council-smc", messages=[{"role": "user", "content": "hi"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"not": {}}}})
+    assert "not supported" in str(info.value) and "Traceback" not in str(info.value)
 
 
 def test_an_unknown_model_is_404_in_openai_shape(client):

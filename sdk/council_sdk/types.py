@@ -221,6 +221,40 @@ MAX_PROMPT_CHARS = 100_000
 TaskState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
+class JsonSchemaFormat(BaseModel):
+    """OpenAI's `response_format.json_schema` block."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field("response", max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """What the answer must be: OpenAI's `response_format`, plus `regex`, `choice` and `grammar`
+    (Lark). Every finished answer matches it; `passed` says whether it was checked to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "json_object", "json_schema", "regex", "choice", "grammar"]
+    json_schema: JsonSchemaFormat | None = None
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+
+    @model_validator(mode="after")
+    def _its_field(self) -> "ResponseFormat":
+        needs = {"json_schema": self.json_schema, "regex": self.regex, "choice": self.choice, "grammar": self.grammar}
+        if self.type in needs and needs[self.type] is None:
+            raise ValueError(f"response_format type {self.type!r} needs its `{self.type}` field")
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
 class TaskRequest(WireModel):
     """`POST /v1/tasks`: a request in words (`prompt`) or as a constraint spec (`spec`)."""
 
@@ -250,6 +284,8 @@ class TaskRequest(WireModel):
         "log-prob of its answer, or minus the mean entropy of its next-token distributions.")
     signal_tokens: int = Field(64, ge=1, le=1024, description="signal: cap on the planner's signal.")
     wait: bool = Field(False, description="Answer inline instead of returning the task's id.")
+    response_format: ResponseFormat | None = Field(
+        None, description="council-smc: structured output (JSON Schema, JSON, regex, choice, Lark grammar).")
 
     @model_validator(mode="after")
     def _one_input(self) -> "TaskRequest":
@@ -348,6 +384,8 @@ class ChatCompletionRequest(WireModel):
     max_completion_tokens: int | None = Field(None, ge=1, le=4096)
     n: int = Field(1, ge=1, le=1, description="One answer per request.")
     seed: int | None = None
+    response_format: dict | None = Field(None, description="text | json_object | json_schema (OpenAI), "
+                                         "or regex | choice | grammar; vLLM's guided_* extras work too.")
 
     def prompt(self) -> str:
         """The request the council answers: the last user message, after any system text."""
