@@ -210,6 +210,16 @@ def structured_output(chat: ChatCompletionRequest):
     return grammar
 
 
+def _council_block(task_id: str, result) -> dict:
+    """What an OpenAI-shaped answer carries beyond OpenAI's fields: what was understood and verified."""
+    return {"task_id": task_id, "passed": result.passed, "passed_reason": result.passed_reason,
+            "understood": [u.model_dump() for u in result.understood],
+            "not_understood": result.not_understood, "passed_check": result.passed_check,
+            "constraints": result.constraints, "escalated": result.escalated,
+            "planner": result.planner.model_dump() if result.planner else None,
+            "ledger": result.ledger.model_dump() if result.ledger else None}
+
+
 def _load_config(config: Optional[dict]) -> CouncilConfig:
     if config is not None:
         return CouncilConfig.from_dict(config)
@@ -397,9 +407,11 @@ class CouncilIngress:
             raise ApiError(400, str(exc), param="response_format", code="invalid_response_format") from None
         try:
             prompt = chat.prompt()
+            temperature = (chat.model_extra or {}).get("temperature")
             task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
                                max_tokens=chat.max_completion_tokens or chat.max_tokens or 64,
-                               response_format=to_response_format(grammar) if grammar else None)
+                               response_format=to_response_format(grammar) if grammar else None,
+                               **({"temperature": temperature} if grammar and temperature is not None else {}))
         except ValidationError as exc:  # e.g. a message longer than a prompt may be
             message = describe_errors(exc.errors()).replace("prompt:", "messages:", 1)
             raise ApiError(400, message, param="messages", code="invalid_messages") from None
@@ -421,12 +433,7 @@ class CouncilIngress:
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": result.text}}],
             "usage": _usage(result),
-            "council": {"task_id": status.id, "passed": result.passed, "passed_reason": result.passed_reason,
-                        "understood": [u.model_dump() for u in result.understood],
-                        "not_understood": result.not_understood, "passed_check": result.passed_check,
-                        "constraints": result.constraints, "escalated": result.escalated,
-                        "planner": result.planner.model_dump() if result.planner else None,
-                        "ledger": result.ledger.model_dump() if result.ledger else None},
+            "council": _council_block(status.id, result),
         }
 
     async def _chat_stream(self, task_id, cid, model, created, include_usage, request):
@@ -450,7 +457,11 @@ class CouncilIngress:
                         yield {"comment": f"round {ev.round.round} ESS {ev.round.ess:.1f}"}
                     elif ev.type == "finished":
                         yield chunk({"content": ev.result.text})
-                        yield chunk({}, "stop", _usage(ev.result) if include_usage else None)
+                        last = chunk({}, "stop", _usage(ev.result) if include_usage else None)
+                        # What was verified travels on the last chunk (OpenAI clients keep unknown fields).
+                        body = json.loads(last["data"])
+                        body["council"] = _council_block(task_id, ev.result)
+                        yield {"data": json.dumps(body)}
                         yield {"data": "[DONE]"}
                         return
                     elif ev.terminal:

@@ -49,6 +49,8 @@ class RunRequest(BaseModel):
     max_tokens: int = Field(64, ge=1, le=4096, description="Token cap when no constraint is recognised.")
     include_program: bool = Field(False, description="Return the program's source with the result.")
     grammar: GrammarSpec | None = Field(None, description="Structured output every answer must match.")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Structured output: the followers' "
+                                      "temperature (the library's default when None).")
 
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
@@ -123,7 +125,8 @@ def run_request(task: TaskRequest) -> RunRequest:
     grammar = from_response_format(task.response_format.wire()) if task.response_format else None
     return RunRequest(prompt=prompt, program=task.program, max_tokens=task.max_tokens,
                       include_program=task.include_program, inference=InferenceConfig(**inference),
-                      grammar=grammar)
+                      grammar=grammar,
+                      temperature=task.temperature if "temperature" in task.model_fields_set else None)
 
 
 class CouncilRunner:
@@ -172,7 +175,7 @@ class CouncilRunner:
             planned = resume.planned
         else:
             planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program,
-                                         grammar=request.grammar)
+                                         grammar=request.grammar, temperature=request.temperature)
             if on_planned is not None:
                 on_planned(planned)
         ledger = CostLedger(self.config.prices)

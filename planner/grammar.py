@@ -121,7 +121,8 @@ def grammar_text(kind: str, source: str) -> str:
     import llguidance
 
     if kind == "json_schema":
-        return llguidance.LLMatcher.grammar_from_json_schema(source, defaults=JSON_LAYOUT)
+        return llguidance.LLMatcher.grammar_from_json_schema(json.dumps(bounded(json.loads(source))),
+                                                             defaults=JSON_LAYOUT)
     if kind == "json_object":
         return llguidance.LLMatcher.grammar_from_json_schema('{"type": "object"}', defaults=JSON_LAYOUT)
     if kind == "regex":
@@ -136,6 +137,35 @@ def grammar_text(kind: str, source: str) -> str:
 
 LABELS = {"json_schema": "JSON schema", "json_object": "JSON object format", "regex": "regular expression",
           "choice": "choice list", "lark": "grammar"}
+
+
+# Generation, not validation, is bounded: a free string, or a date-time's fractional seconds,
+# lets a small model run on to its token limit ("18.2338856624998…") and never finish. The
+# grammar generated from is a sub-language of the schema (every answer still matches it, and
+# is checked against the schema as given); the bounds are far above what values need.
+MAX_FREE_STRING = 400
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+_DATE = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_FORMAT_PATTERNS = {"date-time": f"^{_DATE}T{_CLOCK}$", "time": f"^{_CLOCK}$"}
+
+
+def bounded(schema: Any) -> Any:
+    """`schema` with every unbounded free string given a maxLength and the open-ended
+    formats given a pattern (a sub-language: see above)."""
+    if isinstance(schema, list):
+        return [bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (bounded(v) if k not in ("enum", "const", "default", "examples") else v) for k, v in schema.items()}
+    types = out.get("type")
+    if types == "string" or (isinstance(types, list) and "string" in types):
+        fmt = out.get("format")
+        if fmt in _FORMAT_PATTERNS and "pattern" not in out:
+            out["pattern"] = _FORMAT_PATTERNS[fmt]
+            del out["format"]
+        elif not any(k in out for k in ("maxLength", "enum", "const", "pattern", "format")):
+            out["maxLength"] = MAX_FREE_STRING
+    return out
 
 
 def _sentence(message: str) -> str:

@@ -42,13 +42,14 @@ async def make_program(
     max_tokens: int = 64,
     given_source: str | None = None,
     grammar: GrammarSpec | None = None,
+    temperature: float | None = None,
 ) -> PlannedProgram:
     """The program for `request`. Raises ValueError only for a malformed JSON spec. With a
     `grammar` (or structured output asked for in the request's words) the library's
     structured template is the program, whoever else could plan."""
     started = time.monotonic()
     if given_source is None:
-        structured = _structured(request, grammar)
+        structured = _structured(request, grammar, temperature)
         if structured is not None:
             return structured
     library = plan(request, max_tokens=max_tokens)  # also validates a JSON spec early
@@ -91,7 +92,7 @@ async def make_program(
     )
 
 
-def _structured(request: str, grammar: GrammarSpec | None) -> PlannedProgram | None:
+def _structured(request: str, grammar: GrammarSpec | None, temperature: float | None) -> PlannedProgram | None:
     clause = None
     if grammar is None and not request.lstrip().startswith("{"):
         found = grammar_in_words(request)
@@ -109,7 +110,7 @@ def _structured(request: str, grammar: GrammarSpec | None) -> PlannedProgram | N
         reading = Reading(spec=ConstraintSpec())
     reading = Reading(spec=ConstraintSpec(), understood=[], not_understood=reading.not_understood +
                       [u.clause for u in reading.understood], notes=reading.notes)
-    planned = plan_structured(request, grammar, reading)
+    planned = plan_structured(request, grammar, reading, temperature=temperature)
     return PlannedProgram(source=planned.source, prompt=planned.prompt, recognised=planned.recognised,
                           reading=reading, rounds=planned.rounds, grammar=grammar, grammar_clause=clause,
                           report=PlannerReport(path="library", reason="structured output is written by the "

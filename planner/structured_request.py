@@ -26,7 +26,7 @@ _JSON = re.compile(r"\bjson\b", re.I)
 # The words that only name the format, removed before the rest of the request is read.
 format_words = re.compile(r"\b(?:(?:as|in|with|into)\s+)?(?:(?:a|an|the|valid|only|one)\s+)*json(?:\s+(?:object|array|list|"
                           r"format|document|value|only|reply|response|answer))?(?:\s+only)?\b", re.I)
-_KEY = r"[\"'“‘«]?[A-Za-z_][A-Za-z0-9_\- ]{0,30}?[\"'”’»]?"
+_KEY = r"[\"'“‘«]?[A-Za-z_][A-Za-z0-9_\- ]{0,30}?[\"'”’»]?(?:\s*\([A-Za-z0-9 ,/.-]{1,40}\))?"
 _KEYS = re.compile(
     r"\b(?:keys?|fields?|properties|property|attributes?|entries|members)\b\s*(?:called|named|:|—|-)?\s*"
     rf"(?P<list>{_KEY}(?:\s*(?:,|;|\band\b|\bor\b|&|\+)\s*(?:and\s+)?{_KEY}){{0,11}})"
@@ -65,15 +65,46 @@ def grammar_in_words(request: str) -> FoundFormat | None:
         return FoundFormat(GrammarSpec(json_schema=_object(names)), clause)
     keys = _KEYS.search(request)
     if keys:
-        names = [k.strip().strip(_QUOTES).strip() for k in _LIST_SPLIT.split(keys["list"])]
-        names = [re.sub(r"^(?:the|a|an)\s+", "", n, flags=re.I).strip().replace(" ", "_") for n in names if n]
-        names = list(dict.fromkeys(n for n in names if n))
-        if names:
-            return FoundFormat(GrammarSpec(json_schema=_object(names)), keys.group(0))
+        typed: dict[str, dict] = {}
+        for item in _LIST_SPLIT.split(_TYPE_NOTE.sub(lambda m: m.group(0).replace(",", "/"), keys["list"])):
+            note = _TYPE_NOTE.search(item)
+            name = _TYPE_NOTE.sub("", item).strip().strip(_QUOTES).strip()
+            name = re.sub(r"^(?:the|a|an)\s+", "", name, flags=re.I).strip().replace(" ", "_")
+            if name and name not in typed:
+                typed[name] = _value_of(note.group(1)) if note else ANY_VALUE
+        if typed:
+            return FoundFormat(GrammarSpec(json_schema=_object(list(typed), typed)), keys.group(0))
     mention = _JSON.search(request)
     return FoundFormat(GrammarSpec(json_object=True), mention.group(0))
 
 
-def _object(names: list[str]) -> dict:
-    return {"type": "object", "properties": {n: ANY_VALUE for n in names}, "required": names,
+_TYPE_NOTE = re.compile(r"\s*\(([A-Za-z0-9 ,/.-]{1,40})\)")
+# "name (string)", "age (a number)", "tags (list of strings)": a value's type in words.
+_TYPES = (("list", {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 8}),
+          ("array", {"type": "array", "items": {"type": "string", "maxLength": 60}, "maxItems": 8}),
+          ("integer", {"type": "integer"}), ("int", {"type": "integer"}), ("whole", {"type": "integer"}),
+          ("number", {"type": "number"}), ("float", {"type": "number"}), ("decimal", {"type": "number"}),
+          ("bool", {"type": "boolean"}), ("true/false", {"type": "boolean"}), ("yes/no", {"type": "boolean"}),
+          ("date", {"type": "string", "format": "date"}), ("string", {"type": "string", "maxLength": 120}),
+          ("text", {"type": "string", "maxLength": 120}))
+
+
+_RANGE = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?:to|-|–|and)\s*(-?\d+(?:\.\d+)?)")
+
+
+def _value_of(note: str) -> dict:
+    words = note.lower()
+    schema = next((schema for word, schema in _TYPES if word in words), ANY_VALUE)
+    bounds = _RANGE.search(words)
+    if bounds and schema in (ANY_VALUE, {"type": "number"}, {"type": "integer"}):
+        low, high = sorted(float(b) for b in bounds.groups())
+        kind = "integer" if low.is_integer() and high.is_integer() and schema.get("type") != "number" else "number"
+        cast = int if kind == "integer" else float
+        schema = {"type": kind, "minimum": cast(low), "maximum": cast(high)}
+    return schema
+
+
+def _object(names: list[str], values: dict[str, dict] | None = None) -> dict:
+    values = values or {}
+    return {"type": "object", "properties": {n: values.get(n, ANY_VALUE) for n in names}, "required": names,
             "additionalProperties": False}

@@ -33,7 +33,9 @@ def main(model_dir: str, with_controller: bool) -> dict:
     cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 0})
     # Two workers for the two replicas; the spare one the replacement moves to is added later,
     # so the first worker surely holds a replica (and, with --with-controller, the controller).
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    # "worker": a resource only the workers have, so the controller (no CPU of its own) can be
+    # kept off the head node, which cannot be removed.
+    workers = [cluster.add_node(num_cpus=1, resources={"worker": 100}) for _ in range(2)]
     cluster.wait_for_nodes()
     config = CouncilConfig.from_dict({
         "engine": {"model": model_dir, "dtype": "float32", "kv_cache_tokens": 4096},
@@ -43,7 +45,8 @@ def main(model_dir: str, with_controller: bool) -> dict:
     if with_controller:  # soft: its next life may (must) start elsewhere
         on_first = NodeAffinitySchedulingStrategy(workers[0].node_id, soft=True)
         controller = PoolController.options(name=controller_name("multinode"), namespace=NAMESPACE,
-                                            lifetime="detached", scheduling_strategy=on_first).remote(config, "multinode")
+                                            lifetime="detached", scheduling_strategy=on_first,
+                                            resources={"worker": 0.01}).remote(config, "multinode")
     else:
         controller = controller_for(config, "multinode")
 
@@ -54,10 +57,13 @@ def main(model_dir: str, with_controller: bool) -> dict:
         table = await controller.start.remote()
         nodes_before = sorted(node_of(e.handle) for e in table.replicas)
         pool = await PoolClient(controller, config.pool).start()
-        victim = workers[0]
-        victim_node = victim.node_id
         controller_node = node_of(controller)
-        workers.append(cluster.add_node(num_cpus=1))
+        # The worker the controller is on (the preferred one, unless a busy machine spilled it
+        # to the other: both hold a replica); without --with-controller, the first worker.
+        victim = next((w for w in workers if w.node_id == controller_node), workers[0]) if with_controller \
+            else workers[0]
+        victim_node = victim.node_id
+        workers.append(cluster.add_node(num_cpus=1, resources={"worker": 100}))
         cluster.wait_for_nodes()
         removed = {}
 

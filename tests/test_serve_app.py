@@ -129,11 +129,32 @@ def test_structured_output_through_the_openai_client_and_vllm_extras(client):
         model="council-smc", messages=[{"role": "user", "content": "What time is lunch?"}],
         extra_body={"guided_regex": "[0-2][0-9]:[0-5][0-9]"})
     assert re.fullmatch("[0-2][0-9]:[0-5][0-9]", regex.choices[0].message.content)
+    streamed = list(client.chat.completions.create(
+        model="council-smc", messages=[{"role": "user", "content": "Is it raining? Answer yes or no."}],
+        extra_body={"guided_choice": ["yes", "no"]}, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) in ("yes", "no")
+    assert streamed[-1].model_extra["council"]["passed"] is True  # what was verified, on the last chunk
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(
             model="council-smc", messages=[{"role": "user", "content": "hi"}],
             response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"not": {}}}})
     assert "not supported" in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_the_sdk_parses_an_answer_into_a_pydantic_model(base_url):
+    from pydantic import BaseModel, Field
+
+    class Pet(BaseModel):
+        name: str = Field(max_length=24)
+        species: str = Field(max_length=24)
+        legs: int = Field(ge=0, le=8)
+
+    with Council(base_url, api_key=KEY) as council:
+        answer = council.parse("Describe a pet.", Pet, particles=4)
+        assert isinstance(answer.parsed, Pet) and answer.result.passed is True
+        with pytest.raises(BadRequestError) as info:  # a format only council-smc serves
+            council.run("Describe a pet.", strategy="follower", response_format=Pet)
+        assert "council-smc" in str(info.value)
 
 
 def test_an_unknown_model_is_404_in_openai_shape(client):

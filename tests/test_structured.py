@@ -73,6 +73,14 @@ def test_json_asked_for_in_words_becomes_a_schema(request_text, keys):
     assert found is not None and found.grammar.json_schema["required"] == keys
 
 
+def test_types_and_ranges_given_in_words_are_kept():
+    found = grammar_in_words("Please answer in JSON with the fields city (text), visitors (whole number, "
+                             "0 to 1000000) and open (yes/no).")
+    props = found.grammar.json_schema["properties"]
+    assert props["visitors"] == {"type": "integer", "minimum": 0, "maximum": 1000000}
+    assert props["open"] == {"type": "boolean"} and props["city"]["type"] == "string"
+
+
 def test_no_json_no_grammar_and_json_alone_is_an_object():
     assert grammar_in_words("Write a haiku about the sea.") is None
     assert grammar_in_words("Summarise this as JSON, please.").grammar == GrammarSpec(json_object=True)
@@ -188,3 +196,27 @@ def test_a_context_with_a_grammar_is_copied_and_shipped_with_its_state(smollm2_e
         assert np.array_equal(other.grammar(json_schema=PERSON)._bits, before)
     clone.tokens += lm.encode('", "age": 7}')
     assert clone.grammar_complete(json_schema=PERSON) and not ctx.grammar_complete(json_schema=PERSON)
+
+
+@pytest.mark.slow
+def test_particles_moved_mid_json_keep_their_grammar_and_finish_valid(smollm2_engine):
+    from actors.particle_host import LocalReplica, ParticleHost
+    from cluster.protocol import ProgramSpec
+    from cluster.scheduler import InferenceConfig, Scheduler
+    from planner.library import plan_structured
+
+    replicas = [LocalReplica(f"m{i}", ParticleHost(smollm2_engine)) for i in range(2)]
+    planned = plan_structured("Make up a person.", GrammarSpec(json_schema=PERSON), max_tokens=60)
+    per_round = []
+
+    def on_round(trace):
+        per_round.append(dict(trace.particles_per_replica))
+        if trace.round == 4:  # inside the JSON: every particle on m1 is exported and imported on m0
+            replicas[1].accepting = False
+
+    result = asyncio.run(Scheduler(ProgramSpec(source=planned.source, prompt=planned.prompt, seed=5),
+                                   InferenceConfig(particles=8, seed=5, max_rounds=planned.rounds),
+                                   lambda: replicas, on_round).run())
+    assert per_round[3].get("m1", 0) > 0 and per_round[-1].get("m1", 0) == 0
+    assert all(GrammarSpec(json_schema=PERSON).verify(e.text)[0] for e in result.posterior)
+    assert json.loads(result.text)["age"] in range(121)

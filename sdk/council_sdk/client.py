@@ -25,13 +25,17 @@ import os
 import random
 import time
 import uuid
-from typing import Any, AsyncIterator, Iterable, Iterator
+from typing import Any, AsyncIterator, Generic, Iterable, Iterator, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from council_sdk.types import (
-    CouncilResult, GenerateRequest, GenerateResult, Health, TaskEvent, TaskRequest, TaskStatus,
+    CouncilResult, GenerateRequest, GenerateResult, Health, JsonSchemaFormat, ResponseFormat, TaskEvent,
+    TaskRequest, TaskStatus,
 )
+
+T = TypeVar("T", bound=BaseModel)
 
 RETRY_STATUSES = (429, 503)
 # A proxy's answer when the process behind it died mid-request: retried too, but only for a
@@ -104,10 +108,49 @@ def _once() -> dict:
 
 
 def _task(prompt: str | dict | None, spec: dict | None, options: dict) -> dict:
-    """A TaskRequest body: a dict given as `prompt` is taken as a spec."""
+    """A TaskRequest body: a dict given as `prompt` is taken as a spec; `response_format` may
+    be a pydantic model class (its JSON Schema is sent)."""
     if isinstance(prompt, dict):
         prompt, spec = None, prompt
-    return TaskRequest(prompt=prompt, spec=spec, **options).model_dump(exclude_none=True)
+    if "response_format" in options:
+        options = {**options, "response_format": response_format_of(options["response_format"])}
+    return TaskRequest(prompt=prompt, spec=spec, **options).model_dump(exclude_none=True, by_alias=True)
+
+
+def response_format_of(given: Any) -> ResponseFormat | None:
+    """A `ResponseFormat` from one, from its dict, or from a pydantic model class (strict, as
+    openai-python's `parse` makes it: no property beyond the model's own)."""
+    if given is None or isinstance(given, ResponseFormat):
+        return given
+    if isinstance(given, type) and issubclass(given, BaseModel):
+        schema = _strict(given.model_json_schema())
+        return ResponseFormat(type="json_schema", json_schema=JsonSchemaFormat(name=given.__name__[:64], schema=schema,
+                                                                               strict=True))
+    return ResponseFormat.model_validate(given)
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in out and "additionalProperties" not in out:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+class Parsed(BaseModel, Generic[T]):
+    """`parse()`'s answer: the result, and its text as the model class (None unless it passed
+    the server's check against the schema)."""
+
+    result: CouncilResult
+    parsed: T | None = None
+
+
+def _parsed(result: CouncilResult, model: type[T]) -> Parsed[T]:
+    value = model.model_validate_json(result.text) if result.passed else None
+    return Parsed[model](result=result, parsed=value)
 
 
 class _SSE:
@@ -185,6 +228,11 @@ class Council(_Base):
         body = _task(prompt, spec, options)
         return TaskStatus.model_validate(self._send("POST", "/v1/tasks", json=body, headers=_once()))
 
+    def parse(self, prompt: str, response_format: type[T], **options: Any) -> Parsed[T]:
+        """Answer with an instance of a pydantic model class (structured output, like
+        openai-python's `parse`): `council.parse("Make up a person.", Person).parsed`."""
+        return _parsed(self.run(prompt, response_format=response_format, **options), response_format)
+
     def get(self, task_id: str) -> TaskStatus:
         return TaskStatus.model_validate(self._send("GET", f"/v1/tasks/{task_id}"))
 
@@ -247,6 +295,9 @@ class AsyncCouncil(_Base):
     async def submit(self, prompt: str | dict | None = None, *, spec: dict | None = None, **options: Any) -> TaskStatus:
         body = _task(prompt, spec, options)
         return TaskStatus.model_validate(await self._send("POST", "/v1/tasks", json=body, headers=_once()))
+
+    async def parse(self, prompt: str, response_format: type[T], **options: Any) -> Parsed[T]:
+        return _parsed(await self.run(prompt, response_format=response_format, **options), response_format)
 
     async def get(self, task_id: str) -> TaskStatus:
         return TaskStatus.model_validate(await self._send("GET", f"/v1/tasks/{task_id}"))

@@ -274,7 +274,8 @@ class TaskRequest(WireModel):
     program: str | None = Field(None, max_length=100_000, description="Run this program instead of planning.")
     include_program: bool = False
     samples: int = Field(5, ge=1, le=64, description="vote / best-of-n: follower samples.")
-    temperature: float = Field(0.8, ge=0.0, le=2.0, description="vote / best-of-n: sampling temperature.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0, description="vote / best-of-n: sampling temperature; "
+                               "with response_format, the followers' temperature (when given).")
     threshold: float | None = Field(
         None, description="vote: agreement below which it escalates (default 0.6); cascade: "
         "confidence below which it escalates (default -0.5 for mean-logprob, -3.0 for "
