@@ -6,11 +6,14 @@ Methods, on the same follower (SmolLM2-135M by default) and machine, each task i
   instruction), sampled with no grammar (the generic program, one particle);
 - `masked`: the grammar's masks, one particle, no weights: what engine-style guided decoding
   (vLLM / SGLang `structured_outputs`) does;
-- `smc`: Council's structured program (the grammar potential, N particles, resampling).
+- `smc`: Council's structured program (the grammar potential, N particles, resampling);
+- `outlines` (the peer, where it installs): outlines' own masked decoding on the same model
+  loaded by transformers, same prompt and temperature.
 
 Per method: schema-valid rate (jsonschema / re.fullmatch, apart from the matcher), the
-share of valid answers that pass the task's semantic checks (`checks.py`: an age in range,
-an end date after the start…), tokens/s. Then, on small enumerable grammars, KL and total
+share of answers that are valid and pass the task's semantic checks (`checks.py`: an age
+in range, an end date after the start…), the Gemma-3-270M judge's mean log-likelihood per
+token of each valid answer after its request, tokens/s. Then, on small enumerable grammars, KL and total
 variation of masked decoding and of SMC to the exact constrained distribution
 (`bench/structured_exact.py`), and the mask's cost per token as a ratio to an
 unconstrained decode step at batch 1, 8 and 32. Prints a table and writes JSON.
@@ -81,6 +84,62 @@ async def run_task(task: dict, method: str, replicas, particles: int, seed: int)
     ok, _ = grammar.verify(text)
     return {"id": task["id"], "method": method, "valid": ok, "semantic": semantic(task, text) if ok else False,
             "tokens": result.follower_tokens, "wall_s": wall, "text": text[:300]}
+
+
+class OutlinesPeer:
+    """The peer: outlines (masked decoding through its own outlines-core index) on the same
+    follower loaded by plain transformers, same prompt and temperature; None if outlines is
+    not installed (`pip install outlines`)."""
+
+    def __init__(self, model_name: str):
+        import outlines
+
+        from bench.local_model import LocalLM
+
+        self.lm = LocalLM(model_name)
+        self.model = outlines.from_transformers(self.lm.model, self.lm.tokenizer)
+
+    @classmethod
+    def maybe(cls, model_name: str) -> "OutlinesPeer | None":
+        try:
+            return cls(model_name)
+        except ImportError:
+            return None
+
+    def run(self, task: dict, prompt: str, temperature: float, seed: int) -> dict:
+        import torch
+        from outlines.types import JsonSchema, Regex
+
+        grammar = grammar_of(task)
+        kind = JsonSchema(json.dumps(task["schema"])) if task["kind"] == "json_schema" else Regex(task["regex"])
+        text = self.lm.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                     add_generation_prompt=True)
+        torch.manual_seed(seed)
+        started = time.perf_counter()
+        out = self.model(text, kind, max_new_tokens=MAX_TOKENS, do_sample=True, temperature=temperature)
+        wall = time.perf_counter() - started
+        ok, _ = grammar.verify(out)
+        tokens = len(self.lm.tokenizer.encode(out, add_special_tokens=False))
+        return {"id": task["id"], "method": "outlines", "valid": ok, "semantic": semantic(task, out) if ok else False,
+                "tokens": tokens, "wall_s": wall, "text": out[:300]}
+
+
+def judge_quality(rows: list[dict], tasks: list[dict], judge_model: str = "gemma3-270m") -> None:
+    """Gemma-3-270M's mean log-likelihood per token of each valid answer after its request
+    (a model that is not the follower: do the values make sense for what was asked?)."""
+    from bench.local_model import LocalLM
+
+    judge = LocalLM(judge_model)
+    requests = {t["id"]: t["request"] for t in tasks}
+    for row in rows:
+        if row["valid"] and row["text"]:
+            # The space before the answer belongs to its first token (with it at the end of
+            # the head, "Assistant: EXC" would tokenize across the seam and score nothing).
+            answer = " " + row["text"]
+            n = max(1, len(judge.tokenizer.encode(answer, add_special_tokens=False)))
+            row["judge_lp"] = judge.continuation_logprob(f"User: {requests[row['id']]}\nAssistant:", answer) / n
+        else:
+            row["judge_lp"] = None
 
 
 async def exactness(engine, replicas, particles: int) -> list[dict]:
@@ -166,29 +225,42 @@ async def main_async(args) -> dict:
     engine = TorchEngine.load(EngineConfig(model=args.model))
     replicas = [LocalReplica("r0", ParticleHost(engine))]
     tasks = load(args.tasks)
+    peer = OutlinesPeer.maybe(args.model) if args.peer else None
+    methods = METHODS + (("outlines",) if peer else ())
     rows = []
     for i, task in enumerate(tasks):
-        for method in METHODS:  # alternating per task: the machine drifts
-            row = await run_task(task, method, replicas, args.particles, seed=i)
+        for method in methods:  # alternating per task: the machine drifts
+            if method == "outlines":
+                from planner.library import STRUCTURED_TEMPERATURE, plan_structured
+
+                prompt = plan_structured(task["request"], grammar_of(task)).prompt
+                row = peer.run(task, prompt, STRUCTURED_TEMPERATURE, seed=i)
+            else:
+                row = await run_task(task, method, replicas, args.particles, seed=i)
             rows.append(row)
             print(f"{task['id']:<28} {method:<14} valid={row['valid']!s:<5} semantic={row['semantic']!s:<5} "
                   f"{row['wall_s']:.1f}s", flush=True)
+    if args.judge:
+        judge_quality(rows, tasks)
     summary = {}
-    for method in METHODS:
+    for method in methods:
         mine = [r for r in rows if r["method"] == method]
         judged = [r for r in mine if r["semantic"] is not None or not r["valid"]]
+        scored = [r["judge_lp"] for r in mine if r.get("judge_lp") is not None]
         summary[method] = {
             "tasks": len(mine), "valid_rate": sum(r["valid"] for r in mine) / len(mine),
             "semantic_rate": sum(bool(r["semantic"]) for r in judged) / max(1, len(judged)),
+            "judge_mean_logprob": float(np.mean(scored)) if scored else None,
             "tokens_per_s": sum(r["tokens"] for r in mine) / max(1e-9, sum(r["wall_s"] for r in mine)),
         }
     exact = await exactness(engine, replicas, args.exact_particles)
     overhead = await mask_overhead(engine)
     report = {"model": args.model, "particles": args.particles, "tasks": len(tasks), "summary": summary,
               "exactness": exact, "mask_overhead": overhead, "rows": rows}
-    print("\nmethod          valid  semantic  tokens/s")
+    print("\nmethod          valid  sensible  judge lp/token  tokens/s")
     for method, s in summary.items():
-        print(f"{method:<15} {s['valid_rate']:.2f}   {s['semantic_rate']:.2f}      {s['tokens_per_s']:.1f}")
+        lp = "-" if s["judge_mean_logprob"] is None else f"{s['judge_mean_logprob']:.2f}"
+        print(f"{method:<15} {s['valid_rate']:.2f}   {s['semantic_rate']:.2f}      {lp:<15} {s['tokens_per_s']:.1f}")
     print("\nexact distribution      KL(p||masked)  TV masked  TV smc")
     for e in exact:
         print(f"{e['prompt'][:22]:<23} {e['kl_masked']:.3f}          {e['tv_masked']:.3f}      {e['tv_smc']:.3f}")
@@ -205,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--particles", type=int, default=8)
     parser.add_argument("--exact-particles", type=int, default=64)
     parser.add_argument("--out", default="bench/results/structured.json")
+    parser.add_argument("--no-peer", dest="peer", action="store_false", help="skip outlines even if installed")
+    parser.add_argument("--no-judge", dest="judge", action="store_false", help="skip the Gemma judge")
     args = parser.parse_args(argv)
     report = asyncio.run(main_async(args))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

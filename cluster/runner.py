@@ -79,7 +79,9 @@ def claim(result: CouncilResult, reading: Reading, grammar: GrammarSpec | None =
     verdict = judge(reading, result.text)
     if grammar is not None:
         ok, why = grammar.verify(result.text)
-        if not ok:
+        if ok is None:
+            verdict = verdict.model_copy(update={"passed": None, "reason": f"the format was not verified: {why}"})
+        elif not ok:
             verdict = verdict.model_copy(update={"passed": False, "reason": f"the answer fails the format: {why}"})
         elif reading.spec.is_empty() and not reading.not_understood:
             verdict = verdict.model_copy(update={"passed": True, "reason": None})

@@ -13,7 +13,7 @@ distribution is over values rather than over spacing.
 
     spec = GrammarSpec(json_schema={"type": "object", ...})
     spec.check()                       # GrammarError if it cannot be used
-    spec.verify('{"name": "Ann"}')     # (ok, reason): jsonschema / re.fullmatch / membership
+    spec.verify('{"name": "Ann"}')     # (ok, reason): jsonschema / regex.fullmatch / membership
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 MAX_GRAMMAR_CHARS = 32_000  # of a schema / regex / Lark text, serialised
 MAX_CHOICES = 256
 COMPILE_BUDGET_S = 2.0  # wall time to build the first matcher (compile + first mask)
+VERIFY_TIMEOUT_S = 1.0  # for a client's regular expression run on an answer
 JSON_LAYOUT = {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False}
 
 Kind = Literal["json_schema", "json_object", "regex", "choice", "lark"]
@@ -111,7 +112,7 @@ class GrammarSpec(BaseModel):
         first mask is computed too, which is where lazily built lexers cost their time."""
         return check_grammar(self.kind, self.source, tokenizer)
 
-    def verify(self, text: str) -> tuple[bool, str]:
+    def verify(self, text: str) -> tuple[bool | None, str]:
         """Whether `text` matches, checked independently of the matcher that wrote it."""
         return verify(self, text)
 
@@ -223,18 +224,38 @@ def _check_schema(schema: dict) -> None:
         raise GrammarError(f"the JSON schema is invalid at {where}: {exc.message}.") from None
 
 
+class _Unverified(Exception):
+    """A check that could not finish (a client's pattern ran out of time)."""
+
+
+def _timed_pattern(validator, pattern, instance, schema):
+    """jsonschema's `pattern`, with the `regex` engine's clock (see `verify`)."""
+    import regex
+    from jsonschema import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    try:
+        found = regex.search(pattern, instance, timeout=VERIFY_TIMEOUT_S)
+    except TimeoutError:
+        raise _Unverified(f"the pattern {pattern!r} could not be checked within {VERIFY_TIMEOUT_S:g} s") from None
+    if found is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @lru_cache(maxsize=128)
 def _validator(source: str):
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
+    checker = validators.extend(Draft202012Validator, {"pattern": _timed_pattern})
     # The 2020-12 format checker: a bare FormatChecker() judges "time" by draft-3 rules.
-    return Draft202012Validator(json.loads(source), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return checker(json.loads(source), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def verify(spec: GrammarSpec, text: str) -> tuple[bool, str]:
+def verify(spec: GrammarSpec, text: str) -> tuple[bool | None, str]:
     """(ok, reason) for `text` against `spec`, without llguidance for JSON, regex and choice
-    (jsonschema with format checks, `re.fullmatch`, membership), so a matcher bug cannot
-    certify its own output."""
+    (jsonschema with format checks, `regex.fullmatch`, membership), so a matcher bug cannot
+    certify its own output. ok is None when it could not be checked (the reason says why)."""
     if spec.kind in ("json_schema", "json_object"):
         try:
             value = json.loads(text)
@@ -242,16 +263,26 @@ def verify(spec: GrammarSpec, text: str) -> tuple[bool, str]:
             return False, f"the answer is not valid JSON ({exc.msg} at character {exc.pos})"
         if spec.kind == "json_object":
             return (True, "a JSON object") if isinstance(value, dict) else (False, "the answer is JSON but not an object")
-        error = next(iter(sorted(_validator(spec.source).iter_errors(value), key=lambda e: list(e.path))), None)
+        try:
+            errors = sorted(_validator(spec.source).iter_errors(value), key=lambda e: [str(p) for p in e.path])
+        except _Unverified as exc:
+            return None, str(exc)
+        error = next(iter(errors), None)
         if error is not None:
             where = "/".join(str(p) for p in error.path) or "the top level"
             return False, f"the JSON does not match the schema at {where}: {error.message}"
         return True, "the JSON matches the schema"
     if spec.kind == "regex":
+        import regex
+
+        # The client's pattern runs on the model's text: a backtracking engine with a clock,
+        # since "(a+)+b" on a long answer would otherwise hold the runner for ever.
         try:
-            ok = re.fullmatch(spec.regex or "", text) is not None
-        except re.error:
-            return False, "the regular expression cannot be checked by Python's re"
+            ok = regex.fullmatch(spec.regex or "", text, timeout=VERIFY_TIMEOUT_S) is not None
+        except TimeoutError:
+            return None, f"the pattern could not be checked within {VERIFY_TIMEOUT_S:g} s"
+        except regex.error:
+            return None, "the regular expression cannot be checked by Python's regex"
         return (True, "the text matches the pattern") if ok else (False, "the text does not match the pattern")
     if spec.kind == "choice":
         ok = text in (spec.choice or ())

@@ -412,7 +412,7 @@ def _matches(text: str, json_schema: dict | None = None, regex: str | None = Non
              lark: str | None = None, json_object: bool = False) -> bool:
     """Whether `text` is in a grammar (the same arguments as `LMContext.grammar`), checked
     with jsonschema / re / membership rather than by the matcher that wrote it."""
-    return api._grammar_spec(json_schema, regex, choice, lark, json_object).verify(str(text))[0]
+    return api._grammar_spec(json_schema, regex, choice, lark, json_object).verify(str(text))[0] is True
 
 
 def _syllables(word: str) -> int:

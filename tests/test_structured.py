@@ -63,6 +63,22 @@ def test_answers_are_verified_without_the_matcher():
     assert not GrammarSpec(regex=r"\d{3}-\d{4}").verify("555-1234 call me")[0]
 
 
+def test_a_pattern_that_cannot_be_checked_in_time_is_null_never_true(monkeypatch):
+    import planner.grammar as grammar
+    from council_sdk.types import CouncilResult
+
+    from cluster.runner import claim
+    from planner.parse import Reading
+    from planner.spec import ConstraintSpec
+
+    monkeypatch.setattr(grammar, "VERIFY_TIMEOUT_S", 1e-6)  # the client's pattern against a long answer
+    spec = GrammarSpec(json_schema={"type": "string", "pattern": "^(a|b)*$"})
+    result = CouncilResult(text=json.dumps("ab" * 200_000), passed_check=True, method="smc", particles=1,
+                           posterior=[], log_ml=0.0, rounds=1, stopped="finished", follower_tokens=1, wall_time_s=0.0)
+    claim(result, Reading(spec=ConstraintSpec()), spec)
+    assert result.passed is None and "could not be checked" in result.passed_reason
+
+
 @pytest.mark.parametrize("request_text, keys", [
     ("Could you give me a json object containing the fields colour, size and price?", ["colour", "size", "price"]),
     ("I need JSON: properties 'from', 'to' and 'date' for a train ticket.", ["from", "to", "date"]),
