@@ -200,7 +200,9 @@ class CouncilRunner:
         ledger.followers(result.follower_tokens)
         ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
-        claim(result, planned.reading or reading_of(request.prompt), planned.grammar,
+        # A program given with a response_format is not the structured template, but its
+        # answer is checked against the format all the same.
+        claim(result, planned.reading or reading_of(request.prompt), planned.grammar or request.grammar,
               planned.grammar_clause or "response_format")
         result.planner = planned.report
         result.ledger = ledger.snapshot()

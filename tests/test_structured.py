@@ -173,6 +173,11 @@ def test_a_schema_answer_is_valid_json_and_the_result_says_it_was_checked(replic
         inference=InferenceConfig(particles=8))))
     assert set(json.loads(worded.text)) == {"city", "country"} and worded.passed is True
     assert worded.understood[0].clause.startswith("keys city and country")
+    # A program of the client's own, with a format: its answer is checked against the format too.
+    given = asyncio.run(runner.run(RunRequest(
+        prompt="Say hi.", program=program_for('regex="hi|hello"'), grammar=GrammarSpec(json_schema=PERSON),
+        inference=InferenceConfig(particles=2))))
+    assert given.passed is False and "format" in given.passed_reason
 
 
 def test_a_context_with_a_grammar_is_copied_and_shipped_with_its_state(smollm2_engine):
