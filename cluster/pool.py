@@ -44,6 +44,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from cluster.autoscale import ScalePolicy
 from cluster.config import CouncilConfig
 from cluster.routing import NoLiveReplicaError, Replica, ReplicaRouter, cause_of
+from cluster.task_store import RayKV
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +65,21 @@ class _PoolHistory:
 
     def __init__(self, name: str | None):
         self._key = f"{name}-pool-history" if name else None
+        self._kv = RayKV(NAMESPACE) if name else None
 
     def load(self) -> dict:
-        if self._key is None:
-            return {}
-        from ray.experimental import internal_kv
-
-        raw = internal_kv._internal_kv_get(self._key, namespace=NAMESPACE)
+        raw = self._kv.get(self._key) if self._kv else None
         return json.loads(raw) if raw else {}
 
     def save(self, pool: "FollowerPool") -> None:
-        if self._key is None:
-            return
-        from ray.experimental import internal_kv
-
-        history = {"generations": {str(r.index): r.generation for r in pool.replicas},
-                   "restarts": pool.restarts, "scaled_up": pool.scaled_up, "scaled_down": pool.scaled_down}
-        internal_kv._internal_kv_put(self._key, json.dumps(history), overwrite=True, namespace=NAMESPACE)
+        if self._kv:
+            history = {"generations": {str(r.index): r.generation for r in pool.replicas},
+                       "restarts": pool.restarts, "scaled_up": pool.scaled_up, "scaled_down": pool.scaled_down}
+            self._kv.put(self._key, json.dumps(history).encode())
 
     def forget(self) -> None:
-        if self._key is not None:
-            from ray.experimental import internal_kv
-
-            internal_kv._internal_kv_del(self._key, namespace=NAMESPACE)
+        if self._kv:
+            self._kv.delete(self._key)
 
 
 @dataclass(eq=False)

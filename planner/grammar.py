@@ -106,11 +106,10 @@ class GrammarSpec(BaseModel):
         """The llguidance grammar text."""
         return grammar_text(self.kind, self.source)
 
-    def check(self, tokenizer=None) -> float:
+    def check(self) -> float:
         """Raise GrammarError unless this grammar compiles within budget and admits some text;
-        returns the compile time in seconds. With `tokenizer` (an llguidance LLTokenizer) the
-        first mask is computed too, which is where lazily built lexers cost their time."""
-        return check_grammar(self.kind, self.source, tokenizer)
+        returns the compile time in seconds."""
+        return check_grammar(self.kind, self.source)
 
     def verify(self, text: str) -> tuple[bool | None, str]:
         """Whether `text` matches, checked independently of the matcher that wrote it."""
@@ -181,9 +180,9 @@ def _sentence(message: str) -> str:
 _CHECKED: dict[tuple[str, str], float] = {}
 
 
-def check_grammar(kind: str, source: str, tokenizer=None) -> float:
+def check_grammar(kind: str, source: str) -> float:
     key = (kind, source)
-    if key in _CHECKED and tokenizer is None:
+    if key in _CHECKED:
         return _CHECKED[key]
     import llguidance
 
@@ -194,16 +193,11 @@ def check_grammar(kind: str, source: str, tokenizer=None) -> float:
         text = grammar_text(kind, source)
     except (ValueError, TypeError) as exc:
         raise GrammarError(f"the {LABELS[kind]} could not be read: {_sentence(str(exc))}.") from None
-    error = llguidance.LLMatcher.validate_grammar(text, tokenizer, limits=_limits())
+    # Without a tokenizer: the trusted side holds none. An unsatisfiable schema is refused
+    # here by llguidance all the same; a matcher that fails later, in the worker, raises.
+    error = llguidance.LLMatcher.validate_grammar(text, None, limits=_limits())
     if error and not error.startswith("WARNING"):
         raise GrammarError(f"the {LABELS[kind]} is not supported: {_sentence(error)}.")
-    if tokenizer is not None:
-        matcher = llguidance.LLMatcher(tokenizer, text, log_level=0, limits=_limits())
-        bits = matcher.compute_bitmask() if not matcher.is_error() else b""
-        if matcher.is_error():
-            raise GrammarError(f"the {LABELS[kind]} is not supported: {_sentence(matcher.get_error())}.")
-        if not any(bits):
-            raise GrammarError(f"the {LABELS[kind]} admits no text this model can write.")
     took = time.perf_counter() - started
     if took > COMPILE_BUDGET_S:
         raise GrammarError(f"the {LABELS[kind]} is too complex: compiling it took {took:.1f} s "
@@ -318,10 +312,20 @@ def _tokenizer(tokenizer_json: str, vocab_size: int, eos_ids: tuple[int, ...]):
     return llguidance.LLTokenizer(tokenizer_json, n_vocab=vocab_size, eos_token=list(eos_ids))
 
 
+_BY_TOKENIZER: dict[tuple[int, int, tuple[int, ...]], tuple[Any, Any]] = {}
+
+
 def llg_tokenizer(tokenizer, vocab_size: int, eos_ids) -> Any:
     """The llguidance tokenizer for a `tokenizers.Tokenizer` (built once per process, ~0.2 s;
-    the zygote builds it before it forks, so workers start with it)."""
-    return _tokenizer(tokenizer.to_str(), int(vocab_size), tuple(sorted(int(i) for i in eos_ids)))
+    the zygote builds it before it forks, so workers start with it). Found by the tokenizer
+    object first: serialising it for the cache key costs ~13 ms, and every context's first
+    grammar and every shipped particle with one asks."""
+    eos = tuple(sorted(int(i) for i in eos_ids))
+    key = (id(tokenizer), int(vocab_size), eos)
+    held = _BY_TOKENIZER.get(key)
+    if held is None or held[0] is not tokenizer:  # the object itself is kept: an id can be reused
+        held = _BY_TOKENIZER[key] = (tokenizer, _tokenizer(tokenizer.to_str(), int(vocab_size), eos))
+    return held[1]
 
 
 _TEMPLATES: dict[tuple[int, str], Any] = {}
