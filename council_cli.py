@@ -43,7 +43,8 @@ def start_ray(cfg: CouncilConfig, address: Optional[str]) -> None:
     from cluster.runtime import connect_ray
 
     with err.status("starting Ray…"):
-        connect_ray(address, num_cpus=max(os.cpu_count() or 1, cfg.pool.replicas * cfg.pool.num_cpus))
+        wanted = sum(p.pool.replicas * p.pool.num_cpus for p in cfg.pools.values())
+        connect_ray(address, num_cpus=max(os.cpu_count() or 1, wanted))
 
 
 def load_config(config: Optional[Path], **flags) -> CouncilConfig:
@@ -58,11 +59,13 @@ def load_config(config: Optional[Path], **flags) -> CouncilConfig:
         cfg = CouncilConfig.load(config, overrides=overrides)
     except ConfigError as exc:
         fail(str(exc), 2)
-    if "num_cpus" not in cfg.pool.model_fields_set:
-        # Embedded default: share this machine's cores between the local replicas.
-        cpus = max(1, (os.cpu_count() or 1) // cfg.pool.replicas)
-        cfg.pool = cfg.pool.model_copy(update={"num_cpus": float(cpus)})
-    return cfg
+    # Embedded default: share this machine's cores between the local replicas of every pool.
+    cpus = float(max(1, (os.cpu_count() or 1) // sum(p.pool.replicas for p in cfg.pools.values())))
+    pools = {name: p if "num_cpus" in p.pool.model_fields_set else
+             p.model_copy(update={"pool": p.pool.model_copy(update={"num_cpus": cpus})})
+             for name, p in cfg.pools.items()}
+    return cfg.model_copy(update={"pools": pools, "pool": pools[cfg.default_pool].pool,
+                                  "engine": pools[cfg.default_pool].engine})
 
 
 async def _generate(cfg: CouncilConfig, requests: list, show_stats: bool) -> list:
@@ -139,8 +142,10 @@ def run(
     planner: Optional[str] = typer.Option(None, help="library (default, offline) | openai (an OpenAI-compatible LLM)."),
     planner_base_url: Optional[str] = typer.Option(None, help="The LLM planner's endpoint, e.g. http://127.0.0.1:8001/v1."),
     planner_model: Optional[str] = typer.Option(None, help="The LLM planner's model name."),
-    strategy: str = typer.Option("council-smc", help="council-smc | council-vote | council-cascade | "
-                                 "council-signal | follower | planner | best-of-n"),
+    strategy: str = typer.Option("council-auto", help="council-auto (the config's routes choose) | council-smc | "
+                                 "council-vote | council-cascade | council-signal | follower | planner | best-of-n"),
+    pool: Optional[list[str]] = typer.Option(None, help="The follower pool to use (repeat it for a vote or "
+                                             "cascade over several); default: the config's routes choose."),
     samples: int = typer.Option(5, min=1, max=64, help="vote / best-of-n: follower samples."),
     threshold: Optional[float] = typer.Option(None, help="vote: agreement; cascade: confidence."),
     confidence_by: str = typer.Option("mean-logprob", help="cascade: mean-logprob | min-logprob | neg-entropy."),
@@ -159,14 +164,13 @@ def run(
     strict: bool = typer.Option(False, help="Exit 1 unless the answer was verified to pass "
                                 "(`passed` is true: every constraint understood and met)."),
 ):
-    """Answer a request: the planner writes a program (or give --program), and the followers
-    run it as SMC particles."""
+    """Answer a request: by default the config's routes choose the council (constraints: the
+    planner writes a program and the followers run it as SMC particles; a short question: a
+    vote; open text: a cascade)."""
     from pydantic import ValidationError
 
     from council_sdk.types import STRATEGIES, TaskRequest
 
-    from cluster.runner import RunRequest
-    from cluster.scheduler import InferenceConfig
     from planner.library import plan
     from planner.sandbox import ProgramError, check_program
 
@@ -179,14 +183,14 @@ def run(
             check_program(source)  # a broken program is reported before anything starts
         else:
             plan(prompt)  # a malformed JSON spec is reported before anything starts
-        if strategy == "council-smc":
-            request = RunRequest(prompt=prompt, program=source, max_tokens=max_tokens, include_program=True,
-                                 inference=InferenceConfig(method=method, particles=particles, seed=seed))
-        else:
-            if strategy not in STRATEGIES:
-                fail(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}", 2)
-            request = TaskRequest(prompt=prompt, strategy=strategy, samples=samples, threshold=threshold,
-                                  confidence_by=confidence_by, max_tokens=max_tokens, seed=seed)
+        if strategy not in STRATEGIES:
+            fail(f"unknown strategy {strategy!r}; one of {', '.join(STRATEGIES)}", 2)
+        if source is not None and strategy == "council-auto":
+            strategy = "council-smc"  # a given program runs as SMC particles
+        request = TaskRequest(prompt=prompt, strategy=strategy, samples=samples, threshold=threshold,
+                              confidence_by=confidence_by, max_tokens=max_tokens, seed=seed, program=source,
+                              include_program=True, particles=particles, method=method,
+                              pool=(pool[0] if len(pool) == 1 else pool) if pool else None)
     except ProgramError as exc:
         fail(str(exc), 2)
     except ValidationError as exc:
@@ -263,6 +267,7 @@ def _describe_planner(result) -> str:
             line += f" · confidence {result.confidence:.3f}"
         if result.signal:
             line += f" · signal {result.signal!r}"
+        line += f" · answered by {result.answered_by}" if result.answered_by else ""
         line += " · escalated to the planner model" if result.escalated else ""
         return line + (f" ({result.escalation})" if result.escalation else "")
     report = result.planner
@@ -277,32 +282,49 @@ def _describe_planner(result) -> str:
     return "program: " + line
 
 
-async def _run_request(cfg: CouncilConfig, request):
-    from council_sdk.types import TaskRequest
-
+async def start_pools(cfg: CouncilConfig, names: list[str]) -> dict:
+    """Local follower pools (owned by this process), started together."""
     from actors.follower import FollowerActor
     from cluster.pool import FollowerPool
-    from cluster.runner import CouncilRunner
 
-    pool = FollowerPool(FollowerActor, cfg)
-    with err.status(f"starting {cfg.pool.replicas} follower replica(s) ({cfg.engine.model})…"):
-        await pool.start(monitor=True)
+    pools = {name: FollowerPool(FollowerActor, cfg.for_pool(name)) for name in names}
+    what = ", ".join(f"{cfg.pools[n].pool.replicas}× {cfg.pools[n].engine.model}" for n in names)
+    with err.status(f"starting follower replicas ({what})…"):
+        try:
+            await asyncio.gather(*(p.start(monitor=True) for p in pools.values()))
+        except BaseException:
+            await asyncio.gather(*(p.shutdown() for p in pools.values()), return_exceptions=True)
+            raise
+    return pools
+
+
+async def _run_request(cfg: CouncilConfig, request):
+    from cluster.pools import Pools
+    from cluster.routes import choose_route
+    from cluster.runner import CouncilRunner, _grammar_of, reading_of
+
+    # Only the pools this request's route uses are started.
+    route = choose_route(request, cfg, reading_of(request.prompt or ""), _grammar_of(request))
+    pools = await start_pools(cfg, route.pools)
     try:
         with err.status("planning…") as status:
 
-            def progress(t):
-                best = t.best_text.replace("\n", " ")[-60:]
-                status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
+            def progress(kind, **data):
+                if kind == "round":
+                    t = data["round"]
+                    best = t.best_text.replace("\n", " ")[-60:]
+                    status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
+                elif data.get("message"):
+                    status.update(data["message"])
 
-            runner = CouncilRunner(cfg, pool.replica_handles, followers=pool)
-            if isinstance(request, TaskRequest):
-                result = await runner.run_task(request, lambda kind, **d: status.update(d.get("message") or kind))
-            else:
-                result = await runner.run(request, on_round=progress)
+            runner = CouncilRunner(cfg, pools=Pools.of_routers(pools, route.pools[0]))
+            result = await runner.run_task(request, progress)  # routed again: the same choice
+        if result.route is not None:
+            err.print(f"route: {result.route.reason}", markup=False, highlight=False, soft_wrap=True)
         err.print(_describe_planner(result), markup=False, highlight=False, soft_wrap=True)
         return result
     finally:
-        await pool.shutdown()
+        await asyncio.gather(*(p.shutdown() for p in pools.values()), return_exceptions=True)
 
 
 def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
@@ -312,7 +334,8 @@ def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
     from actors.engines.model_source import ModelNotFoundError, resolve_model
 
     try:
-        resolve_model(cfg.engine.model, cfg.engine.gguf_file)
+        for spec in cfg.pools.values():
+            resolve_model(spec.engine.model, spec.engine.gguf_file)
     except ModelNotFoundError as exc:
         fail(str(exc), 2)
 
@@ -336,7 +359,7 @@ def serve_command(
     if not cfg.server.keys() and cfg.server.host not in LOOPBACK:
         err.print(f"[yellow]no API keys configured:[/yellow] binding to 127.0.0.1, not {cfg.server.host} "
                   "(set server.api_keys or COUNCIL_API_KEYS to serve other hosts)")
-        cfg.server = cfg.server.model_copy(update={"host": "127.0.0.1"})
+        cfg = cfg.model_copy(update={"server": cfg.server.model_copy(update={"host": "127.0.0.1"})})
     _check_local_model(cfg, address)
     start_ray(cfg, address)
     from ray import serve
@@ -676,6 +699,15 @@ def bench_paraphrase(
     from bench.paraphrase import main
 
     main(json_path)
+
+
+@bench_app.command("council", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_council(ctx: typer.Context):
+    """Every fixed strategy on each follower pool, and council-auto, on a labelled mixed set
+    (options: --per-kind N, --particles, --systems, --json; see bench/council.py)."""
+    from bench.council import main
+
+    raise typer.Exit(main(list(ctx.args)))
 
 
 @bench_app.command("structured")

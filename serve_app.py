@@ -6,7 +6,8 @@ Two deployments composed by a handle, and two detached actors that own the state
                ├─ tasks ──► TaskStoreActor   (<app>-tasks: tasks, events, checkpoints, admission)
                │                └─ dispatch ──► CouncilRunner × N (plans, runs strategies / SMC)
                └─ generate ──────────────────► CouncilRunner ──► follower replicas
-             PoolController (<app>-pool: the follower replicas, health, scaling; runners follow its table)
+             PoolController per follower pool (<app>-pool, <app>.<pool>-pool: its replicas, health,
+               scaling; runners follow each pool's table)
 
 Any one of these processes can die: Serve replaces ingress and runner replicas, Ray restarts
 the two actors (which take back their state), and a task whose runner died is continued by
@@ -16,12 +17,13 @@ another from its last round. The endpoints:
     GET  /metrics                    open: Prometheus text
     GET  /v1/models                  the strategies, as OpenAI models
     POST /v1/chat/completions        OpenAI-compatible (`stream: true` as SSE chunks); `model`
-                                     is the strategy (council-smc, council-vote, …)
+                                     is the strategy (council-auto: the config's routes choose;
+                                     council-smc, council-vote, …); an extra `pool` names the pool(s)
     POST /v1/tasks                   native: prompt or spec; `wait: true` answers inline
     GET  /v1/tasks/{id}              status and result
     GET  /v1/tasks/{id}/events       SSE progress: queued, planned, round…, finished
     DELETE /v1/tasks/{id}            cancel (frees the particles on every replica)
-    POST /v1/generate                plain sampling from the follower pool
+    POST /v1/generate                plain sampling from a follower pool (`pool`; default pool)
 
 Every error has OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`: one plain
 sentence (never a traceback, a path, a pid or a pydantic URL) and a code; a client mistake is
@@ -31,7 +33,7 @@ Each key is a tenant: its tasks are invisible to every other key (404, as for an
 and `server.max_*_per_key` bound what one tenant may have running, queued or generating.
 
     curl -s localhost:8000/v1/chat/completions -H 'content-type: application/json' \\
-      -d '{"model": "council-smc", "messages": [{"role": "user", "content": "Write 8 words."}]}'
+      -d '{"model": "council-auto", "messages": [{"role": "user", "content": "Write 8 words."}]}'
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations at run time.
@@ -58,11 +60,12 @@ from council_sdk.types import (
     GenerateRequest, GenerateResult, Health, TaskRequest, TaskStatus,
 )
 
-from actors.pool_controller import controller_for, stop_controller
+from actors.pool_controller import controllers_for, stop_controllers
 from actors.task_store import store_for, store_of, stop_store
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import CONTENT_TYPE, ServiceMetrics
 from cluster.pool_client import PoolClient
+from cluster.pools import Pools, UnknownPool
 from cluster.routing import NoLiveReplicaError
 from cluster.runner import CouncilRunner as RequestRunner
 from cluster.runner import TaskCheckpoint
@@ -217,7 +220,8 @@ def _council_block(task_id: str, result) -> dict:
             "not_understood": result.not_understood, "passed_check": result.passed_check,
             "constraints": result.constraints, "escalated": result.escalated,
             "planner": result.planner.model_dump() if result.planner else None,
-            "ledger": result.ledger.model_dump() if result.ledger else None}
+            "ledger": result.ledger.model_dump() if result.ledger else None,
+            "route": result.route.model_dump() if result.route else None, "answered_by": result.answered_by}
 
 
 def _load_config(config: Optional[dict]) -> CouncilConfig:
@@ -237,11 +241,15 @@ class Runner:
     def __init__(self, config: Optional[dict] = None):
         self.config = _load_config(config)
         self.app_name = serve.get_replica_context().app_name
-        self.pool = PoolClient(controller_for(self.config, self.app_name), self.config.pool)
-        self.runner = RequestRunner(self.config, self.pool.replica_handles, followers=self.pool)
+        self.pools = {name: PoolClient(controller, self.config.pools[name].pool)
+                      for name, controller in controllers_for(self.config, self.app_name).items()}
+        self.runner = RequestRunner(self.config, pools=Pools.of_routers(self.pools, self.config.default_pool))
+
+    async def _follow_pools(self) -> None:
+        await asyncio.gather(*(client.start() for client in self.pools.values()))
 
     async def run_task(self, assignment: Assignment):
-        await self.pool.start()
+        await self._follow_pools()
         store = store_of(self.app_name)
         run = asyncio.current_task()
         reporter = ProgressReporter(
@@ -259,8 +267,11 @@ class Runner:
             await reporter.close()
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
-        await self.pool.start()
-        return await self.pool.generate(request)
+        await self._follow_pools()
+        pool = request.pool or self.config.default_pool
+        if pool not in self.pools:
+            raise UnknownPool(f"there is no follower pool named {pool!r}; the pools are {', '.join(self.pools)}")
+        return await self.pools[pool].generate(request)
 
 
 @serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=1000)
@@ -277,7 +288,8 @@ class CouncilIngress:
         self.runner = runner
         self.store = store_for(self.config, self.app_name, runner)
         self.generating = Gate(self.config.server.max_generate, self.config.server.max_generate_per_key)
-        controller_for(self.config, self.app_name).start.remote()  # the pool starts now, not on the first request
+        for controller in controllers_for(self.config, self.app_name).values():
+            controller.start.remote()  # the pools start now, not on the first request
 
         # Auth, body cap, request id, access log and HTTP metrics for every request.
         @api.middleware("http")
@@ -409,6 +421,7 @@ class CouncilIngress:
             prompt = chat.prompt()
             temperature = (chat.model_extra or {}).get("temperature")
             task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
+                               pool=(chat.model_extra or {}).get("pool"),
                                max_tokens=chat.max_completion_tokens or chat.max_tokens or 64,
                                response_format=to_response_format(grammar) if grammar else None,
                                **({"temperature": temperature} if grammar and temperature is not None else {}))
@@ -557,7 +570,7 @@ def stop_app(name: str) -> None:
     outlive the app's replicas on purpose, so they have to be stopped on purpose)."""
     serve.delete(name)
     stop_store(name)
-    stop_controller(name)
+    stop_controllers(name)
 
 
 app = build_app()

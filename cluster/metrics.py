@@ -22,6 +22,16 @@ from pydantic import BaseModel, Field
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+class PoolWork(BaseModel):
+    """One follower pool's gauges and counts."""
+
+    replicas_live: int = 0
+    replicas: int = 0
+    scaled_up: int = 0
+    scaled_down: int = 0
+    follower_tokens: int = 0
+
+
 class WorkStats(BaseModel):
     """Cumulative counts kept by the PlannerActor."""
 
@@ -42,6 +52,7 @@ class WorkStats(BaseModel):
     generating: int = 0
     tenants: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="tenant -> {'queued': n, 'running': n}, tenants with any")
+    pools: dict[str, PoolWork] = Field(default_factory=dict, description="Each follower pool by name.")
 
 
 class WorkCounter:
@@ -50,6 +61,7 @@ class WorkCounter:
     def __init__(self):
         self.stats = WorkStats()
         self._tasks: Counter[str] = Counter()
+        self._pool_tokens: Counter[str] = Counter()
 
     def task_ended(self, strategy: str, status: str, result: CouncilResult | None) -> None:
         self._tasks[f"{strategy}/{status}"] += 1
@@ -60,12 +72,23 @@ class WorkCounter:
             s.planner_prompt_tokens += result.ledger.planner_prompt_tokens
             s.planner_completion_tokens += result.ledger.planner_completion_tokens
             s.cost_usd += result.ledger.usd
+            self._pool_tokens.update(result.ledger.follower_tokens_by_pool)
         s.follower_tokens += result.follower_tokens
         s.rounds += len(result.trace)
         s.resamples += sum(1 for t in result.trace if t.resampled)
         s.ess_fraction_sum += sum(t.ess / max(1, result.particles) for t in result.trace)
 
-    def snapshot(self, **gauges: int) -> WorkStats:
+    def snapshot(self, tables: dict | None = None, **gauges) -> WorkStats:
+        """The counts with the gauges given; `tables`: each pool's `ReplicaTable` by name,
+        which also gives the replica totals."""
+        if tables is not None:
+            pools = {name: PoolWork(replicas_live=t.live, replicas=len(t.replicas), scaled_up=t.scaled_up,
+                                    scaled_down=t.scaled_down, follower_tokens=self._pool_tokens.get(name, 0))
+                     for name, t in tables.items()}
+            gauges = {"replicas_live": sum(p.replicas_live for p in pools.values()),
+                      "replicas": sum(p.replicas for p in pools.values()),
+                      "scaled_up": sum(p.scaled_up for p in pools.values()),
+                      "scaled_down": sum(p.scaled_down for p in pools.values()), "pools": pools, **gauges}
         return self.stats.model_copy(update={"tasks": dict(self._tasks), **gauges})
 
 
@@ -127,10 +150,21 @@ class _WorkCollector:
         yield by_tenant
         yield GaugeMetricFamily("council_generate_in_flight", "POST /v1/generate calls in flight.",
                                 value=w.generating)
-        yield GaugeMetricFamily("council_replicas_live", "Follower replicas alive.", value=w.replicas_live)
-        yield GaugeMetricFamily("council_replicas", "Follower replicas in the pool.", value=w.replicas)
-        scale = CounterMetricFamily("council_pool_scale_events", "Replicas added and retired.",
-                                    labels=["direction"])
-        scale.add_metric(["up"], w.scaled_up)
-        scale.add_metric(["down"], w.scaled_down)
+        yield GaugeMetricFamily("council_replicas_live", "Follower replicas alive, all pools.", value=w.replicas_live)
+        yield GaugeMetricFamily("council_replicas", "Follower replicas, all pools.", value=w.replicas)
+        live = GaugeMetricFamily("council_pool_replicas_live", "Follower replicas alive, per pool.", labels=["pool"])
+        size = GaugeMetricFamily("council_pool_replicas", "Follower replicas, per pool.", labels=["pool"])
+        used = CounterMetricFamily("council_pool_follower_tokens", "Follower tokens of finished tasks, per pool.",
+                                   labels=["pool"])
+        scale = CounterMetricFamily("council_pool_scale_events", "Replicas added and retired, per pool.",
+                                    labels=["pool", "direction"])
+        for name, pool in sorted(w.pools.items()):
+            live.add_metric([name], pool.replicas_live)
+            size.add_metric([name], pool.replicas)
+            used.add_metric([name], pool.follower_tokens)
+            scale.add_metric([name, "up"], pool.scaled_up)
+            scale.add_metric([name, "down"], pool.scaled_down)
+        yield live
+        yield size
+        yield used
         yield scale

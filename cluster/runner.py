@@ -7,6 +7,10 @@ tests.
     runner = CouncilRunner(cfg, pool.replica_handles)
     result = await runner.run(RunRequest(prompt="Write an acrostic for HOPE."))
     result.planner.path, result.ledger.usd
+
+With several follower pools, give them by name (`pools=Pools.of_routers(...)`): a task
+that names no pool or asks for `council-auto` is routed by the config's rules
+(`cluster/routes.py`), and the result says where it went and why (`result.route`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.config import CouncilConfig
 from cluster.ledger import CostLedger
+from cluster.pools import Pools
 from cluster.protocol import ProgramSpec, ReplicaHandle, ReplicaLost
+from cluster.routes import AUTO, choose_route
 from cluster.scheduler import InferenceConfig, Scheduler, SchedulerCheckpoint
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
@@ -51,6 +57,8 @@ class RunRequest(BaseModel):
     grammar: GrammarSpec | None = Field(None, description="Structured output every answer must match.")
     temperature: float | None = Field(None, ge=0.0, le=2.0, description="Structured output: the followers' "
                                       "temperature (the library's default when None).")
+    pool: str | None = Field(None, description="The follower pool whose replicas run the particles "
+                             "(None: the default pool).")
 
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
@@ -64,6 +72,7 @@ class TaskCheckpoint(BaseModel):
 
     planned: PlannedProgram
     scheduler: SchedulerCheckpoint
+    pool: str | None = None  # the pool whose replicas hold the particles (None: the default)
     # The rounds so far, from the round events the store kept (not sent with every round's
     # checkpoint: it grows with the run); set by whoever resumes.
     trace: list[RoundTrace] = Field(default_factory=list, exclude=True)
@@ -99,8 +108,12 @@ def reading_of(prompt: str) -> Reading:
         return Reading(spec=ConstraintSpec(), not_understood=[f"the request ({exc})"])
 
 
-def check_runnable(task: TaskRequest) -> None:
-    """Refuse, before anything is queued, a task no strategy can run (ValueError)."""
+def check_runnable(task: TaskRequest, config: CouncilConfig | None = None) -> None:
+    """Refuse, before anything is queued, a task no strategy can run (ValueError). With the
+    config, the route is checked too (a pool it does not have)."""
+    if config is not None or task.strategy == AUTO:
+        route = choose_route(task, config or CouncilConfig(), reading_of(task.prompt or ""), _grammar_of(task))
+        task = task.model_copy(update={"strategy": route.strategy})
     if task.strategy == "council-smc":
         request = run_request(task)
         if request.grammar is not None:
@@ -111,7 +124,16 @@ def check_runnable(task: TaskRequest) -> None:
         raise ValueError(f"response_format is served by the council-smc strategy, not {task.strategy!r}")
 
 
-def run_request(task: TaskRequest) -> RunRequest:
+def _grammar_of(task: TaskRequest) -> GrammarSpec | None:
+    if task.response_format is None:
+        return None
+    try:
+        return from_response_format(task.response_format.wire())
+    except ValueError:
+        return None  # check_runnable says why, once the route is known
+
+
+def run_request(task: TaskRequest, pool: str | None = None) -> RunRequest:
     """A native API task as the runner's request (a spec travels as its JSON text)."""
     if task.strategy not in AVAILABLE_STRATEGIES:
         raise ValueError(f"strategy {task.strategy!r} is not available; use one of {list(AVAILABLE_STRATEGIES)}")
@@ -127,16 +149,21 @@ def run_request(task: TaskRequest) -> RunRequest:
     grammar = from_response_format(task.response_format.wire()) if task.response_format else None
     return RunRequest(prompt=prompt, program=task.program, max_tokens=task.max_tokens,
                       include_program=task.include_program, inference=InferenceConfig(**inference),
-                      grammar=grammar,
+                      grammar=grammar, pool=pool,
                       temperature=task.temperature if "temperature" in task.model_fields_set else None)
 
 
 class CouncilRunner:
-    def __init__(self, config: CouncilConfig, replicas: Callable[[], list[ReplicaHandle]],
-                 llm: LLMPlanner | None = None, followers: Followers | None = None):
+    def __init__(self, config: CouncilConfig, replicas: Callable[[], list[ReplicaHandle]] | None = None,
+                 llm: LLMPlanner | None = None, followers: Followers | None = None,
+                 pools: Pools | None = None):
+        """`pools`: every follower pool by name; or one pool as `replicas` (the SMC
+        scheduler's handles) and `followers` (sampling and scoring for the other strategies)."""
         self.config = config
-        self.replicas = replicas
-        self.followers = followers  # sampling and scoring for the strategies besides SMC
+        self.pools = pools or Pools.single(replicas, followers, name=config.default_pool)
+        default = self.pools[self.pools.default]
+        self.replicas = default.replica_handles
+        self.followers = default.followers
         if llm is None and config.planner.kind == "openai":
             llm = LLMPlanner(config.planner, dry_run=self.dry_run if config.planner.dry_run else None)
         self.llm = llm
@@ -149,24 +176,39 @@ class CouncilRunner:
                        on_checkpoint: OnCheckpoint | None = None) -> CouncilResult:
         """A native task with any strategy; progress goes to `emit(kind, **data)`. An SMC task
         reports a checkpoint after every round to `on_checkpoint` and goes on from `resume`."""
+        reading = reading_of(task.prompt or "")
+        route = choose_route(task, self.config, reading, _grammar_of(task))
+        self.pools.check(route.pools)
+        task = task.model_copy(update={"strategy": route.strategy})
         if task.strategy == "council-smc":
             def planned(p):
                 emit("planned", planner=p.report, constraints=p.recognised)
+                emit("progress", message=f"route: {route.reason}")
 
             def round_done(trace):
                 emit("round", round=trace)
                 if trace.resampled:
                     emit("resampled", round=trace)
 
-            return await self.run(run_request(task), on_round=round_done, on_planned=planned,
-                                  resume=resume, on_checkpoint=on_checkpoint)
+            result = await self.run(run_request(task, route.pools[0]), on_round=round_done, on_planned=planned,
+                                    resume=resume, on_checkpoint=on_checkpoint)
+            result.route, result.answered_by = route, route.pools[0]
+            return result
         check_runnable(task)
-        if self.followers is None:
-            raise ValueError(f"strategy {task.strategy!r} needs follower sampling, which this runner lacks")
-        ctx = StrategyContext(followers=self.followers, big=self.big, ledger=CostLedger(self.config.prices),
-                              emit=emit)
+        emit("progress", message=f"route: {route.reason}")
+        ctx = StrategyContext(followers=None, big=self.big, ledger=self._ledger(), emit=emit,
+                              pools=self.pools.followers(route.pools),
+                              thresholds={name: self.config.pools[name].confidence_threshold
+                                          for name in route.pools if name in self.config.pools
+                                          and self.config.pools[name].confidence_threshold is not None})
         result = await STRATEGIES[task.strategy](task, ctx)
-        return claim(result, reading_of(task.prompt or ""))
+        result.route = route
+        if result.answered_by is None:
+            result.answered_by = route.pools[0]
+        return claim(result, reading)
+
+    def _ledger(self) -> CostLedger:
+        return CostLedger(self.config.prices, {name: self.config.follower_price(name) for name in self.config.pools})
 
     async def run(self, request: RunRequest, on_round: OnRound | None = None,
                   on_planned: OnPlanned | None = None, resume: TaskCheckpoint | None = None,
@@ -180,11 +222,12 @@ class CouncilRunner:
                                          grammar=request.grammar, temperature=request.temperature)
             if on_planned is not None:
                 on_planned(planned)
-        ledger = CostLedger(self.config.prices)
+        ledger = self._ledger()
+        pool = (resume.pool if resume is not None else request.pool) or self.pools.default
         ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
                        calls=len(planned.report.attempts))
         try:
-            result = await self._run(planned, request, on_round, resume, on_checkpoint)
+            result = await self._run(planned, request, pool, on_round, resume, on_checkpoint)
         except ProgramError as exc:
             if planned.report.path != "llm":
                 raise
@@ -196,8 +239,8 @@ class CouncilRunner:
             what = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1].strip()}"
             fallback.report.reason = f"LLM program failed while running: {what}"
             planned = fallback
-            result = await self._run(planned, request, on_round, None, on_checkpoint)
-        ledger.followers(result.follower_tokens)
+            result = await self._run(planned, request, pool, on_round, None, on_checkpoint)
+        ledger.followers(result.follower_tokens, pool)
         ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
         # A program given with a response_format is not the structured template, but its
@@ -209,30 +252,32 @@ class CouncilRunner:
         result.program = planned.source if request.include_program else None
         return result
 
-    async def _run(self, planned: PlannedProgram, request: RunRequest, on_round: OnRound | None,
+    async def _run(self, planned: PlannedProgram, request: RunRequest, pool: str, on_round: OnRound | None,
                    resume: TaskCheckpoint | None = None, on_checkpoint: OnCheckpoint | None = None):
         scheduler: Scheduler | None = None
+        replicas = self.pools[pool].replica_handles
 
         def round_done(trace):  # the checkpoint first: a round reported is a round kept
             if on_checkpoint is not None and (state := scheduler.checkpoint()) is not None:
-                on_checkpoint(TaskCheckpoint(planned=planned, scheduler=state))
+                on_checkpoint(TaskCheckpoint(planned=planned, scheduler=state, pool=pool))
             return on_round(trace) if on_round is not None else None
 
         if resume is not None:
-            scheduler = Scheduler.resume(resume.scheduler, self.replicas, round_done, resume.trace)
+            scheduler = Scheduler.resume(resume.scheduler, replicas, round_done, resume.trace)
         else:
-            icfg = self._inference(planned, request)
+            icfg = self._inference(planned, request, pool)
             spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed,
                                limits=self.config.sandbox)
-            scheduler = Scheduler(spec, icfg, self.replicas, on_round=round_done)
+            scheduler = Scheduler(spec, icfg, replicas, on_round=round_done)
         return await scheduler.run()
 
-    def _inference(self, planned: PlannedProgram, request: RunRequest) -> InferenceConfig:
+    def _inference(self, planned: PlannedProgram, request: RunRequest, pool: str) -> InferenceConfig:
         icfg = request.inference
         if planned.report.path in ("library", "generic") and "max_rounds" not in icfg.model_fields_set:
             icfg = icfg.model_copy(update={"max_rounds": planned.rounds})
         if "replica_wait_s" not in icfg.model_fields_set:  # a pool restarting is waited for
-            icfg = icfg.model_copy(update={"replica_wait_s": min(self.config.pool.replica_wait_s, icfg.max_wall_s)})
+            wait = (self.config.pools[pool] if pool in self.config.pools else self.config).pool.replica_wait_s
+            icfg = icfg.model_copy(update={"replica_wait_s": min(wait, icfg.max_wall_s)})
         return icfg
 
     async def dry_run(self, source: str, prompt: str) -> str | None:

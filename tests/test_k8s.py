@@ -66,6 +66,9 @@ def test_overlays_render_a_valid_rayservice(overlay):
         assert worker["nvidia.com/gpu"] == 1 and council.engine.kind == "vllm" and council.pool.num_gpus == 1
     else:
         assert "nvidia.com/gpu" not in worker and council.engine.kind == "torch"
+        # Both models of the image are follower pools; the first is the default.
+        assert {n: p.engine.model for n, p in council.pools.items()} == {"smol": "smollm2", "gemma": "gemma3-270m"}
+        assert council.default_pool == "smol"
 
 
 def test_serve_config_imports_the_app_and_validates():

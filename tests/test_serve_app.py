@@ -173,7 +173,10 @@ def test_every_strategy_answers_through_the_openai_client_and_the_sdk(client, ba
     assert council_info["ledger"]["follower_tokens"] + council_info["ledger"]["planner_prompt_tokens"] > 0
     with Council(base_url, api_key=KEY) as council:
         result = council.run(question, strategy=strategy, samples=3, max_tokens=16)
-        assert result.strategy == strategy and result.text
+        assert result.text and result.route is not None
+        # council-auto answers with the strategy its routes chose, and says so.
+        assert result.strategy == (result.route.strategy if strategy == "council-auto" else strategy)
+        assert council_info["route"]["strategy"] == result.route.strategy
         if strategy in ("planner", "council-signal"):
             assert result.ledger.planner_calls == 1
 

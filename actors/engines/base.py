@@ -47,18 +47,41 @@ class EngineStats(BaseModel):
     generated_tokens: int = 0
 
 
+# A base model (Gemma-3-270M) has no chat template: a chat turn becomes a plain transcript,
+# the way base models are usually prompted, and its answer ends where it would start the
+# next turn itself.
+TRANSCRIPT_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+TRANSCRIPT_NEXT_TURN = "\nUser:"
+
+
+def transcript(messages: list[Message]) -> str:
+    """Chat messages as a base model reads them: `User: …` turns, then `Assistant:`."""
+    turns = [f"{TRANSCRIPT_ROLES[m.role]}: {m.content.strip()}" for m in messages]
+    return "\n".join(turns) + "\nAssistant:"
+
+
+def chat_stops(tokenizer, request: GenerateRequest) -> list[str]:
+    """Where a chat answer ends beyond the request's own stops: on a tokenizer without a
+    template, where the model starts the next transcript turn."""
+    if (request.messages is not None or request.chat) and not getattr(tokenizer, "chat_template", None):
+        return [*request.stop, TRANSCRIPT_NEXT_TURN]
+    return list(request.stop)
+
+
 def encode_prompt(tokenizer, request: GenerateRequest) -> list[int]:
-    """Token ids for a request: chat template for messages (or a prompt when `chat` is on and
-    the tokenizer has a template), plain encoding otherwise."""
+    """Token ids for a request: chat template for messages (or a prompt when `chat` is on),
+    a plain transcript when the tokenizer has no template, plain encoding when `chat` is off."""
     messages = request.messages
-    if messages is None and request.chat and getattr(tokenizer, "chat_template", None):
+    if messages is None and request.chat:
         messages = [Message(role="user", content=request.prompt)]
-    if messages is not None:
-        text = tokenizer.apply_chat_template(
-            [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
-        )
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-    return tokenizer(request.prompt)["input_ids"]
+    if messages is None:
+        return tokenizer(request.prompt)["input_ids"]
+    if not getattr(tokenizer, "chat_template", None):
+        return tokenizer(transcript(messages))["input_ids"]
+    text = tokenizer.apply_chat_template(
+        [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
+    )
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 def top_k_entropy(logprobs) -> float:

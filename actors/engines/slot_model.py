@@ -1,4 +1,4 @@
-"""Run a Llama-family Hugging Face model over a slot-addressed KV pool.
+"""Run a Llama-family or Gemma-3 Hugging Face model over a slot-addressed KV pool.
 
 Hugging Face's own caches hold one contiguous tensor per sequence, which cannot share a
 prefix between sequences or keep it after the batch ends. Here every token's keys and values
@@ -7,6 +7,11 @@ sequences can point at the same prefix rows. One `forward` call takes rows of di
 lengths and prefixes, writes the new tokens' K/V into their slots layer by layer, and gathers
 each row's keys by slot index for attention. The model's weights and modules (projections,
 norms, MLP, rotary embedding) are Hugging Face's; only the cache plumbing is ours.
+
+Gemma 3 differs in three places, each read from the model rather than assumed: its layers
+put a norm after attention and around the MLP (`pre_feedforward_layernorm`), most layers
+attend only within a sliding window (`self_attn.sliding_window`), and each kind of layer has
+its own rotary frequencies (`rotary_emb(h, pos, layer_type)`).
 
 Because a layer's K/V for all new tokens are written before that layer's gather, a row may
 use as its prefix slots that another row of the same call is filling: a prompt shared by many
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
-SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
+SUPPORTED_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3", "gemma3_text")
 
 
 class UnsupportedModelError(ValueError):
@@ -53,6 +60,8 @@ class SlotKVModel:
             )
         self.model = model.eval()
         cfg = model.config
+        if getattr(cfg, "attn_logit_softcapping", None):  # gemma 2: SDPA cannot cap scores
+            raise UnsupportedModelError("the torch engine cannot run attention logit soft-capping")
         self.num_layers = cfg.num_hidden_layers
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = getattr(cfg, "num_key_value_heads", None) or self.num_heads
@@ -64,6 +73,12 @@ class SlotKVModel:
         self.k_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.v_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.capacity = capacity
+        inner = model.model
+        self.layer_types = list(getattr(cfg, "layer_types", None) or [])
+        self.rotary_by_type = bool(self.layer_types) and \
+            "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
+        self.windows = [getattr(layer.self_attn, "sliding_window", None) for layer in inner.layers]
+        self.final_softcap = getattr(cfg, "final_logit_softcapping", None)
 
     @torch.inference_mode()
     def forward(self, rows: list[Row]) -> torch.Tensor:
@@ -91,20 +106,29 @@ class SlotKVModel:
 
         # Query at absolute position t may see keys 0..t of its own row (padding keys lie
         # beyond the row's length, so they are excluded by the same comparison).
-        key_pos = torch.arange(Lk, device=dev)
-        mask = (key_pos.view(1, 1, Lk) <= pos_t.unsqueeze(-1)).unsqueeze(1)  # [B,1,n,Lk]
+        key_pos = torch.arange(Lk, device=dev).view(1, 1, Lk)
+        mask = (key_pos <= pos_t.unsqueeze(-1)).unsqueeze(1)  # [B,1,n,Lk]
+        masks = {None: mask}
+        for window in set(self.windows) - {None}:  # a sliding layer sees the last `window` keys
+            masks[window] = mask & (key_pos > pos_t.unsqueeze(-1) - window).unsqueeze(1)
 
         inner = self.model.model
         h = inner.embed_tokens(ids_t)
-        cos, sin = inner.rotary_emb(h, pos_t)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        rotary = {}
+        for kind in (set(self.layer_types) if self.rotary_by_type else {None}):
+            cos, sin = inner.rotary_emb(h, pos_t, kind) if kind else inner.rotary_emb(h, pos_t)
+            rotary[kind] = cos.unsqueeze(1), sin.unsqueeze(1)
         for layer_idx, layer in enumerate(inner.layers):
-            h = self._layer(layer, layer_idx, h, cos, sin, mask, key_idx_t, write_flat_t, write_slots_t)
+            cos, sin = rotary[self.layer_types[layer_idx] if self.rotary_by_type else None]
+            h = self._layer(layer, layer_idx, h, cos, sin, masks[self.windows[layer_idx]], key_idx_t,
+                            write_flat_t, write_slots_t)
         h = inner.norm(h)
 
         want = [(b, q) for b, r in enumerate(rows) for q in r.wanted]
         picked = h[[b for b, _ in want], [q for _, q in want]]
         logits = self.model.lm_head(picked).float()
+        if self.final_softcap:
+            logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
         return torch.log_softmax(logits, dim=-1)
 
     def _layer(self, layer, idx, h, cos, sin, mask, key_idx, write_flat, write_slots):
@@ -114,7 +138,7 @@ class SlotKVModel:
         q = attn.q_proj(x).view(B, n, -1, self.head_dim)
         k = attn.k_proj(x).view(B, n, -1, self.head_dim)
         v = attn.v_proj(x).view(B, n, -1, self.head_dim)
-        if hasattr(attn, "q_norm"):  # qwen3 normalises q and k per head
+        if hasattr(attn, "q_norm"):  # qwen3 and gemma3 normalise q and k per head
             q, k = attn.q_norm(q), attn.k_norm(k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
         q = q * cos + _rotate_half(q) * sin
@@ -138,6 +162,9 @@ class SlotKVModel:
             scale=getattr(attn, "scaling", self.head_dim**-0.5),
             enable_gqa=self.num_kv_heads != self.num_heads,
         )
-        out = out.transpose(1, 2).reshape(B, n, -1)
-        h = h + attn.o_proj(out)
+        out = attn.o_proj(out.transpose(1, 2).reshape(B, n, -1))
+        if hasattr(layer, "pre_feedforward_layernorm"):  # gemma: norms around both blocks
+            h = h + layer.post_attention_layernorm(out)
+            return h + layer.post_feedforward_layernorm(layer.mlp(layer.pre_feedforward_layernorm(h)))
+        h = h + out
         return h + layer.mlp(layer.post_attention_layernorm(h))

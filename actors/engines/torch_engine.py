@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from actors.engines.autobatch import AutoBatcher
-from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, encode_prompt
+from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, chat_stops, encode_prompt
 from actors.engines.kv_trie import KVCacheFullError, KVPrefixTrie, TrieNode
 from actors.engines.model_source import resolve_model
 from actors.engines.sampling import SampleSpec, sample_rows
@@ -179,6 +179,7 @@ class TorchEngine:
         rng = np.random.default_rng(seed)
         ids, out, logps, entropies = list(prompt_ids), [], [], []
         finish, text = "length", None
+        stops = chat_stops(self._tokenizer, request)
         for _ in range(request.max_tokens):
             spec = SampleSpec(request.temperature, request.top_p, rng.random())
             tok, logp, entropy = await self._batcher.submit((tuple(ids), spec))
@@ -189,9 +190,9 @@ class TorchEngine:
             out.append(tok)
             logps.append(logp)
             entropies.append(entropy)
-            if request.stop:
+            if stops:
                 decoded = self._decode(out)
-                cut = min((i for i in (decoded.find(s) for s in request.stop) if i >= 0), default=-1)
+                cut = min((i for i in (decoded.find(s) for s in stops) if i >= 0), default=-1)
                 if cut >= 0:
                     finish, text = "stop", decoded[:cut]
                     break

@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from actors.engines.base import (
-    ENTROPY_TOP_K, EngineStats, GenerateRequest, GenerateResult, encode_prompt, top_k_entropy,
+    ENTROPY_TOP_K, EngineStats, GenerateRequest, GenerateResult, chat_stops, encode_prompt, top_k_entropy,
 )
 from actors.engines.model_source import resolve_model
 from cluster.config import EngineConfig
@@ -131,7 +131,7 @@ class VLLMEngine:
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_p=request.top_p,
-            stop=request.stop or None,
+            stop=chat_stops(self._tokenizer, request) or None,
             seed=request.seed,
             # The sampled token's own log-prob plus the top 20, whose entropy stands in for the
             # full distribution's (the tail beyond 20 tokens adds little for a peaked model).

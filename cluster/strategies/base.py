@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from council_sdk.types import (
@@ -31,24 +31,41 @@ class NeedsPlannerModel(ValueError):
 
 @dataclass
 class StrategyContext:
-    followers: Followers
+    followers: Followers | None         # the request's first pool (None: give `pools`)
     big: ChatModel | None               # the planner model, when one is configured
     ledger: CostLedger
     emit: Callable[..., None] = lambda kind, **data: None
+    # Every pool the request uses, in order (the first is `followers`): a vote draws from all
+    # of them, a cascade climbs them. Empty: `followers` alone, as the pool `default`.
+    pools: dict[str, Followers] = field(default_factory=dict)
+    # council-cascade: each pool's own escalation threshold (mean token log-prob).
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.pools:
+            self.pools = {"default": self.followers}
+        self.followers = next(iter(self.pools.values()))
+
+    @property
+    def pool_names(self) -> list[str]:
+        return list(self.pools)
 
     async def sample(self, task: TaskRequest, prompt: str, temperature: float, seed: int,
-                     max_tokens: int | None = None) -> GenerateResult:
-        out = await self.followers.generate(GenerateRequest(
+                     max_tokens: int | None = None, pool: str | None = None) -> GenerateResult:
+        """One follower answer from `pool` (default: the first)."""
+        pool = pool or self.pool_names[0]
+        out = await self.pools[pool].generate(GenerateRequest(
             prompt=prompt, max_tokens=max_tokens or task.max_tokens, temperature=temperature, seed=seed))
-        self.ledger.followers(out.completion_tokens)
+        self.ledger.followers(out.completion_tokens, pool)
         self.ledger.follower_prompt(out.prompt_tokens)
         return out
 
-    async def score(self, prompt: str, continuation: str) -> ScoreResult:
-        """The follower's log-probs of `continuation` after `prompt` (prompt tokens are not
+    async def score(self, prompt: str, continuation: str, pool: str | None = None) -> ScoreResult:
+        """`pool`'s log-probs of `continuation` after `prompt` (prompt tokens are not
         generated, so only the continuation counts in the ledger)."""
-        out = await self.followers.score(ScoreRequest(prompt=prompt, continuation=continuation))
-        self.ledger.followers(len(out.token_logprobs))
+        pool = pool or self.pool_names[0]
+        out = await self.pools[pool].score(ScoreRequest(prompt=prompt, continuation=continuation))
+        self.ledger.followers(len(out.token_logprobs), pool)
         return out
 
     async def ask_planner(self, messages: list[dict], max_tokens: int | None = None) -> str:
@@ -72,9 +89,34 @@ def normalise(answer: str) -> str:
     return re.sub(r"\s+", " ", line.casefold()).strip(" .,!?;:'\"")
 
 
+# Words that carry no answer: articles, copulas, hedges. With the question's own words they
+# are dropped from a short answer before answers are compared, so that "The capital of France
+# is Paris." and "Paris" are one answer (as SQuAD's answer normalisation drops articles).
+_FILLER_WORDS = frozenset("""a an the is are was were be it it's its this that these those of course
+answer answers i think believe would say probably maybe well so yes called named""".split())
+
+
+def answer_key(answer: str, question: str = "") -> str:
+    """What a short answer says, for counting votes: its number's value when it holds one
+    (as `normalise`), else the words of its first line that neither echo the question nor
+    are filler; the normalised line when nothing else is left."""
+    line = normalise(answer)
+    if not line or re.fullmatch(r"-?\d+(?:\.\d+)?", line):
+        return line
+    asked = set(re.findall(r"[\w']+", question.casefold()))
+    words = [w for w in re.findall(r"[\w']+", line) if w not in asked and w not in _FILLER_WORDS]
+    return " ".join(words) or line
+
+
 def mean_logprob(sample: GenerateResult | ScoreResult) -> float:
     lps = sample.token_logprobs
     return sum(lps) / len(lps) if lps else -math.inf
+
+
+def logprob_per_char(scored: ScoreResult, text: str) -> float:
+    """Log-prob per character of `text`: comparable across models whose tokenizers cut the
+    same text into different tokens (a per-token mean is not)."""
+    return sum(scored.token_logprobs) / max(1, len(text)) if scored.token_logprobs else -math.inf
 
 
 def result(strategy: str, text: str, ledger: CostLedger, started: float, samples: int,
@@ -89,4 +131,5 @@ def result(strategy: str, text: str, ledger: CostLedger, started: float, samples
         wall_time_s=time.monotonic() - started, ledger=led, **extra)
 
 
-__all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "mean_logprob", "result"]
+__all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "answer_key", "mean_logprob",
+           "logprob_per_char", "result"]

@@ -20,7 +20,8 @@ async def follower_only(task: TaskRequest, ctx: StrategyContext) -> CouncilResul
 async def planner_only(task: TaskRequest, ctx: StrategyContext) -> CouncilResult:
     started = time.monotonic()
     answer = await ctx.ask_planner([{"role": "user", "content": task.prompt or ""}])
-    return result("planner", answer, ctx.ledger, started, 0, escalated=True, escalation="planner-only baseline")
+    return result("planner", answer, ctx.ledger, started, 0, escalated=True, escalation="planner-only baseline",
+                  answered_by="planner")
 
 
 async def best_of_n(task: TaskRequest, ctx: StrategyContext) -> CouncilResult:

@@ -54,6 +54,7 @@ class GenerateRequest(WireModel):
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list, max_length=16)
     seed: int | None = None
+    pool: str | None = Field(None, max_length=64, description="The follower pool that samples (None: the default pool).")
 
     @model_validator(mode="after")
     def _one_input(self) -> "GenerateRequest":
@@ -90,12 +91,21 @@ class ScoreResult(BaseModel):
     token_logprobs: list[float] = Field(description="Log-prob of each continuation token.")
 
 
-class Health(BaseModel):
-    status: str
+class PoolHealth(BaseModel):
+    """One follower pool: its model and replicas."""
+
+    model: str
     replicas_live: int
+    replicas: int
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok: every pool has a live replica; starting: some pool has none yet.")
+    replicas_live: int = Field(description="Live follower replicas, all pools together.")
     replicas: int
     queued: int = Field(0, description="Tasks waiting for a slot.")
     running: int = 0
+    pools: dict[str, PoolHealth] = Field(default_factory=dict, description="Each follower pool by name.")
 
 
 # -- program-guided inference (SMC and friends) ------------------------------------------
@@ -133,6 +143,8 @@ class Ledger(BaseModel):
     planner_completion_tokens: int = 0
     follower_prompt_tokens: int = Field(0, description="The prompt as the followers read it (counted once).")
     follower_tokens: int = 0
+    follower_tokens_by_pool: dict[str, int] = Field(
+        default_factory=dict, description="The follower tokens of each pool that answered.")
     usd: float = 0.0
 
 
@@ -165,6 +177,18 @@ class UnderstoodClause(BaseModel):
 
     clause: str
     constraint: str
+
+
+class Route(BaseModel):
+    """How a request was routed: its kind, the strategy and pools it got, and why."""
+
+    kind: Literal["constrained", "structured", "short-answer", "open"]
+    kind_reason: str = Field(description="Why the request is of that kind.")
+    strategy: str
+    pools: list[str] = Field(description="The follower pools used, in order (SMC: one).")
+    rule: int | None = Field(None, description="The index of the config's `routes.rules` entry that "
+                             "matched; None when the request named its strategy and pools itself.")
+    reason: str = Field(description="The choice in one sentence.")
 
 
 class CouncilResult(BaseModel):
@@ -209,12 +233,17 @@ class CouncilResult(BaseModel):
         None, description="cascade: every confidence measure of the follower's answer.")
     signal: str | None = Field(None, description="signal: the planner's reasoning signal.")
     compression_ratio: float | None = Field(None, description="cascade: escalated prompt / original.")
+    route: Route | None = Field(None, description="Which strategy and follower pools answered, and why.")
+    answered_by: str | None = Field(
+        None, description="The pool whose follower answer was returned, or `planner` when the planner "
+        "model answered (cascade and vote escalations).")
 
 
 # -- the native tasks API ------------------------------------------------------------------
 
-STRATEGIES = ("council-smc", "council-vote", "council-cascade", "council-signal", "follower",
-              "planner", "best-of-n")
+STRATEGIES = ("council-auto", "council-smc", "council-vote", "council-cascade", "council-signal",
+              "follower", "planner", "best-of-n")
+MAX_POOLS_PER_REQUEST = 8
 AVAILABLE_STRATEGIES = STRATEGIES
 MAX_PROMPT_CHARS = 100_000
 
@@ -262,8 +291,12 @@ class TaskRequest(WireModel):
 
     prompt: str | None = Field(None, min_length=1, max_length=MAX_PROMPT_CHARS)
     spec: dict | None = Field(None, description="A structured constraint spec instead of a prompt.")
-    strategy: str = Field("council-smc", description="council-smc | council-vote | council-cascade | "
-                          "council-signal | follower | planner | best-of-n")
+    strategy: str = Field("council-smc", description="council-auto (the routes in the config choose) | "
+                          "council-smc | council-vote | council-cascade | council-signal | follower | "
+                          "planner | best-of-n")
+    pool: str | list[str] | None = Field(
+        None, description="The follower pool to use, or for a vote or cascade several (a vote draws "
+        "from all, a cascade climbs them in order); None: the config's routes choose.")
     particles: int = Field(16, ge=1, le=256)
     method: Literal["smc", "is", "rs", "steer"] = "smc"
     max_tokens: int = Field(64, ge=1, le=4096, description="Answer length when no constraint is recognised.")
@@ -292,7 +325,18 @@ class TaskRequest(WireModel):
     def _one_input(self) -> "TaskRequest":
         if (self.prompt is None) == (self.spec is None):
             raise ValueError("give exactly one of `prompt` or `spec`")
+        pools = self.pools()
+        if pools is not None and not 1 <= len(pools) <= MAX_POOLS_PER_REQUEST:
+            raise ValueError(f"pool: give 1 to {MAX_POOLS_PER_REQUEST} pool names")
+        if pools is not None and len(set(pools)) != len(pools):
+            raise ValueError("pool: a pool is named twice")
         return self
+
+    def pools(self) -> list[str] | None:
+        """The pools the request named, as a list (None: it named none)."""
+        if self.pool is None:
+            return None
+        return [self.pool] if isinstance(self.pool, str) else list(self.pool)
 
 
 class TaskError(BaseModel):
