@@ -2,6 +2,8 @@
 
     council run "Write a haiku about rivers."              # SMC over the follower pool
     council run "..." --program my_program.py --particles 64 --trace
+    council up                                             # a server in the background: warm runs
+    council down                                           # stop it
     council generate "Write a haiku about rivers."         # plain sampling, no program
     council generate "..." -n 8 --replicas 2 --stats       # 8 samples spread over 2 replicas
     council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
@@ -9,6 +11,7 @@
     council bench smc --json bench/results/smc.json        # SMC throughput, 1 and 2 replicas
     council bench planner --json bench/results/planner.json  # what planning adds per request
     council bench serve --json bench/results/serve.json      # HTTP overhead, requests/s
+    council bench cli --json bench/results/cli.json          # cold vs warm `council run`
 """
 
 from __future__ import annotations
@@ -163,10 +166,14 @@ def run(
                                       "(valid Python: `> program.py`); the answer then goes to stderr."),
     strict: bool = typer.Option(False, help="Exit 1 unless the answer was verified to pass "
                                 "(`passed` is true: every constraint understood and met)."),
+    server: Optional[str] = typer.Option(None, help="Send the request to the Council serving at this URL "
+                                         "(default: $COUNCIL_SERVER, the one `council up` started, or one at "
+                                         "127.0.0.1:8000; with none, the request runs here)."),
+    local: bool = typer.Option(False, help="Run here (start Ray and the pool), even if a server is up."),
 ):
     """Answer a request: by default the config's routes choose the council (constraints: the
     planner writes a program and the followers run it as SMC particles; a short question: a
-    vote; open text: a cascade)."""
+    vote; open text: a cascade). With a server up (`council up`), it answers there, warm."""
     from pydantic import ValidationError
 
     from council_sdk.types import STRATEGIES, TaskRequest
@@ -197,15 +204,34 @@ def run(
         fail(f"{describe_validation_error(exc, 'options')}", 2)
     except ValueError as exc:  # a malformed JSON spec
         fail(str(exc), 2)
-    _check_local_model(cfg, address)
-    start_ray(cfg, address)
-    try:
-        result = asyncio.run(_run_request(cfg, request))
-    except ProgramError as exc:
-        err.print(f"[red]program error:[/red] {exc}")
-        raise typer.Exit(1)
-    except Exception as exc:
-        fail(f"{type(exc).__name__}: {exc}", 1)
+    # Flags that shape a local pool mean a local run: a server keeps its own config.
+    shaping = [flag for flag, given in (("--config", config), ("--model", model), ("--replicas", replicas),
+                                        ("--address", address), ("--planner", planner),
+                                        ("--planner-base-url", planner_base_url),
+                                        ("--planner-model", planner_model)) if given is not None]
+    if server and (local or shaping):
+        fail(f"--server sends the request to a server, which runs its own config; "
+             f"drop {', '.join(shaping) or '--local'} or --server", 2)
+    url = server.rstrip("/") if server else None
+    if url is None and not local and not shaping:
+        from cluster.local_server import find_server
+
+        url = find_server()
+    if url is not None:
+        result = _run_on_server(url, request)
+    else:
+        _check_local_model(cfg, address)
+        start_ray(cfg, address)
+        try:
+            result = asyncio.run(_run_request(cfg, request))
+        except ProgramError as exc:
+            err.print(f"[red]program error:[/red] {exc}")
+            raise typer.Exit(1)
+        except Exception as exc:
+            fail(f"{type(exc).__name__}: {exc}", 1)
+    if result.route is not None:
+        err.print(f"route: {result.route.reason}", markup=False, highlight=False, soft_wrap=True)
+    err.print(_describe_planner(result), markup=False, highlight=False, soft_wrap=True)
     if as_json:
         print(result.model_dump_json(indent=2))
         _exit_strict(strict, result)
@@ -308,23 +334,47 @@ async def _run_request(cfg: CouncilConfig, request):
     pools = await start_pools(cfg, route.pools)
     try:
         with err.status("planning…") as status:
-
-            def progress(kind, **data):
-                if kind == "round":
-                    t = data["round"]
-                    best = t.best_text.replace("\n", " ")[-60:]
-                    status.update(f"round {t.round} · ESS {t.ess:.1f} · active {t.active} · {best}")
-                elif data.get("message"):
-                    status.update(data["message"])
-
             runner = CouncilRunner(cfg, pools=Pools.of_routers(pools, route.pools[0]))
-            result = await runner.run_task(request, progress)  # routed again: the same choice
-        if result.route is not None:
-            err.print(f"route: {result.route.reason}", markup=False, highlight=False, soft_wrap=True)
-        err.print(_describe_planner(result), markup=False, highlight=False, soft_wrap=True)
-        return result
+            # routed again inside: the same choice
+            return await runner.run_task(request, lambda kind, **data: _show_progress(
+                status, data.get("round") if kind == "round" else None, data.get("message")))
     finally:
         await asyncio.gather(*(p.shutdown() for p in pools.values()), return_exceptions=True)
+
+
+def _show_progress(status, round_trace=None, message: str | None = None) -> None:
+    """One status line: the SMC round (its best particle's tail), or what the strategy did."""
+    if round_trace is not None:
+        best = round_trace.best_text.replace("\n", " ")[-60:]
+        status.update(f"round {round_trace.round} · ESS {round_trace.ess:.1f} · active {round_trace.active} · {best}")
+    elif message:
+        status.update(message)
+
+
+def _run_on_server(url: str, request):
+    """The request, answered by the Council serving at `url` (its progress streamed, as SSE)."""
+    import httpx
+
+    from council_sdk import Council, CouncilError
+
+    body = request.model_dump(exclude_none=True)
+    try:
+        with Council(url, max_retries=2) as client, err.status(f"sent to {url}…") as status:
+            for event in client.stream(**body):
+                if event.type == "planned":
+                    status.update("planned; running…")
+                _show_progress(status, event.round, event.message)
+                if event.type == "finished" and event.result is not None:
+                    return event.result
+                if event.type in ("failed", "cancelled"):
+                    why = event.error.message if event.error else event.type
+                    fail(f"the server's task {event.type}: {why}", 1)
+    except CouncilError as exc:
+        fail(f"{url} answered {exc.status}: {exc.message}", 2 if 400 <= exc.status < 500 else 1)
+    except httpx.HTTPError as exc:
+        fail(f"no Council answers at {url} ({type(exc).__name__}); `council up` starts one, "
+             "--local runs the request here", 1)
+    fail(f"{url} ended the task's events without a result", 1)
 
 
 def _check_local_model(cfg: CouncilConfig, address: Optional[str]) -> None:
@@ -372,7 +422,8 @@ def serve_command(
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with err.status(f"starting Serve and {cfg.pool.replicas} follower replica(s)…"):
+        what = ", ".join(f"{spec.pool.replicas}× {spec.engine.model}" for spec in cfg.pools.values())
+        with err.status(f"starting Serve and the follower replicas ({what})…"):
             serve.start(http_options={"host": cfg.server.host, "port": cfg.server.port})
             serve.run(build_app(cfg.model_dump()), name="council", route_prefix="/")
             _wait_until_healthy(url, stop, cfg.pool.startup_timeout_s)
@@ -384,6 +435,50 @@ def serve_command(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _stop_serving(serve)
+
+
+@app.command("up")
+def up_command(
+    host: Optional[str] = typer.Option(None, help="Interface to bind (server.host; default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (server.port; default 8000)."),
+    replicas: Optional[int] = typer.Option(None, help="Follower replicas (pool.replicas)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    address: Optional[str] = typer.Option(None, help="Ray address; default: a local Ray."),
+    timeout: float = typer.Option(600.0, min=1.0, help="Seconds to wait for a live follower replica."),
+):
+    """Start `council serve` in the background and keep it up: later `council run`s answer
+    there, without starting Ray or loading a model. `council down` stops it."""
+    from cluster.local_server import ServerError, home, start
+
+    cfg = load_config(config, server__host=host, server__port=port, pool__replicas=replicas)
+    serve_args = [arg for flag, value in (("--host", host), ("--port", port), ("--replicas", replicas),
+                                          ("--config", config and config.resolve()), ("--address", address))
+                  if value is not None for arg in (flag, str(value))]
+    reach = "127.0.0.1" if cfg.server.host in ("0.0.0.0", "::") else cfg.server.host
+    url = f"http://{reach}:{cfg.server.port}"
+    _check_local_model(cfg, address)
+    try:
+        with err.status(f"starting council serve at {url} (log: {home() / 'serve.log'})…"):
+            record = start(serve_args, url, timeout)
+    except ServerError as exc:
+        fail(str(exc), 1)
+    err.print(f"Council is up at {url} (pid {record.pid}; log {record.log}); "
+              "`council run` answers there, `council down` stops it")
+
+
+@app.command("down")
+def down_command(
+    grace: float = typer.Option(150.0, min=1.0, help="Seconds to wait for a graceful stop before killing it."),
+):
+    """Stop the server `council up` started (by its recorded pid, nothing else)."""
+    from cluster.local_server import stop
+
+    with err.status("stopping council serve…"):
+        record = stop(grace)
+    if record is None:
+        err.print("no Council was up (none recorded by `council up`)")
+        return
+    err.print(f"stopped the Council at {record.url} (pid {record.pid})")
 
 
 def _wait_until_healthy(url: str, stop, timeout_s: float) -> None:
@@ -412,12 +507,12 @@ def _stop_serving(serve, grace_s: float = 60.0) -> None:
 
     import ray
 
-    from actors.pool_controller import stop_controller
+    from actors.pool_controller import stop_controllers
     from actors.task_store import stop_store
 
     def stop_pool():  # detached: they would outlive Serve on a cluster that stays up
         stop_store("council")
-        stop_controller("council")
+        stop_controllers("council")
 
     # The app first, so that no request meets a store or pool already gone; then those.
     for step, limit in ((serve.shutdown, grace_s), (stop_pool, grace_s), (ray.shutdown, 30.0)):
@@ -706,6 +801,15 @@ def bench_council(ctx: typer.Context):
     """Every fixed strategy on each follower pool, and council-auto, on a labelled mixed set
     (options: --per-kind N, --particles, --systems, --json; see bench/council.py)."""
     from bench.council import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench_app.command("cli", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_cli(ctx: typer.Context):
+    """What a user waits for: model load (GGUF vs dense copy), `council run` cold against warm
+    on a `council up` server, COLLIE latency through it (options: --runs, --collie, --json)."""
+    from bench.cli import main
 
     raise typer.Exit(main(list(ctx.args)))
 

@@ -45,6 +45,18 @@ log = logging.getLogger(__name__)
 SLOTS = 64  # next-token requests one worker may have in flight (rows of its slab)
 GRACE_S = 5.0  # beyond a step's own time limit, before a silent worker is killed
 REAP_EVERY_S = 30.0
+STARVED_WAITS = 3  # more quiet limits for a worker that the machine, not its program, held up
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A worker's CPU time so far (user + system), or infinity when it cannot be read (then
+    the wall clock alone decides, as before)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("inf")
 
 
 class _Worker:
@@ -225,13 +237,24 @@ class ParticleHost:
                     raise self._broken(worker, "sent a frame the protocol does not have")
 
     async def _next_frame(self, worker: _Worker, quiet_limit: float):
-        """The worker's next frame; the quiet limit counts only while the engine owes it nothing."""
+        """The worker's next frame; the quiet limit counts only while the engine owes it nothing.
+
+        The program's own limit is CPU time (`planner.sandbox`), and on a loaded machine a
+        worker may get a fraction of a core: one that was quiet for the limit but used less
+        CPU than that meanwhile is starved, not running away, and is given up to
+        STARVED_WAITS more limits (its own timer, or RLIMIT_CPU, still stops a runaway), so
+        that it can fail for its real reason (a memory budget, say) rather than this one."""
         read = asyncio.ensure_future(read_frame(worker.reader))
         try:
+            waits = 0
             while not read.done():
+                cpu_before = _cpu_seconds(worker.pid)
                 done, _ = await asyncio.wait([read], timeout=quiet_limit)
                 if not done and not worker.engine_busy:
-                    raise asyncio.TimeoutError
+                    used = _cpu_seconds(worker.pid) - cpu_before
+                    if waits >= STARVED_WAITS or not used < 0.5 * quiet_limit:  # nan: unreadable
+                        raise asyncio.TimeoutError
+                    waits += 1
             return read.result()
         finally:
             if not read.done():  # timed out, or the caller was cancelled: nobody reads it after

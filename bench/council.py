@@ -399,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="council bench council", description=__doc__.splitlines()[0])
     parser.add_argument("--per-kind", type=int, default=None, help="Requests of each kind (default: all 352).")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="Which kinds of request (comma-separated).")
     parser.add_argument("--particles", type=int, default=8)
     parser.add_argument("--chunk", type=int, default=6, help="Requests answered at once by each system.")
     parser.add_argument("--systems", default=",".join(s[0] for s in SYSTEMS))
@@ -425,7 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown systems: {', '.join(unknown)}")
     systems = [s for s in SYSTEMS if s[0] in wanted and not (args.planner == "none" and s[1] == "planner")]
-    items = load_set(args.per_kind)
+    kinds = args.kinds.split(",")
+    if set(kinds) - set(KINDS):
+        parser.error(f"unknown kinds: {', '.join(sorted(set(kinds) - set(KINDS)))} (known: {', '.join(KINDS)})")
+    items = [item for item in load_set(args.per_kind) if item.kind in kinds]
     print(f"{len(items)} requests ({', '.join(f'{k} {sum(i.kind == k for i in items)}' for k in KINDS)}); "
           f"{len(systems)} systems; prices {PRICES} planner, {POOL_PRICES} followers ($ / 1M tokens)")
     started = time.monotonic()

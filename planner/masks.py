@@ -175,6 +175,15 @@ class Vocabulary:
                           and i not in self.eos_ids)
 
     @lru_cache(maxsize=16)
+    def max_syllables(self, n: int) -> Mask:
+        """Tokens whose letters make at most `n` syllables (as a word). A word's first token
+        rarely has more syllables than the word, so a line with `n` syllables left need not
+        start a word like " morning" with one left: the particle would die once it ended."""
+        from planner.phonetics import syllables
+
+        return self._mask(lambda i: i not in self.eos_ids and syllables(self._stripped[i]) <= n)
+
+    @lru_cache(maxsize=16)
     def _without(self, letters: str) -> Mask:
         return self._mask(lambda i: not any(c in self._lower[i] for c in letters))
 

@@ -1,21 +1,11 @@
 """`council generate`, the first main job, run as a user runs it."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+from cli_runner import council
 
 pytestmark = pytest.mark.slow
-
-
-def council(*args, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "council_cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_generate_with_the_embedded_default():
@@ -107,42 +97,6 @@ def test_run_falls_back_to_the_library_when_the_planner_is_unreachable():
     assert run.returncode == 0, run.stderr[-2000:]
     assert "program: the library planner — LLM planner failed: planner unreachable" in run.stderr
     assert len(run.stdout.split()) == 6
-
-
-def test_serve_starts_the_service_and_stops_on_ctrl_c():
-    import os
-    import signal
-    import socket
-    import time
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k != "COUNCIL_API_KEYS"}
-    proc = subprocess.Popen([sys.executable, "-m", "council_cli", "serve", "--host", "0.0.0.0",
-                             "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, proc.stderr.read()[-2000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["replicas_live"] == 1:
-                    break
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            assert time.monotonic() < deadline, "council serve did not come up"
-            time.sleep(1)
-        models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
-        from council_sdk.types import STRATEGIES
-
-        assert [m["id"] for m in models["data"]] == list(STRATEGIES)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        stderr = proc.communicate(timeout=120)[1]
-    assert "binding to 127.0.0.1, not 0.0.0.0" in stderr  # no keys: localhost only
-    assert "Traceback" not in stderr
 
 
 def test_run_with_another_strategy_escalates_to_the_planner_model():

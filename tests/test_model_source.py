@@ -40,3 +40,30 @@ def test_hf_directory_and_gguf_path_resolve(tmp_path, tiny_model_dir):
 def test_engine_load_with_missing_model_names_it(tmp_path):
     with pytest.raises(ModelNotFoundError, match="missing-dir"):
         TorchEngine.load(EngineConfig(model=str(tmp_path / "missing-dir")))
+
+
+@pytest.mark.slow
+def test_a_gguf_model_is_dequantized_once_and_then_loads_from_its_dense_copy(tmp_path, monkeypatch):
+    import torch
+
+    from actors.engines import torch_engine
+    from actors.engines.model_source import dense_copy_dir
+    from actors.engines.torch_engine import load_hf_model
+
+    monkeypatch.setenv("COUNCIL_CACHE", str(tmp_path))
+    config = EngineConfig(model="smollm2")
+    dense = dense_copy_dir(resolve_model("smollm2"), "float32")
+    assert dense is not None and not dense.exists()
+    fresh, tokenizer, _ = load_hf_model(config, "cpu", torch.float32)  # from the GGUF
+    assert (dense / "config.json").is_file() and not list(tmp_path.rglob("*.partial"))
+
+    def no_gguf():
+        raise AssertionError("the second load read the GGUF again")
+
+    monkeypatch.setattr(torch_engine, "_dense_gguf_kwargs", no_gguf)
+    again, tokenizer_again, _ = load_hf_model(config, "cpu", torch.float32)  # from the copy
+    ids = torch.tensor([tokenizer.encode("The capital of France is")])
+    with torch.no_grad():
+        assert torch.equal(fresh(ids).logits, again(ids).logits), "the copy must hold the same weights"
+    chat = [{"role": "user", "content": "hi"}]
+    assert tokenizer.apply_chat_template(chat, tokenize=False) == tokenizer_again.apply_chat_template(chat, tokenize=False)

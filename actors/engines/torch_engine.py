@@ -28,7 +28,7 @@ import torch
 from actors.engines.autobatch import AutoBatcher
 from actors.engines.base import EngineStats, GenerateRequest, GenerateResult, chat_stops, encode_prompt
 from actors.engines.kv_trie import KVCacheFullError, KVPrefixTrie, TrieNode
-from actors.engines.model_source import resolve_model
+from actors.engines.model_source import dense_copy_dir, resolve_model, save_dense_copy
 from actors.engines.sampling import SampleSpec, sample_rows
 from actors.engines.slot_model import Row, SlotKVModel
 from actors.engines.torch_thread import on_torch_thread, torch_executor
@@ -80,11 +80,18 @@ def load_hf_model(config: EngineConfig, device: str, dtype: torch.dtype):
     _quiet_gguf_progress()
 
     source = resolve_model(config.model, config.gguf_file)
+    dense = dense_copy_dir(source, str(dtype).removeprefix("torch."))
+    if dense is not None and (dense / "config.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(dense)
+        model = AutoModelForCausalLM.from_pretrained(dense, dtype=dtype)
+        return model.to(device).eval(), tokenizer, source.name
     kwargs = source.from_pretrained_kwargs()
     tokenizer = AutoTokenizer.from_pretrained(source.directory, **kwargs)
     if source.gguf_file:
         kwargs.update(_dense_gguf_kwargs())
     model = AutoModelForCausalLM.from_pretrained(source.directory, dtype=dtype, **kwargs)
+    if dense is not None and not save_dense_copy(dense, model, tokenizer):
+        log.warning("could not keep a dense copy of %s in %s; every start dequantizes it", source.name, dense)
     return model.to(device).eval(), tokenizer, source.name
 
 

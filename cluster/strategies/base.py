@@ -108,6 +108,22 @@ def answer_key(answer: str, question: str = "") -> str:
     return " ".join(words) or line
 
 
+def answer_span(answer: str, question: str = "") -> str:
+    """The words of a short answer that `answer_key` keeps, as written (case and accents
+    kept, so a model can read them): "The capital of Italy is Rome." -> "Rome", "43 + 21 =
+    64" -> "64". What another model scores when it judges the answer, rather than the whole
+    sentence, whose echo of the question is predictable whatever the answer. Empty when the
+    answer only echoes the question ("Canada." to "What is the capital of Canada?"): it says
+    nothing to judge."""
+    line = normalise(answer)
+    if not line or re.fullmatch(r"-?\d+(?:\.\d+)?", line):
+        return line
+    first = answer.strip().splitlines()[0]
+    asked = set(re.findall(r"[\w']+", question.casefold()))
+    return " ".join(w for w in re.findall(r"[\w']+", first)
+                    if w.casefold() not in asked and w.casefold() not in _FILLER_WORDS)
+
+
 def mean_logprob(sample: GenerateResult | ScoreResult) -> float:
     lps = sample.token_logprobs
     return sum(lps) / len(lps) if lps else -math.inf
@@ -131,5 +147,6 @@ def result(strategy: str, text: str, ledger: CostLedger, started: float, samples
         wall_time_s=time.monotonic() - started, ledger=led, **extra)
 
 
-__all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "answer_key", "mean_logprob",
+__all__ = ["PlannerFailed", "NeedsPlannerModel", "StrategyContext", "normalise", "answer_key", "answer_span",
+           "mean_logprob",
            "logprob_per_char", "result"]

@@ -5,7 +5,7 @@ words that neither echo the question nor are filler, so "The capital is Paris." 
 agree) and counted; the largest group wins (ties: the group whose members the follower found
 likelier). Agreement is the winning share.
 
-Free text rarely repeats word for word (normalised answers of over 8 words on average), so it
+Free text rarely repeats word for word (normalised answers of over 8 words, the median), so it
 is weighed by *mutual likelihood*: the follower reads one candidate as "another answer" and
 scores each of the others after it (`mean_lp(i | j)`, mean token log-prob). A candidate
 that the others make likely is what they agree on: the winner is the one with the highest
@@ -13,13 +13,14 @@ mean support from the others, and agreement is how predictable the rest are once
 seen, the mean over the others of exp(mean_lp(j | winner)): near 1 when they say the same
 thing, near the follower's per-token probability of unrelated text when they do not.
 
-Across several pools (different models), the samples are drawn in turn from each, and every
-candidate is read by every model: its likelihood per character of its text (the tokenizers
-differ, so a per-token figure would not compare). For short answers each model turns its
-readings into a share over the distinct answers (so one judge's figures meet only its own),
-and the models that did *not* propose an answer give it their shares: one vote between them,
-on top of the samples' votes. For free text, mutual likelihood scores each candidate after
-each other one under every model, averaged.
+Across several pools (different models), the samples are drawn in turn from each (each
+pool's first draw greedy), and every candidate is read by every model. For short answers each
+model scores what each distinct answer says (its span, "Rome") as its reply and turns the
+total log-probs (a string's probability compares across tokenizers) into a posterior over the
+candidates, so one judge's figures meet only its own; the models that did *not* propose an
+answer give it their shares: one vote between them, on top of the samples' votes. For free
+text, mutual likelihood scores each candidate after each other one under every model, per
+character (a per-token figure would not compare), averaged.
 
 Below `threshold` (default 0.6) the planner model sees the question and every candidate and
 answers.
@@ -29,13 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import time
 from collections import defaultdict
 
 from council_sdk.types import CouncilResult, GenerateResult, TaskRequest
 
 from cluster.strategies.base import (
-    NeedsPlannerModel, PlannerFailed, StrategyContext, answer_key, logprob_per_char, mean_logprob, result,
+    NeedsPlannerModel, PlannerFailed, StrategyContext, answer_key, answer_span, logprob_per_char, mean_logprob,
+    result,
 )
 
 DEFAULT_AGREEMENT = 0.6
@@ -47,10 +50,15 @@ async def vote(task: TaskRequest, ctx: StrategyContext) -> CouncilResult:
     prompt = task.prompt or ""
     pools = ctx.pool_names
     origin = [pools[i % len(pools)] for i in range(task.samples)]  # each pool in turn
-    samples = await asyncio.gather(*(ctx.sample(task, prompt, task.temperature, task.seed + i, pool=origin[i])
+    # Each pool's first draw is greedy, its single best guess; the rest sample. A 135M model
+    # at temperature 0.8 rarely says the same thing twice in five draws, so without its mode
+    # the vote is often among five strays.
+    heat = [0.0 if i < len(pools) else task.temperature for i in range(task.samples)]
+    samples = await asyncio.gather(*(ctx.sample(task, prompt, heat[i], task.seed + i, pool=origin[i])
                                      for i in range(task.samples)))
     ctx.emit("progress", message=f"{len(samples)} follower samples from {', '.join(pools)}")
-    free_text = sum(len(answer_key(s.text, prompt).split()) for s in samples) / len(samples) > FREE_TEXT_WORDS
+    # The median, not the mean: one rambling sample does not make a short answer free text.
+    free_text = statistics.median(len(answer_key(s.text, prompt).split()) for s in samples) > FREE_TEXT_WORDS
     if free_text:
         answer, posterior, agreement, answered_by = await _mutual_likelihood(prompt, samples, origin, ctx)
         votes = None
@@ -76,29 +84,33 @@ async def vote(task: TaskRequest, ctx: StrategyContext) -> CouncilResult:
                   answered_by=answered_by)
 
 
-async def _cross_shares(prompt: str, texts: list[str], producers: list[set[str]],
+async def _cross_shares(prompt: str, spans: list[str], producers: list[set[str]],
                         ctx: StrategyContext) -> list[float]:
     """The other models' one vote, split over the distinct answers. Every pool reads every
-    answer (log-prob per character after the question) and turns its readings into a share
-    over all of them, so each judge's figures are compared only with its own; an answer's
-    share is the mean of the shares that the pools which did *not* propose it give it (all
-    pools, when each proposed it). Judges differ in scale (a base model is less sure of
-    everything than an instruct one), so raw log-probs from different judges never meet."""
+    answer's span (`answer_span`: "Rome", not "The capital of Italy is Rome.", whose echo of
+    the question is likely whatever the answer) as its reply to the question; the total
+    log-prob of a string is comparable across tokenizers, and renormalised over the
+    candidates it is that judge's posterior over them. An answer's share is the mean of the
+    posteriors that the pools which did *not* propose it give it (all pools, when each
+    proposed it). Judges differ in scale (a base model is less sure of everything than an
+    instruct one), so raw log-probs from different judges never meet."""
     pools = ctx.pool_names
-    jobs = [(p, i) for p in pools for i in range(len(texts))]
-    scored = await asyncio.gather(*(ctx.score(prompt, texts[i], pool=p) for p, i in jobs))
-    per_char = {(p, i): logprob_per_char(out, texts[i]) for (p, i), out in zip(jobs, scored)}
+    jobs = [(p, i) for p in pools for i in range(len(spans)) if spans[i]]
+    scored = await asyncio.gather(*(ctx.score(prompt, spans[i], pool=p) for p, i in jobs))
+    total_lp = {(p, i): -math.inf for p in pools for i in range(len(spans))}  # an echo: no share
+    total_lp.update({(p, i): sum(out.token_logprobs) if out.token_logprobs else -math.inf
+                     for (p, i), out in zip(jobs, scored)})
     given: dict[str, list[float]] = {}
     for p in pools:
-        top = max(per_char[(p, i)] for i in range(len(texts)))
-        weights = [math.exp(per_char[(p, i)] - top) for i in range(len(texts))]
-        given[p] = [w / sum(weights) for w in weights]
+        top = max(total_lp[(p, i)] for i in range(len(spans)))
+        weights = [math.exp(total_lp[(p, i)] - top) if top > -math.inf else 0.0 for i in range(len(spans))]
+        given[p] = [w / sum(weights) if top > -math.inf else 0.0 for w in weights]
     shares = []
     for i, made in enumerate(producers):
         judges = [p for p in pools if p not in made] or pools
         shares.append(sum(given[p][i] for p in judges) / len(judges))
     total = sum(shares)
-    return [x / total for x in shares]
+    return [x / total for x in shares] if total > 0 else [0.0] * len(shares)
 
 
 async def _majority(prompt: str, samples: list[GenerateResult], origin: list[str], ctx: StrategyContext):
@@ -108,8 +120,8 @@ async def _majority(prompt: str, samples: list[GenerateResult], origin: list[str
     keys = list(groups)
     best = {k: max(groups[k], key=lambda i: mean_logprob(samples[i])) for k in keys}  # each group's text
     if len(ctx.pool_names) > 1 and any(samples[best[k]].text.strip() for k in keys):
-        texts = [samples[best[k]].text.strip() or " " for k in keys]
-        cross = await _cross_shares(prompt, texts, [{origin[i] for i in groups[k]} for k in keys], ctx)
+        spans = [answer_span(samples[best[k]].text, prompt) for k in keys]
+        cross = await _cross_shares(prompt, spans, [{origin[i] for i in groups[k]} for k in keys], ctx)
         shares = dict(zip(keys, cross))
         ctx.emit("progress", message="the other models' vote: " + ", ".join(
             f"{k!r} {c:.2f}" for k, c in zip(keys, cross)))

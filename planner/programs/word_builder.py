@@ -136,7 +136,7 @@ class Program(Model):
         elif k == 0 and first:
             await self.force(first, True)
         else:
-            await self.free_step(k == 0)
+            await self.free_step(k == 0, max_syllables=left)
         self.syllables = self.syllables + syllables(self.words[-1])
         if self.syllables > target:
             self.condition(False)
@@ -207,7 +207,7 @@ class Program(Model):
             reserved = reserved + len([w for w in self.spec["last_words"][self.sentence:] if w])
         return left - reserved
 
-    async def free_step(self, first):
+    async def free_step(self, first, max_syllables=None):
         """A free word, or one of the words still to include, or (until the text mentions its
         topic) one of the topic's words. Each proposal is made with a fixed chance and
         importance-corrected (the follower's own word otherwise), so the weight stays the
@@ -232,9 +232,9 @@ class Program(Model):
                 await self.force(topic[pick], first)
                 return
             self.score(-math.log(1 - PROPOSE_TOPIC))
-        await self.free_word(first)
+        await self.free_word(first, max_syllables=max_syllables)
 
-    async def free_word(self, first, max_len=None):
+    async def free_word(self, first, max_len=None, max_syllables=None):
         ctx = self.context
         vocab = ctx.lm.vocab
         limit = self.spec["max_word_chars"] or 14
@@ -250,6 +250,8 @@ class Program(Model):
         if self.spec["word_initial"]:
             start = start & vocab.initial(self.spec["word_initial"])
         start = start & vocab.max_chars(limit + 1) & self.letters()
+        if max_syllables is not None:
+            start = start & vocab.max_syllables(max_syllables)
         if self.exclude:
             start = start & vocab.banned_words(self.exclude)
         await self.observe(ctx.mask_dist(start), True)

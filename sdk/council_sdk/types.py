@@ -3,6 +3,7 @@ definition."""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -20,10 +21,17 @@ def _check_unicode(value: Any, where: str = "", depth: int = 0) -> None:
     elif depth < 64 and isinstance(value, dict):
         for k, v in value.items():
             _check_unicode(k, where, depth + 1)
-            _check_unicode(v, f"{where}.{k}" if where else str(k), depth + 1)
+            _check_unicode(v, f"{where}.{_key(k)}" if where else _key(k), depth + 1)
     elif depth < 64 and isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             _check_unicode(v, f"{where}.{i}" if where else str(i), depth + 1)
+
+
+def _key(key: Any) -> str:
+    """A field name as a path names it: a made-up one quoted, so that whatever it holds (a
+    newline, say) stays inside the one-line message."""
+    text = str(key)
+    return text if text.isidentifier() and len(text) <= 64 else json.dumps(text[:64])
 
 
 class WireModel(BaseModel):
