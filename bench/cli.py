@@ -99,7 +99,7 @@ def latency(url: str, per_group: int) -> dict:
     out = {}
     with Council(url, timeout=900) as client:
         for group, chosen in groups.items():
-            totals, firsts, errors = [], [], 0
+            totals, firsts, errors, passed = [], [], 0, 0
             for task in chosen:
                 started, first = time.monotonic(), None
                 try:
@@ -108,13 +108,15 @@ def latency(url: str, per_group: int) -> dict:
                             first = time.monotonic() - started
                         if event.terminal:
                             errors += event.type != "finished"
+                            passed += bool(event.result and event.result.passed)
                             break
                 except Exception:  # noqa: BLE001 - a failed task is counted, not fatal
                     errors += 1
                     continue
                 totals.append(time.monotonic() - started)
                 firsts.append(first if first is not None else totals[-1])
-            out[group] = {"tasks": len(chosen), "errors": errors, "p50_s": _percentile(totals, 0.5),
+            out[group] = {"tasks": len(chosen), "errors": errors, "passed": passed,
+                          "p50_s": _percentile(totals, 0.5),
                           "p95_s": _percentile(totals, 0.95), "first_progress_p50_s": _percentile(firsts, 0.5)}
     return out
 
@@ -150,7 +152,8 @@ def run(json_path: Path | None, runs: int = 3, collie: int = 6) -> dict:
     for group, row in report.get("latency_through_the_server", {}).items():
         if row["p50_s"] is not None:
             print(f"COLLIE {group:9s} through the server: p50 {row['p50_s']:.1f} s, p95 {row['p95_s']:.1f} s, "
-                  f"first progress {row['first_progress_p50_s']:.2f} s ({row['tasks']} tasks, {row['errors']} errors)")
+                  f"first progress {row['first_progress_p50_s']:.2f} s ({row['tasks']} tasks, {row['passed']} passed, "
+                  f"{row['errors']} errors)")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(report, indent=2))

@@ -45,6 +45,54 @@ class Row:
     wanted: list[int] = field(default_factory=list)
 
 
+@dataclass
+class _Fused:
+    """One layer's q/k/v projections as one matrix, and its MLP's gate and up as another:
+    one matmul each instead of three and two (at 32 rows a decode step's matmuls are small,
+    and several small ones cost more than one of their sum). The modules' own weights are
+    re-pointed at rows of these, so nothing is held twice."""
+
+    qkv: torch.Tensor
+    qkv_bias: torch.Tensor | None
+    qkv_sizes: list[int]
+    gate_up: torch.Tensor | None
+
+
+def _fuse_projections(layer) -> _Fused | None:
+    attn = layer.self_attn
+    projections = [getattr(attn, name, None) for name in ("q_proj", "k_proj", "v_proj")]
+    if any(not isinstance(p, torch.nn.Linear) for p in projections):
+        return None
+    biases = [p.bias for p in projections]
+    if any(b is None for b in biases) and any(b is not None for b in biases):
+        return None
+    qkv = _share_rows(projections, "weight")
+    qkv_bias = _share_rows(projections, "bias") if biases[0] is not None else None
+    mlp = layer.mlp
+    halves = [getattr(mlp, name, None) for name in ("gate_proj", "up_proj")]
+    gate_up = None
+    if all(isinstance(p, torch.nn.Linear) and p.bias is None for p in halves) and hasattr(mlp, "act_fn") \
+            and isinstance(getattr(mlp, "down_proj", None), torch.nn.Linear):
+        gate_up = _share_rows(halves, "weight")
+    return _Fused(qkv, qkv_bias, [p.out_features for p in projections], gate_up)
+
+
+def _share_rows(modules, name: str) -> torch.Tensor:
+    """The modules' `name` tensors stacked by rows; each module's own then views its rows."""
+    joined = torch.cat([getattr(m, name).data for m in modules], dim=0)
+    start = 0
+    for m in modules:
+        rows = getattr(m, name).shape[0]
+        getattr(m, name).data = joined[start:start + rows]
+        start += rows
+    return joined
+
+
+def _fused_mlp(mlp, fused: _Fused, x: torch.Tensor) -> torch.Tensor:
+    gate, up = F.linear(x, fused.gate_up).chunk(2, dim=-1)
+    return mlp.down_proj(mlp.act_fn(gate) * up)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -79,6 +127,7 @@ class SlotKVModel:
             "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
         self.windows = [getattr(layer.self_attn, "sliding_window", None) for layer in inner.layers]
         self.final_softcap = getattr(cfg, "final_logit_softcapping", None)
+        self._fused = [_fuse_projections(layer) for layer in inner.layers]
 
     @torch.inference_mode()
     def forward(self, rows: list[Row]) -> torch.Tensor:
@@ -131,13 +180,33 @@ class SlotKVModel:
             logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
         return torch.log_softmax(logits, dim=-1)
 
+    def _decode_attention(self, q, keys, values, mask, scale):
+        """Attention for one query per row, as two batched matmuls. CPU SDPA's flash kernel
+        spent most of a decode step here (a tiled kernel for one query row); the query heads
+        that share a K/V head are grouped, so K/V are never repeated. Scores and softmax in
+        float32, as the flash kernel accumulates."""
+        B, H, _, d = q.shape
+        group = H // self.num_kv_heads
+        qg = q.reshape(B, self.num_kv_heads, group, d)
+        scores = torch.matmul(qg, keys.transpose(-1, -2)).float() * scale  # [B, kv, group, Lk]
+        scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
+        probs = torch.softmax(scores, dim=-1).to(values.dtype)
+        return torch.matmul(probs, values).reshape(B, H, 1, d)
+
     def _layer(self, layer, idx, h, cos, sin, mask, key_idx, write_flat, write_slots):
         B, n, _ = h.shape
         attn = layer.self_attn
         x = layer.input_layernorm(h)
-        q = attn.q_proj(x).view(B, n, -1, self.head_dim)
-        k = attn.k_proj(x).view(B, n, -1, self.head_dim)
-        v = attn.v_proj(x).view(B, n, -1, self.head_dim)
+        fused = self._fused[idx]
+        if fused is not None:
+            q, k, v = F.linear(x, fused.qkv, fused.qkv_bias).split(fused.qkv_sizes, dim=-1)
+            q = q.view(B, n, -1, self.head_dim)
+            k = k.view(B, n, -1, self.head_dim)
+            v = v.view(B, n, -1, self.head_dim)
+        else:
+            q = attn.q_proj(x).view(B, n, -1, self.head_dim)
+            k = attn.k_proj(x).view(B, n, -1, self.head_dim)
+            v = attn.v_proj(x).view(B, n, -1, self.head_dim)
         if hasattr(attn, "q_norm"):  # qwen3 and gemma3 normalise q and k per head
             q, k = attn.q_norm(q), attn.k_norm(k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
@@ -151,20 +220,23 @@ class SlotKVModel:
         k_pool, v_pool = self.k_pool[idx], self.v_pool[idx]
         k_pool.index_copy_(0, write_slots, k_new)
         v_pool.index_copy_(0, write_slots, v_new)
-        keys = k_pool[key_idx].transpose(1, 2)  # [B, kv_heads, Lk, head_dim]
-        values = v_pool[key_idx].transpose(1, 2)
-
-        out = F.scaled_dot_product_attention(
-            q,
-            keys,
-            values,
-            attn_mask=mask,
-            scale=getattr(attn, "scaling", self.head_dim**-0.5),
-            enable_gqa=self.num_kv_heads != self.num_heads,
-        )
+        # index_select on the flattened slots: advanced indexing (`k_pool[key_idx]`) took
+        # several times as long for the same rows on CPU.
+        Lk = key_idx.shape[1]
+        flat = key_idx.reshape(-1)
+        keys = k_pool.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        values = v_pool.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        scale = getattr(attn, "scaling", self.head_dim**-0.5)
+        if n == 1:
+            out = self._decode_attention(q, keys, values, mask, scale)
+        else:
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale,
+                                                 enable_gqa=self.num_kv_heads != self.num_heads)
         out = attn.o_proj(out.transpose(1, 2).reshape(B, n, -1))
+        mlp = (lambda y: _fused_mlp(layer.mlp, fused, y)) if fused is not None and fused.gate_up is not None \
+            else layer.mlp
         if hasattr(layer, "pre_feedforward_layernorm"):  # gemma: norms around both blocks
             h = h + layer.post_attention_layernorm(out)
-            return h + layer.post_feedforward_layernorm(layer.mlp(layer.pre_feedforward_layernorm(h)))
+            return h + layer.post_feedforward_layernorm(mlp(layer.pre_feedforward_layernorm(h)))
         h = h + out
-        return h + layer.mlp(layer.post_attention_layernorm(h))
+        return h + mlp(layer.post_attention_layernorm(h))
