@@ -29,4 +29,6 @@ def connect_ray(
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+        # "local": a new instance. With no address Ray joins the cluster last started on this
+        # machine by `ray start` (or a test's cluster_utils.Cluster), if one is up.
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
