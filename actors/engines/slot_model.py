@@ -117,7 +117,9 @@ class SlotKVModel:
         self.vocab_size = cfg.vocab_size
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        shape = (self.num_layers, capacity, self.num_kv_heads, self.head_dim)
+        # Head-major ([layer, kv head, slot, dim]): a row's gathered keys are then one
+        # contiguous [slots, dim] matrix per head, which a batched matmul reads as it is.
+        shape = (self.num_layers, self.num_kv_heads, capacity, self.head_dim)
         self.k_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.v_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.capacity = capacity
@@ -187,11 +189,11 @@ class SlotKVModel:
         float32, as the flash kernel accumulates."""
         B, H, _, d = q.shape
         group = H // self.num_kv_heads
-        qg = q.reshape(B, self.num_kv_heads, group, d)
-        scores = torch.matmul(qg, keys.transpose(-1, -2)).float() * scale  # [B, kv, group, Lk]
-        scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
+        qg = q.reshape(B, self.num_kv_heads, group, d).transpose(0, 1)  # [kv, B, group, d]
+        scores = torch.matmul(qg, keys.transpose(-1, -2)).float() * scale  # [kv, B, group, Lk]
+        scores = scores.masked_fill(~mask.view(1, B, 1, -1), float("-inf"))
         probs = torch.softmax(scores, dim=-1).to(values.dtype)
-        return torch.matmul(probs, values).reshape(B, H, 1, d)
+        return torch.matmul(probs, values).transpose(0, 1).reshape(B, H, 1, d)
 
     def _layer(self, layer, idx, h, cos, sin, mask, key_idx, write_flat, write_slots):
         B, n, _ = h.shape
@@ -217,21 +219,21 @@ class SlotKVModel:
         v_new = v.reshape(B * n, self.num_kv_heads, self.head_dim)
         if write_flat is not None:
             k_new, v_new = k_new[write_flat], v_new[write_flat]
-        k_pool, v_pool = self.k_pool[idx], self.v_pool[idx]
-        k_pool.index_copy_(0, write_slots, k_new)
-        v_pool.index_copy_(0, write_slots, v_new)
+        k_pool, v_pool = self.k_pool[idx], self.v_pool[idx]  # [kv heads, slots, dim]
+        k_pool.index_copy_(1, write_slots, k_new.transpose(0, 1))
+        v_pool.index_copy_(1, write_slots, v_new.transpose(0, 1))
         # index_select on the flattened slots: advanced indexing (`k_pool[key_idx]`) took
         # several times as long for the same rows on CPU.
         Lk = key_idx.shape[1]
         flat = key_idx.reshape(-1)
-        keys = k_pool.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        values = v_pool.index_select(0, flat).view(B, Lk, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        keys = k_pool.index_select(1, flat).view(self.num_kv_heads, B, Lk, self.head_dim)
+        values = v_pool.index_select(1, flat).view(self.num_kv_heads, B, Lk, self.head_dim)
         scale = getattr(attn, "scaling", self.head_dim**-0.5)
         if n == 1:
             out = self._decode_attention(q, keys, values, mask, scale)
         else:
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale,
-                                                 enable_gqa=self.num_kv_heads != self.num_heads)
+            out = F.scaled_dot_product_attention(q, keys.transpose(0, 1), values.transpose(0, 1), attn_mask=mask,
+                                                 scale=scale, enable_gqa=self.num_kv_heads != self.num_heads)
         out = attn.o_proj(out.transpose(1, 2).reshape(B, n, -1))
         mlp = (lambda y: _fused_mlp(layer.mlp, fused, y)) if fused is not None and fused.gate_up is not None \
             else layer.mlp
