@@ -88,7 +88,10 @@ def _share_rows(modules, name: str) -> torch.Tensor:
     return joined
 
 
-def _fused_mlp(mlp, fused: _Fused, x: torch.Tensor) -> torch.Tensor:
+def _mlp(mlp, fused: _Fused | None, x: torch.Tensor) -> torch.Tensor:
+    """The layer's MLP: gate and up as one matmul when they were joined, else its own forward."""
+    if fused is None or fused.gate_up is None:
+        return mlp(x)
     gate, up = F.linear(x, fused.gate_up).chunk(2, dim=-1)
     return mlp.down_proj(mlp.act_fn(gate) * up)
 
@@ -202,13 +205,9 @@ class SlotKVModel:
         fused = self._fused[idx]
         if fused is not None:
             q, k, v = F.linear(x, fused.qkv, fused.qkv_bias).split(fused.qkv_sizes, dim=-1)
-            q = q.view(B, n, -1, self.head_dim)
-            k = k.view(B, n, -1, self.head_dim)
-            v = v.view(B, n, -1, self.head_dim)
         else:
-            q = attn.q_proj(x).view(B, n, -1, self.head_dim)
-            k = attn.k_proj(x).view(B, n, -1, self.head_dim)
-            v = attn.v_proj(x).view(B, n, -1, self.head_dim)
+            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+        q, k, v = (t.view(B, n, -1, self.head_dim) for t in (q, k, v))
         if hasattr(attn, "q_norm"):  # qwen3 and gemma3 normalise q and k per head
             q, k = attn.q_norm(q), attn.k_norm(k)
         q, k = q.transpose(1, 2), k.transpose(1, 2)
@@ -235,10 +234,8 @@ class SlotKVModel:
             out = F.scaled_dot_product_attention(q, keys.transpose(0, 1), values.transpose(0, 1), attn_mask=mask,
                                                  scale=scale, enable_gqa=self.num_kv_heads != self.num_heads)
         out = attn.o_proj(out.transpose(1, 2).reshape(B, n, -1))
-        mlp = (lambda y: _fused_mlp(layer.mlp, fused, y)) if fused is not None and fused.gate_up is not None \
-            else layer.mlp
         if hasattr(layer, "pre_feedforward_layernorm"):  # gemma: norms around both blocks
             h = h + layer.post_attention_layernorm(out)
-            return h + layer.post_feedforward_layernorm(mlp(layer.pre_feedforward_layernorm(h)))
+            return h + layer.post_feedforward_layernorm(_mlp(layer.mlp, fused, layer.pre_feedforward_layernorm(h)))
         h = h + out
-        return h + mlp(layer.post_attention_layernorm(h))
+        return h + _mlp(layer.mlp, fused, layer.post_attention_layernorm(h))
