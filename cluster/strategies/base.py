@@ -96,16 +96,25 @@ _FILLER_WORDS = frozenset("""a an the is are was were be it it's its this that t
 answer answers i think believe would say probably maybe well so yes called named""".split())
 
 
+def _said_words(text: str, question: str) -> list[str]:
+    """The words of `text` that neither echo the question nor are filler, as written."""
+    asked = set(re.findall(r"[\w']+", question.casefold()))
+    return [w for w in re.findall(r"[\w']+", text)
+            if w.casefold() not in asked and w.casefold() not in _FILLER_WORDS]
+
+
+def _is_number(line: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+(?:\.\d+)?", line))
+
+
 def answer_key(answer: str, question: str = "") -> str:
     """What a short answer says, for counting votes: its number's value when it holds one
     (as `normalise`), else the words of its first line that neither echo the question nor
     are filler; the normalised line when nothing else is left."""
     line = normalise(answer)
-    if not line or re.fullmatch(r"-?\d+(?:\.\d+)?", line):
+    if not line or _is_number(line):
         return line
-    asked = set(re.findall(r"[\w']+", question.casefold()))
-    words = [w for w in re.findall(r"[\w']+", line) if w not in asked and w not in _FILLER_WORDS]
-    return " ".join(words) or line
+    return " ".join(_said_words(line, question)) or line
 
 
 def answer_span(answer: str, question: str = "") -> str:
@@ -116,12 +125,9 @@ def answer_span(answer: str, question: str = "") -> str:
     answer only echoes the question ("Canada." to "What is the capital of Canada?"): it says
     nothing to judge."""
     line = normalise(answer)
-    if not line or re.fullmatch(r"-?\d+(?:\.\d+)?", line):
+    if not line or _is_number(line):
         return line
-    first = answer.strip().splitlines()[0]
-    asked = set(re.findall(r"[\w']+", question.casefold()))
-    return " ".join(w for w in re.findall(r"[\w']+", first)
-                    if w.casefold() not in asked and w.casefold() not in _FILLER_WORDS)
+    return " ".join(_said_words(answer.strip().splitlines()[0], question))
 
 
 def mean_logprob(sample: GenerateResult | ScoreResult) -> float:

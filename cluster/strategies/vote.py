@@ -103,8 +103,12 @@ async def _cross_shares(prompt: str, spans: list[str], producers: list[set[str]]
     given: dict[str, list[float]] = {}
     for p in pools:
         top = max(total_lp[(p, i)] for i in range(len(spans)))
-        weights = [math.exp(total_lp[(p, i)] - top) if top > -math.inf else 0.0 for i in range(len(spans))]
-        given[p] = [w / sum(weights) if top > -math.inf else 0.0 for w in weights]
+        if top == -math.inf:  # nothing this judge could read
+            given[p] = [0.0] * len(spans)
+            continue
+        weights = [math.exp(total_lp[(p, i)] - top) for i in range(len(spans))]
+        mass = sum(weights)
+        given[p] = [w / mass for w in weights]
     shares = []
     for i, made in enumerate(producers):
         judges = [p for p in pools if p not in made] or pools
