@@ -23,19 +23,14 @@ import json
 import os
 import random
 import signal
-import socket
 import time
 import uuid
 from pathlib import Path
 
+from bench.measure import free_port
+
 APP = "council-chaos"
 FAULTS = ("follower", "all_followers", "runner", "controller", "store", "ingress")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pid_of(ray, actor) -> int:
@@ -207,7 +202,7 @@ def run(json_path: Path | None = None, tasks: int = 12, concurrency: int = 6, fa
     from serve_app import build_app, stop_app
 
     connect_ray(num_cpus=max(os.cpu_count() or 2, replicas + 1))
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = {"pool": {"replicas": replicas, "num_cpus": 1, "health_check_interval_s": 1.0},
               "planner": {"max_concurrency": concurrency}, "server": {"max_queued": 4 * tasks}}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,19 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.measure import free_port, percentile
+
 QUESTION = "What is the capital of France?"
 CONSTRAINED = "Write a sentence with exactly 8 words about the sea."
 
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _council(*args: str, env: dict, timeout: float = 900) -> tuple[float, subprocess.CompletedProcess]:
@@ -116,15 +110,13 @@ def latency(url: str, per_group: int) -> dict:
                 totals.append(time.monotonic() - started)
                 firsts.append(first if first is not None else totals[-1])
             out[group] = {"tasks": len(chosen), "errors": errors, "passed": passed,
-                          "p50_s": _percentile(totals, 0.5),
-                          "p95_s": _percentile(totals, 0.95), "first_progress_p50_s": _percentile(firsts, 0.5)}
+                          "p50_s": percentile(totals, 0.5),
+                          "p95_s": percentile(totals, 0.95), "first_progress_p50_s": percentile(firsts, 0.5)}
     return out
 
 
 def run(json_path: Path | None, runs: int = 3, collie: int = 6) -> dict:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     home = Path(tempfile.mkdtemp(prefix="council-bench-cli-"))
     env = {**{k: v for k, v in os.environ.items() if k not in ("COUNCIL_SERVER", "COUNCIL_API_KEYS")},
            "COUNCIL_HOME": str(home)}

@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import time
 from pathlib import Path
+
+from bench.measure import free_port, percentile
 
 TINY_PROGRAM = """
 class Program(Model):
@@ -40,16 +41,8 @@ REQUESTS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _percentiles(ms: list[float]) -> dict:
-    ordered = sorted(ms)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"p50_ms": statistics.median(ordered), "p99_ms": p99, "n": len(ordered)}
+    return {"p50_ms": statistics.median(ms), "p99_ms": percentile(ms, 0.99), "n": len(ms)}
 
 
 async def _latency(base_url: str, config, body: dict, n: int) -> dict:
@@ -118,7 +111,7 @@ def run(out: Path | None, latency_n: int = 20, levels: tuple[int, ...] = (1, 8, 
     from serve_app import build_app, stop_app
 
     connect_ray(num_cpus=os.cpu_count() or 2)
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     config = CouncilConfig.from_dict({"pool": {"replicas": 1}, "planner": {"max_concurrency": 32},
                                       "server": {"max_queued": 256}})
