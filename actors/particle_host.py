@@ -212,9 +212,10 @@ class ParticleHost:
             worker.used = time.monotonic()
             write_frame(worker.writer, ["call", method, args])
             quiet_limit = worker.spec.limits.step_timeout_s + GRACE_S
+            cpu_mark = _cpu_seconds(worker.pid)  # once a call: frames are the hot path
             while True:
                 try:
-                    frame = await self._next_frame(worker, quiet_limit)
+                    frame, cpu_mark = await self._next_frame(worker, quiet_limit, cpu_mark)
                 except asyncio.TimeoutError:
                     await self._kill(worker, f"{method}: the program ran past its time limit of "
                                      f"{worker.spec.limits.step_timeout_s:g} s and was stopped")
@@ -236,26 +237,27 @@ class ParticleHost:
                 else:
                     raise self._broken(worker, "sent a frame the protocol does not have")
 
-    async def _next_frame(self, worker: _Worker, quiet_limit: float):
-        """The worker's next frame; the quiet limit counts only while the engine owes it nothing.
+    async def _next_frame(self, worker: _Worker, quiet_limit: float, cpu_mark: float):
+        """The worker's next frame, and the CPU mark to judge the next quiet spell by; the
+        quiet limit counts only while the engine owes it nothing.
 
         The program's own limit is CPU time (`planner.sandbox`), and on a loaded machine a
-        worker may get a fraction of a core: one that was quiet for the limit but used less
-        CPU than that meanwhile is starved, not running away, and is given up to
-        STARVED_WAITS more limits (its own timer, or RLIMIT_CPU, still stops a runaway), so
-        that it can fail for its real reason (a memory budget, say) rather than this one."""
+        worker may get a fraction of a core: one that was quiet for the limit but has used
+        less than half of it in CPU since `cpu_mark` (the call's start, or its last quiet
+        spell; an upper bound on what it used while quiet) is starved, not running away, and
+        is given up to STARVED_WAITS more limits (its own timer, or RLIMIT_CPU, still stops a
+        runaway), so that it can fail for its real reason (a memory budget, say)."""
         read = asyncio.ensure_future(read_frame(worker.reader))
         try:
             waits = 0
             while not read.done():
-                cpu_before = _cpu_seconds(worker.pid)
                 done, _ = await asyncio.wait([read], timeout=quiet_limit)
                 if not done and not worker.engine_busy:
-                    used = _cpu_seconds(worker.pid) - cpu_before
-                    if waits >= STARVED_WAITS or not used < 0.5 * quiet_limit:  # nan: unreadable
+                    now = _cpu_seconds(worker.pid)
+                    if waits >= STARVED_WAITS or not now - cpu_mark < 0.5 * quiet_limit:  # nan: unreadable
                         raise asyncio.TimeoutError
-                    waits += 1
-            return read.result()
+                    waits, cpu_mark = waits + 1, now
+            return read.result(), cpu_mark
         finally:
             if not read.done():  # timed out, or the caller was cancelled: nobody reads it after
                 read.cancel()
