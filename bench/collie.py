@@ -32,6 +32,8 @@ from typing import Callable
 
 from pydantic import BaseModel
 
+from bench.measure import read_rows
+
 # The project's shared folder sits beside the checkout (or is named by $COUNCIL_SHARED).
 DATA = Path(os.environ.get("COUNCIL_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data/collie/collie.jsonl"
 TYPES = ("c04", "c05", "c06a", "c07", "c08", "c09", "c10", "c11", "c12")
@@ -97,12 +99,7 @@ def methods_for(runner) -> tuple[str, ...]:
 async def run_tasks(runner, tasks: list[dict], out: Path, particles: int, seed: int,
                     progress: Callable[[CollieLine], None] = lambda line: None) -> list[CollieLine]:
     """Every method on every task (resumable: (id, method) pairs already in `out` are kept)."""
-    done: dict[tuple[str, str], CollieLine] = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                row = CollieLine.model_validate_json(line)
-                done[(row.id, row.method)] = row
+    done = {(row.id, row.method): row for row in read_rows(out, CollieLine)}
     out.parent.mkdir(parents=True, exist_ok=True)
     methods = methods_for(runner)
     rows = []
@@ -270,7 +267,7 @@ def summarise_file(out: Path, tasks_path: Path, limit: int | None, types: tuple[
     report section with its plots."""
     tasks = load(tasks_path, limit, types)
     wanted = {t["id"] for t in tasks}
-    rows = [CollieLine.model_validate_json(line) for line in out.read_text().splitlines() if line.strip()]
+    rows = read_rows(out, CollieLine)
     rows = [r for r in rows if r.id in wanted]
     references: dict[str, list[float]] = {}
     if judge:

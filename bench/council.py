@@ -47,6 +47,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from bench.measure import read_rows
+
 DATA = Path(__file__).with_name("data")
 KINDS = ("short-answer", "constrained", "structured", "open")
 PRICES = {"planner_input_per_mtok": 2.50, "planner_output_per_mtok": 10.0}
@@ -256,12 +258,7 @@ def make_runner(base_url: str | None, engines: dict):
 async def run_all(runner, items: list[Item], systems, out: Path, particles: int, chunk: int,
                   progress=print) -> list[Row]:
     """Every system on every item, chunk by chunk (resumable: rows already in `out` are kept)."""
-    done: dict[tuple[str, str], Row] = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                row = Row.model_validate_json(line)
-                done[(row.id, row.system)] = row
+    done = {(row.id, row.system): row for row in read_rows(out, Row)}
     out.parent.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     with out.open("a") as sink:
@@ -435,8 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     if args.summarise_only:
         ids = {i.id for i in items}
-        rows = [r for line in args.rows.read_text().splitlines() if line.strip()
-                and (r := Row.model_validate_json(line)).id in ids]
+        rows = [r for r in read_rows(args.rows, Row) if r.id in ids]
     else:
         engines = {name: TorchEngine.load(EngineConfig(model=model)) for name, model in MODELS.items()}
         with ScriptedOpenAI() as server:

@@ -26,6 +26,7 @@ from typing import Callable
 
 from pydantic import BaseModel, Field
 
+from bench.measure import read_rows
 from bench.paraphrase import on_topic, split_of
 from cluster.protocol import ProgramSpec
 from cluster.scheduler import InferenceConfig, Scheduler
@@ -123,12 +124,7 @@ async def answer(task: dict, strategy: str, replicas: Callable, particles: int, 
 
 async def run_eval(tasks: list[dict], out: Path, strategy: str, replicas: Callable,
                    particles: int, seed: int, progress: Callable[[EvalLine], None]) -> list[EvalLine]:
-    done = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            if line.strip():
-                row = EvalLine.model_validate_json(line)
-                done[row.id] = row
+    done = {row.id: row for row in read_rows(out, EvalLine)}
     out.parent.mkdir(parents=True, exist_ok=True)
     results = [done[t["id"]] for t in tasks if t["id"] in done]
     with out.open("a") as sink:

@@ -1,9 +1,15 @@
-"""What the benches measure with: a free loopback port for a server under test, and
-nearest-rank percentiles of a list of timings."""
+"""What the benches measure with: a free loopback port for a server under test,
+nearest-rank percentiles of a list of timings, and the rows a resumable bench wrote."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+RowT = TypeVar("RowT", bound=BaseModel)
 
 
 def free_port() -> int:
@@ -18,3 +24,10 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def read_rows(path: Path, row: type[RowT]) -> list[RowT]:
+    """The rows of a JSONL file that a bench appends to as it goes (none when it is absent)."""
+    if not path.exists():
+        return []
+    return [row.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
