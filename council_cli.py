@@ -12,6 +12,7 @@
     council bench planner --json bench/results/planner.json  # what planning adds per request
     council bench serve --json bench/results/serve.json      # HTTP overhead, requests/s
     council bench cli --json bench/results/cli.json          # cold vs warm `council run`
+    council bench ensemble --per-type 3                      # SMC weighed by a second model
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def run(
                                  "council-vote | council-cascade | council-signal | follower | planner | best-of-n"),
     pool: Optional[list[str]] = typer.Option(None, help="The follower pool to use (repeat it for a vote or "
                                              "cascade over several); default: the config's routes choose."),
+    twist_pool: Optional[str] = typer.Option(None, help="council-smc: weigh the particles by this pool's "
+                                             "model too (an ensemble, scored by text)."),
+    twist_weight: float = typer.Option(1.0, help="The exponent on the --twist-pool model's likelihood."),
     samples: int = typer.Option(5, min=1, max=64, help="vote / best-of-n: follower samples."),
     threshold: Optional[float] = typer.Option(None, help="vote: agreement; cascade: confidence."),
     confidence_by: str = typer.Option("mean-logprob", help="cascade: mean-logprob | min-logprob | neg-entropy."),
@@ -197,7 +201,8 @@ def run(
         request = TaskRequest(prompt=prompt, strategy=strategy, samples=samples, threshold=threshold,
                               confidence_by=confidence_by, max_tokens=max_tokens, seed=seed, program=source,
                               include_program=True, particles=particles, method=method,
-                              pool=(pool[0] if len(pool) == 1 else pool) if pool else None)
+                              pool=(pool[0] if len(pool) == 1 else pool) if pool else None,
+                              twist_pool=twist_pool, twist_weight=twist_weight)
     except ProgramError as exc:
         fail(str(exc), 2)
     except ValidationError as exc:
@@ -251,6 +256,7 @@ def run(
         f"{result.method}: {result.particles} particles, {result.rounds} rounds, "
         f"{result.follower_tokens} follower tokens, {result.wall_time_s:.1f}s, "
         f"log ML {result.log_ml:.2f}"
+        + (f"; weighed by {result.twisted_by} too" if result.twisted_by else "")
         + (f"; planner {led.planner_prompt_tokens}+{led.planner_completion_tokens} tokens, "
            f"${led.usd:.4f}" if led and led.planner_calls else ""),
         soft_wrap=True,
@@ -801,6 +807,15 @@ def bench_council(ctx: typer.Context):
     """Every fixed strategy on each follower pool, and council-auto, on a labelled mixed set
     (options: --per-kind N, --particles, --systems, --json; see bench/council.py)."""
     from bench.council import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench_app.command("ensemble", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_ensemble(ctx: typer.Context):
+    """SMC on SmolLM2 weighed by Gemma too (twist_pool) against SmolLM2 alone, on COLLIE
+    (options: --per-type N, --particles, --json; see bench/ensemble.py)."""
+    from bench.ensemble import main
 
     raise typer.Exit(main(list(ctx.args)))
 

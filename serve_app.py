@@ -419,9 +419,11 @@ class CouncilIngress:
             raise ApiError(400, str(exc), param="response_format", code="invalid_response_format") from None
         try:
             prompt = chat.prompt()
-            temperature = (chat.model_extra or {}).get("temperature")
+            extra = chat.model_extra or {}
+            temperature = extra.get("temperature")
+            twist = {k: extra[k] for k in ("twist_pool", "twist_weight") if k in extra}
             task = TaskRequest(prompt=prompt, strategy=chat.model, seed=chat.seed or 0,
-                               pool=(chat.model_extra or {}).get("pool"),
+                               pool=extra.get("pool"), **twist,
                                max_tokens=chat.max_completion_tokens or chat.max_tokens or 64,
                                response_format=to_response_format(grammar) if grammar else None,
                                **({"temperature": temperature} if grammar and temperature is not None else {}))

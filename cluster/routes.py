@@ -52,6 +52,12 @@ def choose_route(task: TaskRequest, config: CouncilConfig, reading: Reading,
         pools, whence = [config.default_pool], "the default pool"
     if strategy not in MULTI_POOL:
         pools = pools[:1]  # SMC particles share one model; the other strategies sample one
+    if task.twist_pool is not None:
+        if task.twist_pool not in config.pools:
+            raise UnknownPool(f"there is no follower pool named {task.twist_pool!r} (twist_pool); the pools "
+                              f"are {', '.join(config.pools)}")
+        if strategy != "council-smc":
+            raise ValueError(f"twist_pool weighs SMC particles, but this request is answered by {strategy}")
     chose = "the routes chose" if task.strategy == AUTO else "the request named"
     where = f"rule {index}" if index is not None else "no rule matched, the open-text default"
     reason = (f"{kind.kind} ({kind.reason}): {chose} {strategy} ({where}) on {whence}: {', '.join(pools)}")

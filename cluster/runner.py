@@ -32,6 +32,7 @@ from cluster.routes import AUTO, choose_route
 from cluster.scheduler import InferenceConfig, Scheduler, SchedulerCheckpoint
 from cluster.strategies import STRATEGIES, StrategyContext
 from cluster.strategies.base import Followers
+from cluster.twist import TextTwist
 from planner.claims import judge
 from planner.grammar import GrammarSpec, from_response_format
 from planner.llm import ChatModel, LLMPlanner
@@ -59,6 +60,9 @@ class RunRequest(BaseModel):
                                       "temperature (the library's default when None).")
     pool: str | None = Field(None, description="The follower pool whose replicas run the particles "
                              "(None: the default pool).")
+    twist_pool: str | None = Field(None, description="A second pool whose model also weighs the "
+                                   "particles, by their text (`cluster/twist.py`).")
+    twist_weight: float = Field(1.0, gt=0.0, le=4.0)
 
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
@@ -149,7 +153,7 @@ def run_request(task: TaskRequest, pool: str | None = None) -> RunRequest:
     grammar = from_response_format(task.response_format.wire()) if task.response_format else None
     return RunRequest(prompt=prompt, program=task.program, max_tokens=task.max_tokens,
                       include_program=task.include_program, inference=InferenceConfig(**inference),
-                      grammar=grammar, pool=pool,
+                      grammar=grammar, pool=pool, twist_pool=task.twist_pool, twist_weight=task.twist_weight,
                       temperature=task.temperature if "temperature" in task.model_fields_set else None)
 
 
@@ -178,7 +182,7 @@ class CouncilRunner:
         reports a checkpoint after every round to `on_checkpoint` and goes on from `resume`."""
         reading = reading_of(task.prompt or "")
         route = choose_route(task, self.config, reading, _grammar_of(task))
-        self.pools.check(route.pools)
+        self.pools.check(route.pools + ([task.twist_pool] if task.twist_pool else []))
         task = task.model_copy(update={"strategy": route.strategy})
         if task.strategy == "council-smc":
             def planned(p):
@@ -226,8 +230,9 @@ class CouncilRunner:
         pool = (resume.pool if resume is not None else request.pool) or self.pools.default
         ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
                        calls=len(planned.report.attempts))
+        twist = self._twist(planned, request)
         try:
-            result = await self._run(planned, request, pool, on_round, resume, on_checkpoint)
+            result = await self._run(planned, request, pool, on_round, resume, on_checkpoint, twist)
         except ProgramError as exc:
             if planned.report.path != "llm":
                 raise
@@ -239,8 +244,12 @@ class CouncilRunner:
             what = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1].strip()}"
             fallback.report.reason = f"LLM program failed while running: {what}"
             planned = fallback
-            result = await self._run(planned, request, pool, on_round, None, on_checkpoint)
+            twist = self._twist(planned, request)
+            result = await self._run(planned, request, pool, on_round, None, on_checkpoint, twist)
         ledger.followers(result.follower_tokens, pool)
+        if twist is not None:
+            ledger.followers(twist.tokens, request.twist_pool)
+            result.twisted_by = request.twist_pool
         ledger.follower_prompt(result.prompt_tokens)
         result.constraints = planned.recognised
         # A program given with a response_format is not the structured template, but its
@@ -252,8 +261,15 @@ class CouncilRunner:
         result.program = planned.source if request.include_program else None
         return result
 
+    def _twist(self, planned: PlannedProgram, request: RunRequest) -> TextTwist | None:
+        if request.twist_pool is None:
+            return None
+        followers = self.pools.followers([request.twist_pool])[request.twist_pool]
+        return TextTwist(followers, planned.prompt, request.twist_weight)
+
     async def _run(self, planned: PlannedProgram, request: RunRequest, pool: str, on_round: OnRound | None,
-                   resume: TaskCheckpoint | None = None, on_checkpoint: OnCheckpoint | None = None):
+                   resume: TaskCheckpoint | None = None, on_checkpoint: OnCheckpoint | None = None,
+                   twist: TextTwist | None = None):
         scheduler: Scheduler | None = None
         replicas = self.pools[pool].replica_handles
 
@@ -263,12 +279,12 @@ class CouncilRunner:
             return on_round(trace) if on_round is not None else None
 
         if resume is not None:
-            scheduler = Scheduler.resume(resume.scheduler, replicas, round_done, resume.trace)
+            scheduler = Scheduler.resume(resume.scheduler, replicas, round_done, resume.trace, twist)
         else:
             icfg = self._inference(planned, request, pool)
             spec = ProgramSpec(source=planned.source, prompt=planned.prompt, seed=icfg.seed,
                                limits=self.config.sandbox)
-            scheduler = Scheduler(spec, icfg, replicas, on_round=round_done)
+            scheduler = Scheduler(spec, icfg, replicas, on_round=round_done, twist=twist)
         return await scheduler.run()
 
     def _inference(self, planned: PlannedProgram, request: RunRequest, pool: str) -> InferenceConfig:

@@ -23,6 +23,10 @@ offset so that resetting weights never needs a round trip.
 
 Methods: `smc` (the above), `is` (never resample), `rs` (independent batches until a particle
 finishes and passes check()), `steer` (each particle extended to K children, best N kept).
+
+With a `twist` (`cluster/twist.py`: a second model scoring the particles' text), each round's
+new whole words are scored under it after the step and the score goes into the particle's
+offset, before the ESS is taken; a clone inherits what its parent was scored for.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.protocol import NoReplicaLeft, ParticleState, ProgramSpec, ReplicaHandle, ReplicaLost
 from cluster.resampling import Resampler, effective_sample_size, normalize_log_weights, resample
+from cluster.twist import Twist, scored_part
 from planner.sandbox import ProgramError
 
 
@@ -78,6 +83,8 @@ class SavedParticle(BaseModel):
     offset: float
     saved: bytes | None
     stepped: bool
+    twist: float = 0.0
+    twisted: str = ""
 
 
 class SchedulerCheckpoint(BaseModel):
@@ -106,6 +113,8 @@ class _Particle:
     offset: float = 0.0  # scheduler-side weight correction (resets after resampling)
     saved: bytes | None = None  # its state as of `state`, to restore it elsewhere
     stepped: bool = False  # it took a step (so it cannot simply be spawned afresh)
+    twist: float = 0.0  # the twist's weighted score of `twisted`, already in `offset`
+    twisted: str = ""  # the text the twist scored last
 
     @property
     def log_weight(self) -> float:
@@ -125,11 +134,13 @@ class Scheduler:
         config: InferenceConfig,
         replicas: Callable[[], list[ReplicaHandle]],
         on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None,
+        twist: Twist | None = None,
     ):
         self.spec = spec
         self.config = config
         self._replicas = replicas
         self._on_round = on_round
+        self._twist = twist
         self.req = f"req-{uuid.uuid4().hex[:12]}"
         self._next_id = 0
         self._rng = np.random.default_rng(config.seed)
@@ -156,7 +167,8 @@ class Scheduler:
             return None
         return SchedulerCheckpoint(
             spec=self.spec, config=self.config, next_id=self._next_id, rng=self._rng.bit_generator.state,
-            particles=[SavedParticle(state=p.state, offset=p.offset, saved=p.saved, stepped=p.stepped)
+            particles=[SavedParticle(state=p.state, offset=p.offset, saved=p.saved, stepped=p.stepped,
+                                     twist=p.twist, twisted=p.twisted)
                        for p in self.particles.values() if p.replica],
             rounds=self._last_round, tokens=self.tokens, restored=self.restored,
             elapsed_s=self._elapsed_before + (time.monotonic() - self._started if self._started else 0.0),
@@ -165,12 +177,12 @@ class Scheduler:
     @classmethod
     def resume(cls, checkpoint: SchedulerCheckpoint, replicas: Callable[[], list[ReplicaHandle]],
                on_round: Callable[[RoundTrace], Awaitable[None] | None] | None = None,
-               trace: list[RoundTrace] = ()) -> "Scheduler":
+               trace: list[RoundTrace] = (), twist: Twist | None = None) -> "Scheduler":
         """A scheduler that goes on from `checkpoint`: its particles are restored on the live
         replicas from their saved states before the next round. `trace` is the rounds so far
         (the round events kept with the checkpoint); rounds it lacks are left out of the
         result's trace, never invented."""
-        self = cls(checkpoint.spec, checkpoint.config, replicas, on_round)
+        self = cls(checkpoint.spec, checkpoint.config, replicas, on_round, twist)
         self._next_id = checkpoint.next_id
         self._rng.bit_generator.state = checkpoint.rng
         by_round = {t.round: t for t in trace if t.round <= checkpoint.rounds}
@@ -180,7 +192,7 @@ class Scheduler:
         self._elapsed_before = checkpoint.elapsed_s
         for saved in checkpoint.particles:
             self.particles[saved.state.pid] = _Particle(f"{GONE}{self.req}", saved.state, saved.offset,
-                                                        saved.saved, saved.stepped)
+                                                        saved.saved, saved.stepped, saved.twist, saved.twisted)
         self._dead.add(f"{GONE}{self.req}")
         self._resumed = True
         return self
@@ -213,6 +225,7 @@ class Scheduler:
                 # (a replacement, say); with nothing live, _spawn says so.
                 self.particles.clear()
                 await self._spawn(cfg.particles)
+            await self._apply_twist()
             t0 = time.monotonic()
             resampled = False
             if cfg.method == "steer":
@@ -407,6 +420,25 @@ class Scheduler:
                 raise ProgramError(p.state.error)
 
     # -- weights and resampling --------------------------------------------------------------
+    async def _apply_twist(self) -> None:
+        """Score what is new in each live particle's text under the twist; the change goes
+        into its offset (a particle with weight zero is not scored: nothing would change)."""
+        if self._twist is None:
+            return
+        todo = []
+        for p in self.particles.values():
+            if not p.replica or p.state.error or not math.isfinite(p.log_weight):
+                continue
+            text = scored_part(p.state.text, p.state.finished)
+            if text != p.twisted:
+                todo.append((p, text))
+        if not todo:
+            return
+        scores = await self._twist.extend([(p.twisted, p.twist, text) for p, text in todo])
+        for (p, text), score in zip(todo, scores):
+            p.offset += score - p.twist
+            p.twist, p.twisted = score, text
+
     def _log_weights(self) -> tuple[list[int], np.ndarray]:
         pids = list(self.particles)
         return pids, np.array([self.particles[p].log_weight for p in pids])
@@ -462,7 +494,7 @@ class Scheduler:
     def _child(parent: _Particle, child: int) -> _Particle:
         """A clone's record: its parent's state, and its parent's saved state to restore from."""
         return _Particle(parent.replica, parent.state.model_copy(update={"pid": child}), parent.offset,
-                         parent.saved, parent.stepped)
+                         parent.saved, parent.stepped, parent.twist, parent.twisted)
 
     async def _branch(self, k: int) -> None:
         """steer: every active particle gets k-1 clones beside it (weights unchanged)."""

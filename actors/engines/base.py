@@ -109,6 +109,14 @@ async def score(engine: "Engine", request: ScoreRequest) -> ScoreResult:
     computes the prompt once."""
     prompt_ids = encode_prompt(engine.tokenizer, GenerateRequest(prompt=request.prompt, chat=request.chat))
     cont = engine.tokenizer(request.continuation, add_special_tokens=False)["input_ids"]
+    if request.context:
+        # The reply tokenised whole, as the model would have read it; the scored tokens are
+        # those past the context's own tokens (where the two tokenisations part, a token
+        # that straddles the seam is scored with the continuation).
+        head = engine.tokenizer(request.context, add_special_tokens=False)["input_ids"]
+        whole = engine.tokenizer(request.context + request.continuation, add_special_tokens=False)["input_ids"]
+        k = next((i for i, (a, b) in enumerate(zip(head, whole)) if a != b), min(len(head), len(whole)))
+        prompt_ids, cont = prompt_ids + whole[:k], whole[k:]
     if not cont:
         raise ValueError("the continuation has no tokens")
     prefixes = [prompt_ids + cont[:i] for i in range(len(cont))]

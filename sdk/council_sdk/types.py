@@ -85,13 +85,15 @@ class GenerateResult(BaseModel):
 
 
 class ScoreRequest(WireModel):
-    """How likely the follower finds `continuation` after `prompt` (the prompt is wrapped in
-    the chat template when `chat` is on, as for generation)."""
+    """How likely the follower finds `continuation` after `prompt` and `context` (the prompt is
+    wrapped in the chat template when `chat` is on, as for generation; `context` is the start
+    of the reply, read but not scored)."""
 
     model_config = ConfigDict(extra="forbid")
 
     prompt: str
     continuation: str = Field(min_length=1)
+    context: str = ""
     chat: bool = True
 
 
@@ -245,6 +247,10 @@ class CouncilResult(BaseModel):
     answered_by: str | None = Field(
         None, description="The pool whose follower answer was returned, or `planner` when the planner "
         "model answered (cascade and vote escalations).")
+    twisted_by: str | None = Field(
+        None, description="council-smc with twist_pool: the pool whose model also weighed the "
+        "particles; `log_ml` and `posterior` are then of the program's target times that model's "
+        "likelihood (to the power twist_weight).")
 
 
 # -- the native tasks API ------------------------------------------------------------------
@@ -328,6 +334,12 @@ class TaskRequest(WireModel):
     wait: bool = Field(False, description="Answer inline instead of returning the task's id.")
     response_format: ResponseFormat | None = Field(
         None, description="council-smc: structured output (JSON Schema, JSON, regex, choice, Lark grammar).")
+    twist_pool: str | None = Field(
+        None, min_length=1, description="council-smc: weigh the particles by this pool's model too "
+        "(an ensemble: one model proposes, the other scores each particle's whole words by text), "
+        "so the answer is drawn from the product of the two models' likelihoods.")
+    twist_weight: float = Field(1.0, gt=0.0, le=4.0, description="council-smc with twist_pool: the "
+                                "exponent on the twist model's likelihood.")
 
     @model_validator(mode="after")
     def _one_input(self) -> "TaskRequest":
@@ -338,6 +350,9 @@ class TaskRequest(WireModel):
             raise ValueError(f"pool: give 1 to {MAX_POOLS_PER_REQUEST} pool names")
         if pools is not None and len(set(pools)) != len(pools):
             raise ValueError("pool: a pool is named twice")
+        if self.twist_pool is not None and self.method == "rs":
+            raise ValueError("twist_pool weighs particles, and method 'rs' does not use weights: "
+                             "use smc, is or steer")
         return self
 
     def pools(self) -> list[str] | None:
