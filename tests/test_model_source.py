@@ -67,3 +67,22 @@ def test_a_gguf_model_is_dequantized_once_and_then_loads_from_its_dense_copy(tmp
         assert torch.equal(fresh(ids).logits, again(ids).logits), "the copy must hold the same weights"
     chat = [{"role": "user", "content": "hi"}]
     assert tokenizer.apply_chat_template(chat, tokenize=False) == tokenizer_again.apply_chat_template(chat, tokenize=False)
+
+
+def test_a_new_dense_copy_removes_stale_copies_of_the_same_file(tmp_path):
+    import os
+    import time
+
+    from actors.engines.model_source import STALE_COPY_S, _prune_stale_copies
+
+    names = ["m.Q4-10-100-float32", "m.Q4-10-200-float32", "m.Q4-10-100-bfloat16", "m.Q4-x-10-100-float32",
+             "m.Q4-10-300-float32"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    old = time.time() - 2 * STALE_COPY_S
+    for name in names[:4]:
+        os.utime(tmp_path / name, (old, old))
+    _prune_stale_copies(tmp_path / "m.Q4-10-200-float32")
+    # Gone: the same file and dtype, stale. Kept: the new copy, another dtype, another file,
+    # and a copy touched within the hour (a process may be loading it).
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])

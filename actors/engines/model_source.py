@@ -141,10 +141,32 @@ def save_dense_copy(target: Path, model, tokenizer) -> bool:
         model.save_pretrained(partial)
         tokenizer.save_pretrained(partial)
         os.replace(partial, target)
+        _prune_stale_copies(target)
         return True
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
         return target.is_dir()
+
+
+STALE_COPY_S = 3600.0
+
+
+def _prune_stale_copies(target: Path) -> None:
+    """Remove older dense copies of the same GGUF in the same dtype (a reinstalled wheel has a
+    new modification time, so each install would otherwise leave 0.3-0.6 GB behind). Only
+    copies untouched for an hour go: one a concurrent process is still loading stays."""
+    import shutil
+    import time
+
+    stem, _size, _mtime, dtype = target.name.rsplit("-", 3)
+    for other in target.parent.glob(f"{stem}-*-*-{dtype}"):
+        if other == target or other.name.endswith(".partial") or other.name.rsplit("-", 3)[0] != stem:
+            continue
+        try:
+            if time.time() - other.stat().st_mtime > STALE_COPY_S:
+                shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def export_hf_directory(model: str, out_dir: str | Path, gguf_file: str | None = None) -> Path:
