@@ -15,6 +15,7 @@ that names no pool or asks for `council-auto` is routed by the config's rules
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from typing import Awaitable, Callable
@@ -64,6 +65,10 @@ class RunRequest(BaseModel):
                                    "particles, by their text (`cluster/twist.py`).")
     twist_weight: float = Field(1.0, gt=0.0, le=4.0)
 
+
+# The pool a request's particles will run on, for the LLM planner's dry run of its program
+# (a program is tried on the model that will run it); set around planning in `run`.
+_planning_pool: contextvars.ContextVar[str | None] = contextvars.ContextVar("planning_pool", default=None)
 
 OnRound = Callable[[RoundTrace], Awaitable[None] | None]
 OnPlanned = Callable[[PlannedProgram], None]
@@ -219,15 +224,19 @@ class CouncilRunner:
                   on_checkpoint: OnCheckpoint | None = None) -> CouncilResult:
         """Raises ValueError for a malformed spec, ProgramError for a given program that fails,
         NoReplicaLeft when the pool is gone."""
+        pool = (resume.pool if resume is not None else request.pool) or self.pools.default
         if resume is not None:
             planned = resume.planned
         else:
-            planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program,
-                                         grammar=request.grammar, temperature=request.temperature)
+            token = _planning_pool.set(pool)
+            try:
+                planned = await make_program(request.prompt, self.llm, request.max_tokens, request.program,
+                                             grammar=request.grammar, temperature=request.temperature)
+            finally:
+                _planning_pool.reset(token)
             if on_planned is not None:
                 on_planned(planned)
         ledger = self._ledger()
-        pool = (resume.pool if resume is not None else request.pool) or self.pools.default
         ledger.planner(planned.usage.prompt_tokens, planned.usage.completion_tokens,
                        calls=len(planned.report.attempts))
         twist = self._twist(planned, request)
@@ -297,9 +306,11 @@ class CouncilRunner:
         return icfg
 
     async def dry_run(self, source: str, prompt: str) -> str | None:
-        """Run one particle's first step on a live replica: None if it ran, else the error
-        (with the program's traceback), which goes back to the LLM planner."""
-        handles = self.replicas()
+        """Run one particle's first step on a live replica of the pool the request will run
+        on: None if it ran, else the error (with the program's traceback), which goes back to
+        the LLM planner."""
+        pool = _planning_pool.get() or self.pools.default
+        handles = self.pools[pool].replica_handles() if pool in self.pools else self.replicas()
         if not handles:
             return None  # nothing to try it on: the sandbox check stands alone
         handle, req = handles[0], f"dry-{uuid.uuid4().hex[:12]}"

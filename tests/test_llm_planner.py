@@ -223,3 +223,27 @@ def test_twenty_concurrent_requests_through_the_planner_actor(ray_local, server)
     assert len(results) == 20
     assert all(r.planner.path == "llm" and words(r.text)[3] == "river" for r in results)
     assert sum(r.ledger.planner_prompt_tokens for r in results) == 1000 * len(server.requests)
+
+
+def test_the_dry_run_tries_the_program_on_the_pool_that_will_run_it(server, smollm2_engine):
+    from actors.engines.base import EngineFollowers
+    from cluster.pools import Pools, PoolView
+
+    class Counting(LocalReplica):
+        def __init__(self, rid):
+            super().__init__(rid, ParticleHost(smollm2_engine))
+            self.dry_runs = 0
+
+        async def spawn(self, req, spec, ids):
+            self.dry_runs += req.startswith("dry-")
+            return await super().spawn(req, spec, ids)
+
+    hosts = {"a": Counting("a0"), "b": Counting("b0")}
+    pools = Pools({n: PoolView(lambda n=n: [hosts[n]], EngineFollowers(smollm2_engine)) for n in hosts}, "a")
+    cfg = CouncilConfig.from_dict({"pools": {"a": {}, "b": {}}, "planner": {
+        "kind": "openai", "base_url": server.base_url, "model": "scripted", "api_retries": 0, "timeout_s": 10}})
+    server.reply(GOOD)
+    result = asyncio.run(CouncilRunner(cfg, pools=pools).run(
+        RunRequest(prompt="Ten words; the fourth is 'river'.", pool="b", inference=InferenceConfig(particles=2))))
+    assert result.planner.path == "llm"
+    assert (hosts["a"].dry_runs, hosts["b"].dry_runs) == (0, 1)
