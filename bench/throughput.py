@@ -1,4 +1,4 @@
-"""`council bench throughput`: Council's SMC against the raw engine and against llamppl.
+"""`council bench throughput`: Council's SMC against the raw engine, llamppl and genlm-control.
 
 Same model (SmolLM2-135M-Instruct), same program (every particle samples `steps` tokens), same
 particle count, in one run:
@@ -7,9 +7,12 @@ particle count, in one run:
 - llamppl's `smc_standard` with its CPU transformers backend, as shipped and at its best
   (`bench/llamppl_smc.py`), in llamppl's own virtual environment (`scripts/install_llamppl.sh`;
   its dependencies are heavy and pinned differently), on the same weights exported once as an
-  ordinary Hugging Face directory.
+  ordinary Hugging Face directory;
+- genlm-control's SMC (`direct_token_sampler(PromptedLLM)` with EOS masked out), as shipped and at
+  its best (`bench/genlm_smc.py --task fixed`), likewise in its own virtual environment
+  (`scripts/install_genlm.sh`) on the same directory.
 
-Ratios printed: Council / raw and Council / llamppl. The goal is ≥ 0.8 of raw.
+Ratios printed: Council / raw, Council / llamppl and Council / genlm-control. The goal is ≥ 0.8 of raw.
 
     council bench throughput --json bench/results/throughput.json
 """
@@ -26,61 +29,100 @@ from bench.report import append, table
 
 ROOT = Path(__file__).resolve().parents[1]
 LLAMPPL_PYTHON = ROOT / ".venv-llamppl" / "bin" / "python"
+GENLM_PYTHON = ROOT / ".venv-genlm" / "bin" / "python"
 
 
-def llamppl_python() -> Path | None:
-    given = os.environ.get("COUNCIL_LLAMPPL_PYTHON")
-    path = Path(given) if given else LLAMPPL_PYTHON
+def _venv_python(env_var: str, default: Path) -> Path | None:
+    given = os.environ.get(env_var)
+    path = Path(given) if given else default
     return path if path.is_file() else None
 
 
-def run_llamppl(python: Path, model_dir: Path, prompt: str, particles: int, steps: int, mode: str,
-                dtype: str, timeout_s: float) -> dict:
+def llamppl_python() -> Path | None:
+    return _venv_python("COUNCIL_LLAMPPL_PYTHON", LLAMPPL_PYTHON)
+
+
+def genlm_python() -> Path | None:
+    return _venv_python("COUNCIL_GENLM_PYTHON", GENLM_PYTHON)
+
+
+def run_peer_script(python: Path, script: str, model_dir: Path, prompt: str, particles: int, steps: int,
+                    mode: str, dtype: str, timeout_s: float, extra: tuple[str, ...] = ()) -> dict:
+    """Run a peer's bench script (bench/<script>) in its own interpreter; its last stdout line is a
+    JSON row. A failure or a timeout comes back as {"mode", "error"}."""
     prompt_file = model_dir / "bench_prompt.txt"
     prompt_file.write_text(prompt)
-    cmd = [str(python), str(ROOT / "bench" / "llamppl_smc.py"), "--model-dir", str(model_dir),
+    cmd = [str(python), str(ROOT / "bench" / script), "--model-dir", str(model_dir),
            "--prompt-file", str(prompt_file), "--particles", str(particles), "--steps", str(steps),
-           "--mode", mode, "--dtype", dtype]
+           "--mode", mode, "--dtype", dtype, *extra]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"mode": mode, "error": f"ran over {timeout_s:g} s"}
     if done.returncode != 0:
         return {"mode": mode, "error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"mode": mode, "error": f"no JSON row on stdout: {done.stdout.strip()[-300:]!r}"}
+
+
+def run_llamppl(python: Path, model_dir: Path, prompt: str, particles: int, steps: int, mode: str,
+                dtype: str, timeout_s: float) -> dict:
+    return run_peer_script(python, "llamppl_smc.py", model_dir, prompt, particles, steps, mode, dtype, timeout_s)
+
+
+def run_genlm(python: Path, model_dir: Path, prompt: str, particles: int, steps: int, mode: str,
+              dtype: str, timeout_s: float) -> dict:
+    return run_peer_script(python, "genlm_smc.py", model_dir, prompt, particles, steps, mode, dtype, timeout_s,
+                           extra=("--task", "fixed"))
+
+
+# Peers run in their own virtual environments: report key, table label, package, interpreter, runner,
+# installer, the variable that points at another interpreter.
+PEERS = (
+    ("llamppl", "llamppl smc_standard", "llamppl", llamppl_python, run_llamppl, "scripts/install_llamppl.sh",
+     "COUNCIL_LLAMPPL_PYTHON"),
+    ("genlm", "genlm-control SMC", "genlm-control", genlm_python, run_genlm, "scripts/install_genlm.sh",
+     "COUNCIL_GENLM_PYTHON"),
+)
 
 
 def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_modes=("shipped", "best"),
         model: str = "smollm2", timeout_s: float = 1800, report_path: Path | None = None,
-        repeats: int = 3) -> dict:
+        repeats: int = 3, genlm_modes=None) -> dict:
+    """`genlm_modes` None runs genlm-control in the same modes as llamppl."""
     from actors.engines.model_source import export_hf_directory
     from bench.smc import run_smc_bench
 
     report = run_smc_bench(None, particles=particles, steps=steps, model=model, repeats=repeats)
-    python = llamppl_python()
-    report["llamppl"] = {}
-    if python is None:
-        report["llamppl"]["skipped"] = ("llamppl is not installed: run scripts/install_llamppl.sh "
-                                        "(or set COUNCIL_LLAMPPL_PYTHON)")
-        print(f"  llamppl: {report['llamppl']['skipped']}")
-    else:
-        cache = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / f"hf-{Path(model).name}"
-        if not (cache / "config.json").is_file():
+    modes = {"llamppl": tuple(llamppl_modes),
+             "genlm": tuple(llamppl_modes if genlm_modes is None else genlm_modes)}
+    cache = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / f"hf-{Path(model).name}"
+    for key, label, package, find_python, run_peer, installer, env_var in PEERS:
+        python = find_python()
+        report[key] = {}
+        if python is None:
+            report[key]["skipped"] = f"{package} is not installed: run {installer} (or set {env_var})"
+            print(f"  {key}: {report[key]['skipped']}")
+            continue
+        if modes[key] and not (cache / "config.json").is_file():
             export_hf_directory(model, cache)
-        for mode in llamppl_modes:
-            row = run_llamppl(python, cache, report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
-            report["llamppl"][mode] = row
+        for mode in modes[key]:
+            row = run_peer(python, cache, report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
+            report[key][mode] = row
             if "error" in row:
-                print(f"  llamppl {mode}: {row['error']}")
+                print(f"  {key} {mode}: {row['error']}")
             else:
-                print(f"  llamppl smc_standard, {mode:7s}: {row['tokens_per_s']:7.1f} tok/s ({row['dtype']}, "
+                print(f"  {label}, {mode:7s}: {row['tokens_per_s']:7.1f} tok/s ({row['dtype']}, "
                       f"batch {row['batch_size']})")
     # Each replica count against the raw runs that alternated with its own runs.
     ratios = {f"council_{r}_vs_raw": report["smc_vs_raw"][r] for r in report["smc"]}
-    for mode, row in report["llamppl"].items():
-        if isinstance(row, dict) and row.get("tokens_per_s"):
-            for r in report["smc"]:
-                ratios[f"council_{r}_vs_llamppl_{mode}"] = report["smc"][r]["tokens_per_s"] / row["tokens_per_s"]
+    for key, *_ in PEERS:
+        for mode, row in report[key].items():
+            if isinstance(row, dict) and row.get("tokens_per_s"):
+                for r in report["smc"]:
+                    ratios[f"council_{r}_vs_{key}_{mode}"] = report["smc"][r]["tokens_per_s"] / row["tokens_per_s"]
     report["ratios"] = ratios
     report["benchmark"] = "throughput"
     for name, value in ratios.items():
@@ -100,18 +142,19 @@ def section(report: dict) -> str:
     for r, run in report["smc"].items():
         rows.append([f"Council SMC, {r} replica(s)", f"{run['tokens_per_s']:.1f}", report["dtype"],
                      f"{report['smc_vs_raw'][r]:.2f}", f"raw {run['raw_tokens_per_s']:.0f} in the same runs"])
-    for mode, row in report["llamppl"].items():
-        if mode == "skipped":
-            rows.append(["llamppl smc_standard", "–", "", "", row])
-        elif "error" in row:
-            rows.append([f"llamppl smc_standard, {mode}", "–", "", "", row["error"]])
-        else:
-            rows.append([f"llamppl smc_standard, {mode}", f"{row['tokens_per_s']:.1f}", row["dtype"],
-                         f"{row['tokens_per_s'] / raw:.2f}", f"batch {row['batch_size']}"])
+    for key, label, *_ in PEERS:
+        for mode, row in report.get(key, {}).items():
+            if mode == "skipped":
+                rows.append([label, "–", "", "", row])
+            elif "error" in row:
+                rows.append([f"{label}, {mode}", "–", "", "", row["error"]])
+            else:
+                rows.append([f"{label}, {mode}", f"{row['tokens_per_s']:.1f}", row["dtype"],
+                             f"{row['tokens_per_s'] / raw:.2f}", f"batch {row['batch_size']}"])
     ratios = ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items())
     return (f"Model {report['model']}, {report['particles']} particles × {report['steps']} tokens, "
             f"{report['cpu_threads']} CPU threads; raw and Council medians of {report['repeats']} alternating "
-            "runs (llamppl: one run each).\n\n"
+            "runs (llamppl, genlm-control: one run each).\n\n"
             + table(["contender", "tokens/s", "dtype", "vs raw", "note"], rows) + f"\n\nRatios: {ratios}.")
 
 
