@@ -13,6 +13,7 @@
     council bench serve --json bench/results/serve.json      # HTTP overhead, requests/s
     council bench cli --json bench/results/cli.json          # cold vs warm `council run`
     council bench ensemble --per-type 3                      # SMC weighed by a second model
+    council bench peers --per-type 3                         # Council vs genlm-control on constraints
 """
 
 from __future__ import annotations
@@ -625,6 +626,7 @@ def bench_engine(
     callers: str = typer.Option("8,32,64", help="Concurrent engine callers."),
     dtype: str = typer.Option("auto", help="auto | float32 | bfloat16"),
     skip_actor: bool = typer.Option(False, help="Skip the FollowerReplica (Ray) measurement."),
+    repeats: int = typer.Option(3, min=1, help="Alternating rounds of raw, engine and actor runs."),
 ):
     """Raw transformers decode vs TorchEngine autobatching vs a FollowerReplica actor."""
     from bench.engine import run_engine_bench
@@ -636,6 +638,7 @@ def bench_engine(
         caller_counts=[int(x) for x in callers.split(",")],
         dtype=dtype,
         with_actor=not skip_actor,
+        repeats=repeats,
     )
 
 
@@ -816,6 +819,16 @@ def bench_ensemble(ctx: typer.Context):
     """SMC on SmolLM2 weighed by Gemma too (twist_pool) against SmolLM2 alone, on COLLIE
     (options: --per-type N, --particles, --json; see bench/ensemble.py)."""
     from bench.ensemble import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench_app.command("peers", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_peers(ctx: typer.Context):
+    """Council against genlm-control on the same constraint tasks (a regex sentence, COLLIE
+    sentence types), same model and particles: pass rate and tokens/s (options: --per-type N,
+    --types, --particles, --max-tokens, --rows, --json, --summarise-only; see bench/peers.py)."""
+    from bench.peers import main
 
     raise typer.Exit(main(list(ctx.args)))
 

@@ -10,7 +10,8 @@ Three measurements of decode throughput (tokens/s), all on the same weights and 
 - actor:   the same C callers as remote `generate` calls on one FollowerReplica Ray actor,
            issued from this driver process.
 
-efficiency = engine tokens/s / raw tokens/s at the same batch size (target >= 0.8 at 32).
+efficiency = engine tokens/s / raw tokens/s at the same batch size (target >= 0.8 at 32); the
+three alternate, `repeats` rounds, and the medians are reported.
 Timings cover decode only: each measurement first computes the shared prompt once. All
 torch work runs on the one torch thread (actors/engines/torch_thread.py), raw included.
 
@@ -23,7 +24,9 @@ import asyncio
 import json
 import platform
 import time
+from collections import defaultdict
 from pathlib import Path
+from statistics import median
 
 import torch
 
@@ -75,12 +78,13 @@ def raw_decode(model, prompt_ids: list[int], batch: int, steps: int) -> float:
     return batch * steps / (time.perf_counter() - start)
 
 
-async def engine_decode(engine, prompt: str, callers: int, steps: int) -> tuple[float, int]:
-    """tokens/s of `callers` concurrent generate() calls, after the shared prompt is cached."""
+async def engine_decode(engine, prompt: str, callers: int, steps: int, seed_base: int = 0) -> tuple[float, int]:
+    """tokens/s of `callers` concurrent generate() calls, after the shared prompt is cached.
+    Each repeat passes its own `seed_base`, so no run finds its tokens in the prefix cache."""
     warm = GenerateRequest(prompt=prompt, chat=False, max_tokens=1, temperature=0.0)
     await engine.generate(warm)
     reqs = [
-        GenerateRequest(prompt=prompt, chat=False, max_tokens=steps, temperature=1.0, seed=i)
+        GenerateRequest(prompt=prompt, chat=False, max_tokens=steps, temperature=1.0, seed=seed_base + i)
         for i in range(callers)
     ]
     start = time.perf_counter()
@@ -90,32 +94,31 @@ async def engine_decode(engine, prompt: str, callers: int, steps: int) -> tuple[
     return tokens / elapsed, tokens
 
 
-async def actor_decode(engine_config: EngineConfig, prompt: str, counts: list[int], steps: int,
-                       threads: int) -> dict[int, float]:
-    import ray
+class ActorDecode:
+    """The same callers as remote `generate` calls on one FollowerReplica Ray actor."""
 
-    from actors.follower import FollowerActor
-    from cluster.runtime import connect_ray
+    def __init__(self, engine_config: EngineConfig, prompt: str, threads: int):
+        import ray
 
-    connect_ray(num_cpus=max(threads, 1))
-    actor = FollowerActor.options(num_cpus=threads).remote(engine_config.model_dump(), "bench")
-    await actor.ready.remote()
-    out = {}
-    try:
+        from actors.follower import FollowerActor
+        from cluster.runtime import connect_ray
+
+        connect_ray(num_cpus=max(threads, 1))
+        self.ray, self.prompt = ray, prompt
+        self.actor = FollowerActor.options(num_cpus=threads).remote(engine_config.model_dump(), "bench")
+        ray.get(self.actor.ready.remote())
         warm = GenerateRequest(prompt=prompt, chat=False, max_tokens=1, temperature=0.0)
-        await actor.generate.remote(warm)
-        for callers in counts:
-            reqs = [
-                GenerateRequest(prompt=prompt, chat=False, max_tokens=steps, temperature=1.0, seed=i)
-                for i in range(callers)
-            ]
-            start = time.perf_counter()
-            results = await asyncio.gather(*(actor.generate.remote(r) for r in reqs))
-            elapsed = time.perf_counter() - start
-            out[callers] = sum(r.completion_tokens for r in results) / elapsed
-    finally:
-        ray.kill(actor)
-    return out
+        ray.get(self.actor.generate.remote(warm))
+
+    async def decode(self, callers: int, steps: int, seed_base: int) -> float:
+        reqs = [GenerateRequest(prompt=self.prompt, chat=False, max_tokens=steps, temperature=1.0, seed=seed_base + i)
+                for i in range(callers)]
+        start = time.perf_counter()
+        results = await asyncio.gather(*(self.actor.generate.remote(r) for r in reqs))
+        return sum(r.completion_tokens for r in results) / (time.perf_counter() - start)
+
+    def close(self) -> None:
+        self.ray.kill(self.actor)
 
 
 def run_engine_bench(
@@ -125,7 +128,11 @@ def run_engine_bench(
     caller_counts: list[int] = (8, 32, 64),
     dtype: str = "auto",
     with_actor: bool = True,
+    repeats: int = 3,
 ) -> dict:
+    """Raw, engine and actor measurements alternate, `repeats` rounds of each (this machine's
+    speed drifts from minute to minute: measured one after the other, each figure would be
+    of another machine); reported are the medians and each ratio's median over the rounds."""
     config = EngineConfig(dtype=dtype, max_batch_size=max([*caller_counts, 1]))
     device = pick_device(config)
     torch_dtype = pick_dtype(config, device)
@@ -134,30 +141,46 @@ def run_engine_bench(
     prompt = shared_prompt(tokenizer)
     prompt_ids = tokenizer(prompt)["input_ids"]
     print(f"model {name} on {device}, {str(torch_dtype)[6:]}, {threads} threads; "
-          f"prompt {len(prompt_ids)} tokens, {decode_tokens} decode steps")
-
-    raw = {}
-    for b in sorted(set(batch_sizes) | set(caller_counts)):
-        raw[b] = on_torch_thread(raw_decode, model, prompt_ids, b, decode_tokens)
-        print(f"  raw transformers   batch {b:3d}: {raw[b]:7.1f} tok/s")
+          f"prompt {len(prompt_ids)} tokens, {decode_tokens} decode steps, {repeats} alternating rounds")
 
     engine = TorchEngine(model, tokenizer, config, name=name)
-    eng = {}
+    actor = ActorDecode(config, prompt, threads) if with_actor else None
+    runs: dict[str, dict[int, list[float]]] = {"raw": defaultdict(list), "engine": defaultdict(list),
+                                               "actor": defaultdict(list)}
+    ratios: dict[str, dict[int, list[float]]] = {"engine": defaultdict(list), "actor": defaultdict(list)}
+    try:
+        for rnd in range(repeats):
+            for b in sorted(set(batch_sizes) | set(caller_counts)):
+                raw = on_torch_thread(raw_decode, model, prompt_ids, b, decode_tokens)
+                runs["raw"][b].append(raw)
+                if b not in caller_counts:
+                    continue
+                seed_base = 1000 * (rnd + 1)
+                eng, _ = asyncio.run(engine_decode(engine, prompt, b, decode_tokens, seed_base))
+                runs["engine"][b].append(eng)
+                ratios["engine"][b].append(eng / raw)
+                if actor is not None:
+                    act = asyncio.run(actor.decode(b, decode_tokens, seed_base))
+                    runs["actor"][b].append(act)
+                    ratios["actor"][b].append(act / raw)
+            print(f"  round {rnd + 1}: " + ", ".join(
+                f"{b}: raw {runs['raw'][b][-1]:.0f} engine {runs['engine'][b][-1]:.0f}"
+                + (f" actor {runs['actor'][b][-1]:.0f}" if actor is not None else "") for b in caller_counts))
+    finally:
+        if actor is not None:
+            actor.close()
+    med = {kind: {b: median(v) for b, v in by.items()} for kind, by in runs.items()}
+    ratio = {kind: {b: median(v) for b, v in by.items()} for kind, by in ratios.items()}
+    for b, v in med["raw"].items():
+        print(f"  raw transformers   batch {b:3d}: {v:7.1f} tok/s")
     for c in caller_counts:
-        eng[c], _ = asyncio.run(engine_decode(engine, prompt, c, decode_tokens))
-        print(f"  TorchEngine      callers {c:3d}: {eng[c]:7.1f} tok/s   "
-              f"efficiency {eng[c] / raw[c]:.2f}")
+        print(f"  TorchEngine      callers {c:3d}: {med['engine'][c]:7.1f} tok/s   "
+              f"efficiency {ratio['engine'][c]:.2f}"
+              + (f"   FollowerReplica {med['actor'][c]:7.1f} tok/s, vs raw {ratio['actor'][c]:.2f}"
+                 if actor is not None else ""))
     stats = engine.stats()
     print(f"  prefix-cache hit rate {stats.prefix_hit_rate:.3f}, mean batch "
           f"{stats.mean_batch_size:.1f}")
-
-    actor = {}
-    if with_actor:
-        del engine  # free the driver's copy before the actor loads its own
-        actor = asyncio.run(actor_decode(config, prompt, list(caller_counts), decode_tokens, threads))
-        for c, v in actor.items():
-            print(f"  FollowerReplica  callers {c:3d}: {v:7.1f} tok/s   "
-                  f"vs raw {v / raw[c]:.2f}")
 
     report = {
         "benchmark": "engine",
@@ -170,11 +193,13 @@ def run_engine_bench(
         "python": platform.python_version(),
         "prompt_tokens": len(prompt_ids),
         "decode_tokens": decode_tokens,
-        "raw_tokens_per_s": raw,
-        "engine_tokens_per_s": eng,
-        "actor_tokens_per_s": actor,
-        "efficiency": {c: eng[c] / raw[c] for c in eng},
-        "actor_vs_raw": {c: actor[c] / raw[c] for c in actor},
+        "repeats": repeats,
+        "raw_tokens_per_s": med["raw"],
+        "engine_tokens_per_s": med["engine"],
+        "actor_tokens_per_s": med["actor"],
+        "efficiency": ratio["engine"],
+        "actor_vs_raw": ratio["actor"],
+        "runs": {kind: dict(by) for kind, by in runs.items()},
         "prefix_hit_rate": stats.prefix_hit_rate,
         "mean_batch_size": stats.mean_batch_size,
     }
@@ -183,4 +208,3 @@ def run_engine_bench(
         Path(json_path).write_text(json.dumps(report, indent=2))
         print(f"wrote {json_path}")
     return report
-

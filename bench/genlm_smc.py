@@ -1,4 +1,5 @@
-"""genlm-control's own SMC (`TokenSampler.smc`) on the throughput bench's program, for `council bench throughput`.
+"""genlm-control's own SMC (`TokenSampler.smc`) on the throughput bench's program, for `council bench throughput`,
+and on constraint tasks, for `council bench peers`.
 
 Runs in genlm-control's virtual environment (`scripts/install_genlm.sh`: it pulls genlm-backend,
 genlm-grammar, numba, bitsandbytes…), so it imports nothing from Council and prints one JSON
@@ -27,7 +28,19 @@ Tasks:
   accepts the whole string. `steps` is `max_tokens` (EOS included): a particle that has not
   finished by then is forced to EOS and dies unless its string is complete, so give it room
   (≥ 2 tokens per word). Whether each final answer satisfies the constraint is checked here in
-  plain Python (regex and word count), not taken from genlm.
+  plain Python (regex and word count), not taken from genlm. (`council bench peers`' regex task.)
+- `collie`: a COLLIE sentence-level constraint (`council bench peers`, bench/peers.py). The
+  prompt file holds the request itself (chat-templated as it is) and `--spec-file` the
+  constraint as JSON: `min_chars`/`max_chars` (the text's length in characters, spaces
+  included), `min_words`/`max_words`, `word_at` ({"3": "Series"}: the 4th word, 0-based),
+  `max_word_chars` (every word at most that long) and `contains` (words the text must have),
+  all with COLLIE's semantics (words are NLTK `word_tokenize(..., preserve_line=True)` tokens
+  that are not a substring of `string.punctuation`, stripped of spaces and periods; words
+  compared lower-cased with surrounding punctuation removed). It is a custom `Potential` over
+  bytes (`SpecPotential`: `complete` is the whole check, `prefix` the sound check of
+  `spec_prefix`: it never rejects a prefix that some continuation completes), coerced to the
+  LLM's tokens and enforced by `AWRS` like the `words` FSA. `spec_prefix`, `spec_complete`
+  and `collie_words` are plain functions, importable without genlm-control.
 
 Modes: `shipped` is `PromptedLLM.from_name(dir, backend="hf")` with its defaults (the directory's
 dtype via `torch_dtype="auto"`, float32 here; auto-batching up to 20 queries with a 20 ms
@@ -42,10 +55,14 @@ KV cache: past the cached prompt, each step re-runs the particle's generated tok
 
 import argparse
 import asyncio
+import codecs
 import json
+import math
 import os
 import re
+import string
 import time
+from functools import lru_cache
 
 
 def word_regex(min_words: int, max_words: int) -> str:
@@ -59,6 +76,196 @@ def satisfies(text: str | None, min_words: int, max_words: int) -> bool:
     return min_words <= len(text.split()) <= max_words and text.endswith(".")
 
 
+def words_request(text: str, min_words: int, max_words: int) -> str:
+    """The `words` task's request (also what `council bench peers` gives Council)."""
+    return (f"Describe the scene below in one sentence of {min_words} to {max_words} words, "
+            f"ending with a period.\n\n{text}")
+
+
+# -- COLLIE constraints as a prefix check (the `collie` task) ---------------------------------
+#
+# COLLIE's words are NLTK's `word_tokenize(text, preserve_line=True)` tokens, less those that are
+# a substring of `string.punctuation`, each stripped of spaces and periods (planner/constraints.py
+# has the same semantics for Council; this file imports nothing from Council). That tokenizer is
+# a chain of regex rewrites that insert spaces (and respell quotes), then a split on whitespace; each rule
+# looks at one whitespace-separated chunk and the characters next to it, except two: `^"` (the
+# start of the text) and the final-period rule (a period followed only by closing brackets,
+# quotes and spaces up to the end of the text). So the tokens of a chunk that is followed by
+# whitespace (or by a hard separator, below) in a prefix are final as soon as more non-space text
+# comes after it, unless the final-period rule could still reach back into it: `spec_prefix` keeps
+# the chunk holding the last period open when only closers follow that period.
+
+SPEC_KEYS = {"min_chars", "max_chars", "min_words", "max_words", "word_at", "max_word_chars", "contains"}
+FINAL_CLOSERS = set("])}>\"'»”’")  # what NLTK's final-period rule lets follow the period
+# Characters NLTK always cuts out as a token of their own (brackets, ;@#$%&, ?!, *, Unicode
+# dashes), whatever is around them; they look no further than themselves, so the tokens before one
+# are final too (but for the final-period rule).
+HARD_SEPARATORS = set("[](){}<>;@#$%&?!*\u2012\u2013\u2014\u2015")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]+")
+_SENTINEL = "x"  # a chunk of its own after a committed prefix: the prefix is then mid-text
+
+
+def collie_words(text: str) -> list[str]:
+    """COLLIE's words of `text` (as planner.constraints.words)."""
+    from nltk.tokenize import word_tokenize
+
+    return [w.strip().strip(".") for w in word_tokenize(text, preserve_line=True) if w not in string.punctuation]
+
+
+def collie_patch(word: str) -> str:
+    """COLLIE's literal normalisation: lower-case, surrounding punctuation and spaces removed
+    (unless that leaves nothing)."""
+    stripped = word.lower().strip(string.punctuation + " ")
+    return word if stripped == "" else stripped
+
+
+def check_spec(spec: dict) -> dict:
+    unknown = set(spec) - SPEC_KEYS
+    if unknown:
+        raise ValueError(f"unknown constraint keys {sorted(unknown)} (known: {sorted(SPEC_KEYS)})")
+    return spec
+
+
+def _word_at(spec: dict) -> dict[int, str]:
+    return {int(i): w for i, w in (spec.get("word_at") or {}).items()}
+
+
+def _words_hold(spec: dict, words: list[str]) -> bool:
+    """Every word constraint on a finished text's words."""
+    if spec.get("min_words") is not None and len(words) < spec["min_words"]:
+        return False
+    if spec.get("max_words") is not None and len(words) > spec["max_words"]:
+        return False
+    for i, target in _word_at(spec).items():
+        if i >= len(words) or collie_patch(words[i]) != collie_patch(target):
+            return False
+    if spec.get("max_word_chars") is not None and any(len(w) > spec["max_word_chars"] for w in words):
+        return False
+    if spec.get("contains"):
+        have = {collie_patch(w) for w in words}
+        if not all(collie_patch(t) in have for t in spec["contains"]):
+            return False
+    return True
+
+
+def spec_complete(spec: dict, text: str) -> bool:
+    """The whole constraint on a finished text."""
+    if spec.get("min_chars") is not None and len(text) < spec["min_chars"]:
+        return False
+    if spec.get("max_chars") is not None and len(text) > spec["max_chars"]:
+        return False
+    return _words_hold(spec, collie_words(text))
+
+
+def _open_cut(text: str) -> int:
+    """Where the open part of `text` begins: after its last whitespace or hard separator, or
+    earlier, at the start of the chunk that holds the last period when only closers and spaces
+    follow that period (NLTK's final-period rule may still split it when the text ends)."""
+    cut = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i].isspace() or text[i] in HARD_SEPARATORS:
+            cut = i + 1
+            break
+    period = text.rfind(".")
+    if period >= 0 and all(c in FINAL_CLOSERS or c.isspace() for c in text[period + 1:]):
+        start = 0
+        for i in range(period - 1, -1, -1):
+            if text[i].isspace():
+                start = i + 1
+                break
+        cut = min(cut, start)
+    return cut
+
+
+@lru_cache(maxsize=4096)
+def committed_words(head: str) -> tuple[str, ...] | None:
+    """The words of `head` (text up to whitespace or a hard separator) once more text follows it:
+    final whatever comes next. Cached: the candidates AWRS tries after one context share it."""
+    tokens = collie_words(head + _SENTINEL)
+    return tuple(tokens[:-1]) if tokens and tokens[-1] == _SENTINEL else None
+
+
+def split_words(text: str) -> tuple[tuple[str, ...], str]:
+    """(the committed words of `text`, its open part)."""
+    cut = _open_cut(text)
+    committed = committed_words(text[:cut]) if cut > 0 else ()
+    if committed is None:  # not expected: read nothing as committed
+        return (), text
+    return committed, text[cut:]
+
+
+def ending_words(text: str) -> list[str]:
+    """`collie_words(text)`, from the cached committed words and the open part read with the
+    character before it (whitespace or a hard separator: all NLTK looks back at)."""
+    cut = _open_cut(text)
+    committed = committed_words(text[:cut]) if cut > 0 else None
+    if committed is None:
+        return collie_words(text)
+    tail = collie_words(text[cut - 1:])
+    if text[cut - 1] in HARD_SEPARATORS and text[cut - 1] not in string.punctuation:
+        tail = tail[1:]  # a dash: a word of its own, already among the committed ones
+    return list(committed) + tail
+
+
+def _words_may_hold(spec: dict, committed: tuple[str, ...], rest: str) -> bool:
+    """The word constraints as far as the committed words and the open part decide them: a
+    necessary condition for every completion, whether more text comes or the text ends."""
+    # The open part's first chunk gives at least one word when it holds a letter or digit.
+    least = len(committed) + (1 if any(c.isalnum() for c in rest) else 0)
+    if spec.get("max_words") is not None and least > spec["max_words"]:
+        return False
+    limit = spec.get("max_word_chars")
+    if limit is not None:
+        if any(len(w) > limit for w in committed):
+            return False
+        # NLTK cuts inside a run of ASCII letters and digits only for contractions: n't takes
+        # one letter off the run ("wouldn't"), and cannot/gonna/gimme/... split runs of 5-6
+        # letters; a run of 7 or more ends up in a word at least one shorter than itself.
+        if any(len(m) >= 7 and len(m) - 1 > limit for m in _ASCII_ALNUM.findall(rest)):
+            return False
+    for i, target in _word_at(spec).items():
+        if i < len(committed):
+            if collie_patch(committed[i]) != collie_patch(target):
+                return False
+        elif i == len(committed) and (run := _ASCII_ALNUM.match(rest)):
+            # The next word starts where the open part does: with the run of letters and
+            # digits there, or (a contraction) inside it.
+            head, want = run.group(0).lower(), collie_patch(target)
+            if not (want.startswith(head) or head.startswith(want)):
+                return False
+    return True
+
+
+def spec_prefix(spec: dict, text: str, pending: int = 0) -> bool:
+    """Whether some continuation of `text` passes `spec` (sound: a prefix of any passing text
+    is never rejected; not complete: some dead prefixes pass until more text shows them dead).
+    `pending`: characters begun but not finished (bytes of an unfinished UTF-8 sequence).
+
+    The committed words and the open part bound every completion (`_words_may_hold`). Past
+    that, more text can come while the character limit allows one more character; otherwise
+    the text is finished, and its words are checked."""
+    committed, rest = split_words(text)
+    if not _words_may_hold(spec, committed, rest):
+        return False
+    limit = spec.get("max_chars")
+    if limit is None or len(text) + 1 <= limit:
+        return True
+    if pending:  # the character begun is the last one: what it is decides the words
+        return len(text) + pending <= limit
+    return len(text) <= limit and _words_hold(spec, ending_words(text))
+
+
+def decode_prefix(data: bytes) -> tuple[str, int] | None:
+    """The text of a byte prefix and how many characters it has begun without finishing (0 or
+    1); None when the bytes are not UTF-8 and no continuation can make them so."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(data, final=False)
+    except UnicodeDecodeError:
+        return None
+    return text, 1 if decoder.getstate()[0] else 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model-dir", required=True)
@@ -66,17 +273,23 @@ def main() -> None:
     ap.add_argument("--particles", type=int, default=32)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--mode", choices=("shipped", "best"), default="best")
-    ap.add_argument("--task", choices=("fixed", "words"), default="fixed")
+    ap.add_argument("--task", choices=("fixed", "words", "collie"), default="fixed")
+    ap.add_argument("--spec-file", help="collie: the constraint as JSON (see SPEC_KEYS)")
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--ess-threshold", type=float, default=0.5)
     ap.add_argument("--min-words", type=int, default=8)
     ap.add_argument("--max-words", type=int, default=12)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    spec = None
+    if args.task == "collie":
+        if not args.spec_file:
+            ap.error("--task collie needs --spec-file")
+        spec = check_spec(json.loads(open(args.spec_file).read()))
 
     import numpy as np
     import torch
-    from genlm.control import AWRS, EOS, BoolFSA, PromptedLLM, direct_token_sampler
+    from genlm.control import AWRS, EOS, BoolFSA, Potential, PromptedLLM, direct_token_sampler
     from genlm.control.potential.built_in.llm import TokenMappings
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -111,15 +324,35 @@ def main() -> None:
             return sampler.smc(n_particles=n, ess_threshold=args.ess_threshold, max_tokens=steps + 1,
                                terminate_when=lambda context: len(context) >= steps)
     else:
-        request = (f"Describe the scene below in one sentence of {args.min_words} to {args.max_words} words, "
-                   f"ending with a period.\n\n{text}")
+        request = text if args.task == "collie" else words_request(text, args.min_words, args.max_words)
         prompt_ids = tokenizer.apply_chat_template([{"role": "user", "content": request}],
                                                    tokenize=True, add_generation_prompt=True)
         if not isinstance(prompt_ids, list):  # transformers 5 may answer with a BatchEncoding
             prompt_ids = list(prompt_ids["input_ids"])
         llm.prompt_ids = prompt_ids
-        fsa = BoolFSA.from_regex(word_regex(args.min_words, args.max_words)).coerce(llm, f=b"".join)
-        sampler = AWRS(llm, fsa)
+        if args.task == "collie":
+            class SpecPotential(Potential):
+                """The COLLIE constraint over bytes: 0 or -inf (a Boolean condition for AWRS)."""
+
+                def __init__(self, spec):
+                    super().__init__(list(range(256)))
+                    self.spec = spec
+
+                async def prefix(self, context):
+                    decoded = decode_prefix(bytes(context))
+                    return 0.0 if decoded is not None and spec_prefix(self.spec, *decoded) else -math.inf
+
+                async def complete(self, context):
+                    try:
+                        answer = bytes(context).decode("utf-8")
+                    except UnicodeDecodeError:
+                        return -math.inf
+                    return 0.0 if spec_complete(self.spec, answer) else -math.inf
+
+            condition = SpecPotential(spec).coerce(llm, f=b"".join)
+        else:
+            condition = BoolFSA.from_regex(word_regex(args.min_words, args.max_words)).coerce(llm, f=b"".join)
+        sampler = AWRS(llm, condition)
 
         def run(n, steps):
             return sampler.smc(n_particles=n, ess_threshold=args.ess_threshold, max_tokens=steps)
@@ -152,17 +385,24 @@ def main() -> None:
                 answers.append(b"".join(c[:-1]).decode("utf-8") if ended else None)
             except UnicodeDecodeError:
                 answers.append(None)
-        ok = [satisfies(a, args.min_words, args.max_words) for a in answers]
+
+        def valid(answer):
+            if args.task == "collie":
+                return answer is not None and spec_complete(spec, answer)
+            return satisfies(answer, args.min_words, args.max_words)
+
+        ok = [valid(a) for a in answers]
         weights = np.asarray(sequences.normalized_weights, dtype=float)
         posterior: dict[str, float] = {}
         for a, w in zip(answers, weights):
             if a is not None and w > 0:
                 posterior[a] = posterior.get(a, 0.0) + float(w)
         top = max(posterior, key=posterior.get) if posterior else None
-        row.update({"regex": word_regex(args.min_words, args.max_words),
-                    "valid_share": sum(ok) / len(ok), "valid_weight": float(sum(w for w, k in zip(weights, ok) if k)),
+        row["spec" if args.task == "collie" else "regex"] = (
+            spec if args.task == "collie" else word_regex(args.min_words, args.max_words))
+        row.update({"valid_share": sum(ok) / len(ok), "valid_weight": float(sum(w for w, k in zip(weights, ok) if k)),
                     "alive_share": float(np.mean(np.isfinite(sequences.log_weights))),
-                    "top_answer": top, "top_answer_valid": satisfies(top, args.min_words, args.max_words),
+                    "top_answer": top, "top_answer_valid": valid(top),
                     "top_answer_weight": posterior.get(top, 0.0) if top else 0.0})
     print(json.dumps(row))
 
