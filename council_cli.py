@@ -750,15 +750,17 @@ def bench_throughput(
     particles: int = typer.Option(32, min=1, max=256),
     steps: int = typer.Option(32, min=2, help="Tokens per particle."),
     llamppl: str = typer.Option("shipped,best", help="llamppl modes to run ('' for none)."),
+    genlm: str = typer.Option("shipped,best", help="genlm-control modes to run ('' for none)."),
     model: str = typer.Option("smollm2", help="The model every contender runs."),
     report: Optional[Path] = typer.Option(Path("bench/report.md"), help="Append a section here."),
     repeats: int = typer.Option(3, min=1, max=20, help="Alternating raw and Council runs (medians compared)."),
 ):
-    """Council SMC tokens/s (1 and 2 replicas) against raw decode and llamppl's smc_standard."""
+    """Council SMC tokens/s (1 and 2 replicas) against raw decode, llamppl's smc_standard and
+    genlm-control's SMC."""
     from bench.throughput import run as run_throughput
 
     run_throughput(json_path, particles, steps, tuple(m for m in llamppl.split(",") if m), model,
-                   report_path=report, repeats=repeats)
+                   report_path=report, repeats=repeats, genlm_modes=tuple(m for m in genlm.split(",") if m))
 
 
 @bench_app.command("trace")
