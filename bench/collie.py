@@ -65,11 +65,16 @@ def load(path: Path = DATA, limit: int | None = None, types: tuple[str, ...] = T
     return load_tasks(path, limit, set(types), "wiki")
 
 
-async def answer(runner, task: dict, method: str, particles: int, samples: int, seed: int) -> CollieLine:
-    from council_sdk.types import TaskRequest
-
+def passes(task: dict, text: str) -> bool:
+    """Whether `text` answers the COLLIE task, by COLLIE's own check (an empty text does not)."""
     from bench.evaluate import judge
     from planner.parse import parse_request
+
+    return bool(text) and bool(judge(task, text, parse_request(task["prompt"]).verifier()))
+
+
+async def answer(runner, task: dict, method: str, particles: int, samples: int, seed: int) -> CollieLine:
+    from council_sdk.types import TaskRequest
 
     strategy = {"smc": "council-smc", "smc-llm": "council-smc"}.get(method, method)
     request = TaskRequest(prompt=task["prompt"], strategy=strategy, particles=particles, seed=seed,
@@ -83,7 +88,7 @@ async def answer(runner, task: dict, method: str, particles: int, samples: int, 
         text, led, error, path = "", None, f"{type(exc).__name__}: {exc}"[:500], None
     return CollieLine(
         id=task["id"], type=task["type"], method=method, text=text,
-        passed=bool(text) and judge(task, text, parse_request(task["prompt"]).verifier()),
+        passed=passes(task, text),
         follower_tokens=led.follower_tokens if led else 0,
         planner_tokens=(led.planner_prompt_tokens + led.planner_completion_tokens) if led else 0,
         usd=led.usd if led else 0.0, seconds=time.monotonic() - started, samples=samples, error=error,

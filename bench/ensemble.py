@@ -49,8 +49,7 @@ class Row(BaseModel):
 async def _answer(runner, task: dict, system: str, particles: int, seed: int) -> Row:
     from council_sdk.types import TaskRequest
 
-    from bench.evaluate import judge
-    from planner.parse import parse_request
+    from bench.collie import passes
 
     request = TaskRequest(prompt=task["prompt"], strategy="council-smc", pool="smol", seed=seed,
                           particles=particles * (2 if system.endswith("x2") else 1),
@@ -63,7 +62,7 @@ async def _answer(runner, task: dict, system: str, particles: int, seed: int) ->
                    seconds=time.monotonic() - started)
     by_pool = result.ledger.follower_tokens_by_pool if result.ledger else {}
     return Row(id=task["id"], type=task["type"], system=system, text=result.text,
-               passed=bool(result.text) and judge(task, result.text, parse_request(task["prompt"]).verifier()),
+               passed=passes(task, result.text),
                proposer_tokens=by_pool.get("smol", 0), twist_tokens=by_pool.get("gemma", 0),
                seconds=time.monotonic() - started)
 

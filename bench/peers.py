@@ -54,7 +54,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -160,10 +159,9 @@ def passed(task: dict, text: str | None) -> bool:
         return False
     if task["type"] == "regex":
         return satisfies(text, MIN_WORDS, MAX_WORDS)
-    from bench.evaluate import judge
-    from planner.parse import parse_request
+    from bench.collie import passes
 
-    return bool(judge(task, text, parse_request(task["prompt"]).verifier()))
+    return passes(task, text)
 
 
 # -- the two systems --------------------------------------------------------------------------
@@ -191,9 +189,10 @@ async def council_row(runner, task: dict, particles: int, max_tokens: int, seed:
 
 def genlm_row(python: Path, model_dir: Path, task: dict, particles: int, max_tokens: int, dtype: str,
               mode: str = "best", timeout_s: float = 1800) -> Row:
-    """bench/genlm_smc.py on one task in genlm-control's interpreter. Its prompt and constraint go
-    in a private temporary folder (throughput.run_peer_script writes its prompt into the model
-    directory, which `council bench throughput` shares)."""
+    """bench/genlm_smc.py on one task in genlm-control's interpreter, its prompt and constraint in
+    a private temporary folder."""
+    from bench.throughput import run_json_script
+
     base = Row(id=task["id"], type=task["type"], system="genlm")
     with tempfile.TemporaryDirectory(prefix="council-peers-") as tmp:
         prompt_file = Path(tmp) / "prompt.txt"
@@ -209,19 +208,10 @@ def genlm_row(python: Path, model_dir: Path, task: dict, particles: int, max_tok
             spec_file.write_text(json.dumps(collie_spec(task)))
             cmd += ["--task", "collie", "--spec-file", str(spec_file)]
         started = time.monotonic()
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return base.model_copy(update={"error": f"ran over {timeout_s:g} s", "process_s": timeout_s})
+        out = run_json_script(cmd, timeout_s)
     process_s = time.monotonic() - started
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return base.model_copy(update={"error": (lines[-1] if lines else "failed")[:300], "process_s": process_s})
-    try:
-        out = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        return base.model_copy(update={"error": f"no JSON row on stdout: {done.stdout.strip()[-300:]!r}",
-                                       "process_s": process_s})
+    if "error" in out:
+        return base.model_copy(update={"error": out["error"], "process_s": process_s})
     text = out.get("top_answer") or ""
     return base.model_copy(update={
         "text": text, "passed": passed(task, text), "tokens": out["tokens"], "seconds": out["seconds"],
@@ -350,13 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         dtype = str(pick_dtype(config, pick_device(config))).removeprefix("torch.")
         genlm = None
         if python is not None:
-            from actors.engines.model_source import export_hf_directory
+            from bench.throughput import hf_directory
 
-            model_dir = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / "hf-smollm2"
-            if not (model_dir / "config.json").is_file():
-                export_hf_directory(MODELS["smol"], model_dir)
-            genlm = {"python": python, "model_dir": model_dir, "dtype": dtype, "mode": args.genlm_mode,
-                     "timeout_s": args.timeout}
+            genlm = {"python": python, "model_dir": hf_directory(MODELS["smol"]), "dtype": dtype,
+                     "mode": args.genlm_mode, "timeout_s": args.timeout}
         else:
             print(f"genlm-control: {skipped}")
         runner = make_runner(None, {"smol": TorchEngine.load(config)})

@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from bench.report import append, table
@@ -46,25 +47,44 @@ def genlm_python() -> Path | None:
     return _venv_python("COUNCIL_GENLM_PYTHON", GENLM_PYTHON)
 
 
-def run_peer_script(python: Path, script: str, model_dir: Path, prompt: str, particles: int, steps: int,
-                    mode: str, dtype: str, timeout_s: float, extra: tuple[str, ...] = ()) -> dict:
-    """Run a peer's bench script (bench/<script>) in its own interpreter; its last stdout line is a
-    JSON row. A failure or a timeout comes back as {"mode", "error"}."""
-    prompt_file = model_dir / "bench_prompt.txt"
-    prompt_file.write_text(prompt)
-    cmd = [str(python), str(ROOT / "bench" / script), "--model-dir", str(model_dir),
-           "--prompt-file", str(prompt_file), "--particles", str(particles), "--steps", str(steps),
-           "--mode", mode, "--dtype", dtype, *extra]
+def hf_directory(model: str) -> Path:
+    """`model` as an ordinary Hugging Face directory under the cache, exported once: what the
+    peers' loaders read (they take no GGUF)."""
+    from actors.engines.model_source import cache_root, export_hf_directory
+
+    directory = cache_root() / f"hf-{Path(model).name}"
+    if not (directory / "config.json").is_file():
+        export_hf_directory(model, directory)
+    return directory
+
+
+def run_json_script(cmd: list[str], timeout_s: float) -> dict:
+    """Run a bench script in another interpreter; its last stdout line is a JSON row. A failure
+    or a timeout comes back as {"error"}."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return {"mode": mode, "error": f"ran over {timeout_s:g} s"}
+        return {"error": f"ran over {timeout_s:g} s"}
     if done.returncode != 0:
-        return {"mode": mode, "error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
+        return {"error": done.stderr.strip().splitlines()[-1][:300] if done.stderr.strip() else "failed"}
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        return {"mode": mode, "error": f"no JSON row on stdout: {done.stdout.strip()[-300:]!r}"}
+        return {"error": f"no JSON row on stdout: {done.stdout.strip()[-300:]!r}"}
+
+
+def run_peer_script(python: Path, script: str, model_dir: Path, prompt: str, particles: int, steps: int,
+                    mode: str, dtype: str, timeout_s: float, extra: tuple[str, ...] = ()) -> dict:
+    """Run a peer's bench script (bench/<script>) in its own interpreter, the prompt in a private
+    temporary folder (the model directory is shared by every bench that reads it). A failure or a
+    timeout comes back as {"mode", "error"}."""
+    with tempfile.TemporaryDirectory(prefix="council-peer-") as tmp:
+        prompt_file = Path(tmp) / "prompt.txt"
+        prompt_file.write_text(prompt)
+        row = run_json_script([str(python), str(ROOT / "bench" / script), "--model-dir", str(model_dir),
+                               "--prompt-file", str(prompt_file), "--particles", str(particles),
+                               "--steps", str(steps), "--mode", mode, "--dtype", dtype, *extra], timeout_s)
+    return {"mode": mode, **row} if "error" in row else row
 
 
 def run_llamppl(python: Path, model_dir: Path, prompt: str, particles: int, steps: int, mode: str,
@@ -92,13 +112,11 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
         model: str = "smollm2", timeout_s: float = 1800, report_path: Path | None = None,
         repeats: int = 3, genlm_modes=None) -> dict:
     """`genlm_modes` None runs genlm-control in the same modes as llamppl."""
-    from actors.engines.model_source import export_hf_directory
     from bench.smc import run_smc_bench
 
     report = run_smc_bench(None, particles=particles, steps=steps, model=model, repeats=repeats)
     modes = {"llamppl": tuple(llamppl_modes),
              "genlm": tuple(llamppl_modes if genlm_modes is None else genlm_modes)}
-    cache = Path(os.environ.get("COUNCIL_CACHE", "~/.cache/council")).expanduser() / f"hf-{Path(model).name}"
     for key, label, package, find_python, run_peer, installer, env_var in PEERS:
         python = find_python()
         report[key] = {}
@@ -106,10 +124,8 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
             report[key]["skipped"] = f"{package} is not installed: run {installer} (or set {env_var})"
             print(f"  {key}: {report[key]['skipped']}")
             continue
-        if modes[key] and not (cache / "config.json").is_file():
-            export_hf_directory(model, cache)
         for mode in modes[key]:
-            row = run_peer(python, cache, report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
+            row = run_peer(python, hf_directory(model), report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
             report[key][mode] = row
             if "error" in row:
                 print(f"  {key} {mode}: {row['error']}")
