@@ -63,7 +63,10 @@ class ConfinementUnavailable(RuntimeError):
 class Confinement:
     memory_mb: int
     cpu_s: float
-    empty_dir: str
+    # A descriptor of an empty directory that is already removed: the worker's working
+    # directory, in which nothing can be created (the kernel refuses entries in a removed
+    # directory) and which leaves nothing on disk when the zygote is killed.
+    empty_dir_fd: int
     nice: int = 5
     max_open_files: int = 64
 
@@ -117,8 +120,8 @@ def confine(limits: Confinement, keep: set[int]):
     filter forbids). Raises ConfinementUnavailable where the host cannot do it."""
     parent = os.getppid()
     flt = seccomp_filter()
+    os.fchdir(limits.empty_dir_fd)
     _descriptors_to_null(keep)
-    os.chdir(limits.empty_dir)
     start = _address_space()
     os.nice(limits.nice)
     if os.geteuid() == 0:

@@ -328,7 +328,7 @@ async def _command(writer, runtime: ParticleRuntime, method: str, args: list) ->
     await writer.drain()
 
 
-def run_worker(fds: list[int], info: dict, tokenizer, vocab: Vocabulary, empty_dir: str) -> int:
+def run_worker(fds: list[int], info: dict, tokenizer, vocab: Vocabulary, empty_dir_fd: int) -> int:
     """The forked child's life: confine, then serve one request. Returns the exit code."""
     from actors.confine import Confinement, ConfinementUnavailable, confine, lock_down
 
@@ -340,7 +340,8 @@ def run_worker(fds: list[int], info: dict, tokenizer, vocab: Vocabulary, empty_d
     cmd = socket.socket(fileno=cmd_fd)
     sync = socket.socket(fileno=sync_fd)
     sync.setblocking(True)
-    limits = Confinement(memory_mb=int(info["memory_mb"]), cpu_s=float(info["cpu_s"]), empty_dir=empty_dir)
+    limits = Confinement(memory_mb=int(info["memory_mb"]), cpu_s=float(info["cpu_s"]),
+                         empty_dir_fd=empty_dir_fd)
     try:
         flt = confine(limits, keep={cmd_fd, sync_fd})
     except (ConfinementUnavailable, OSError) as exc:

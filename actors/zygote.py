@@ -44,10 +44,9 @@ class ZygoteFailed(RuntimeError):
 
 
 class Zygote:
-    def __init__(self, proc: subprocess.Popen, sock: socket.socket, directory: tempfile.TemporaryDirectory):
+    def __init__(self, proc: subprocess.Popen, sock: socket.socket):
         self._proc = proc
         self._sock = sock
-        self._dir = directory
         self._lock = asyncio.Lock()
         self._out_of_step = False  # an answer went missing: this zygote is replaced
 
@@ -56,22 +55,24 @@ class Zygote:
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is None:
             raise ZygoteFailed("program workers need a fast (Rust) tokenizer")
-        directory = tempfile.TemporaryDirectory(prefix="council-zygote-")
-        init = os.path.join(directory.name, "init.json")
-        with open(init, "w") as f:
-            json.dump({"tokenizer": backend.to_str(), "strings": list(token_strings),
-                       "eos": sorted(int(t) for t in eos_ids)}, f)
+        # What the zygote loads travels in an anonymous memory file, not a file on disk: a
+        # replica killed with SIGKILL (how Ray ends actors) leaves nothing in /tmp.
+        init = os.memfd_create("council-zygote-init")
+        os.write(init, json.dumps({"tokenizer": backend.to_str(), "strings": list(token_strings),
+                                   "eos": sorted(int(t) for t in eos_ids)}).encode())
+        os.lseek(init, 0, os.SEEK_SET)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    TOKENIZERS_PARALLELISM="false", RAYON_NUM_THREADS="1",
                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "actors.zygote", str(child.fileno()), init],
-            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "actors.zygote", str(child.fileno()), str(init)],
+            pass_fds=[child.fileno(), init], env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         child.close()
+        os.close(init)
         parent.setblocking(False)
-        zygote = cls(proc, parent, directory)
+        zygote = cls(proc, parent)
         try:
             reply = await zygote._receive(START_TIMEOUT_S)
         except ZygoteFailed:
@@ -105,7 +106,6 @@ class Zygote:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._proc.kill()
-        self._dir.cleanup()
 
     async def _ask(self, message: dict, fds: list[int] | None = None) -> dict:
         """One question and its answer. The exchange runs shielded: a caller cancelled while
@@ -249,7 +249,7 @@ def _warm(tokenizer, vocab) -> None:
     asyncio.run(run())
 
 
-def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
+def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir_fd: int) -> None:
     children: set[int] = set()
     codes: dict[int, int] = {}
 
@@ -305,7 +305,7 @@ def _serve_zygote(ctl: socket.socket, tokenizer, vocab, empty_dir: str) -> None:
                 try:
                     from actors.program_worker import run_worker
 
-                    code = run_worker(fds, message, tokenizer, vocab, empty_dir)
+                    code = run_worker(fds, message, tokenizer, vocab, empty_dir_fd)
                 finally:
                     os._exit(code)
             for fd in fds:
@@ -338,13 +338,16 @@ def main(argv: list[str]) -> None:
         from actors import program_worker  # noqa: F401
         from planner.masks import Vocabulary
 
-        with open(argv[1]) as f:
+        with os.fdopen(int(argv[1]), "rb") as f:
             init = json.load(f)
         tokenizer = tokenizers.Tokenizer.from_str(init["tokenizer"])
         vocab = Vocabulary(init["strings"], init["eos"])
         _warm(tokenizer, vocab)
+        # Opened, then removed at once: the workers' working directory exists only as this
+        # descriptor, so a zygote killed with SIGKILL (its replica's end) leaves nothing behind.
         empty_dir = tempfile.mkdtemp(prefix="council-empty-")
-        os.chmod(empty_dir, 0o555)
+        empty_dir_fd = os.open(empty_dir, os.O_RDONLY | os.O_DIRECTORY)
+        os.rmdir(empty_dir)
     except Exception as exc:  # noqa: BLE001 - reported to the replica, which fails clearly
         ctl.send(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}).encode())
         return
@@ -353,10 +356,7 @@ def main(argv: list[str]) -> None:
     gc.collect()
     gc.freeze()
     ctl.send(json.dumps({"ready": True}).encode())
-    try:
-        _serve_zygote(ctl, tokenizer, vocab, empty_dir)
-    finally:
-        os.rmdir(empty_dir)
+    _serve_zygote(ctl, tokenizer, vocab, empty_dir_fd)
 
 
 if __name__ == "__main__":

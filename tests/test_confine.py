@@ -15,8 +15,8 @@ import ctypes, json, os, socket, sys
 from actors.confine import Confinement, confine, lock_down
 
 out = int(sys.argv[1])
-empty = sys.argv[2]
-flt = confine(Confinement(memory_mb=128, cpu_s=20, empty_dir=empty), keep={out})
+empty_fd = int(sys.argv[2])
+flt = confine(Confinement(memory_mb=128, cpu_s=20, empty_dir_fd=empty_fd), keep={out})
 lock_down(flt)
 libc = ctypes.CDLL(None, use_errno=True)
 results = {"uid": os.getuid(), "cwd_entries": None}
@@ -47,8 +47,18 @@ def mkdir():
     if libc.mkdir(b"/tmp/council-confine-dir", 0o777) != 0:
         raise OSError(ctypes.get_errno(), "mkdir")
 attempt("mkdir", mkdir)
+attempt("write_here", lambda: open("probe", "w"))
 results["small_allocation"] = len(bytearray(2**20))
-results["cwd"] = os.getcwd()
+try:
+    results["cwd"] = os.getcwd()
+except FileNotFoundError:
+    results["cwd"] = "removed"
+results["fd_closed"] = True
+try:
+    os.fstat(empty_fd)
+    results["fd_closed"] = False
+except OSError:
+    pass
 os.write(out, json.dumps(results).encode())
 """
 
@@ -56,26 +66,31 @@ os.write(out, json.dumps(results).encode())
 @pytest.fixture
 def confined_results():
     read, write = os.pipe()
-    with tempfile.TemporaryDirectory() as empty:
-        os.chmod(empty, 0o555)
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(write), empty], pass_fds=[write],
-                              cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60,
-                              capture_output=True, text=True)
-        os.close(write)
-        data = os.read(read, 65536)
-        os.close(read)
-        assert proc.returncode == 0, proc.stderr
-        yield json.loads(data), empty
+    # As the zygote does: the workers' directory is opened and removed before any worker starts.
+    empty = tempfile.mkdtemp(prefix="council-confine-empty-")
+    empty_fd = os.open(empty, os.O_RDONLY | os.O_DIRECTORY)
+    os.rmdir(empty)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(write), str(empty_fd)],
+                          pass_fds=[write, empty_fd], cwd=os.path.dirname(os.path.dirname(__file__)),
+                          timeout=60, capture_output=True, text=True)
+    os.close(write)
+    os.close(empty_fd)
+    data = os.read(read, 65536)
+    os.close(read)
+    assert proc.returncode == 0, proc.stderr
+    yield json.loads(data), empty
 
 
 def test_the_kernel_refuses_what_a_program_must_never_do(confined_results):
     results, empty = confined_results
     for name in ("write_file", "read_file", "list_dir", "socket", "fork", "exec", "signal_parent",
-                 "setuid_root", "ptrace_parent", "mkdir"):
+                 "setuid_root", "ptrace_parent", "mkdir", "write_here"):
         assert results[name].startswith("refused"), (name, results[name])
     assert results["allocate_1gb"] == "MemoryError"  # RLIMIT_AS: 128 MB beyond the start
     assert results["small_allocation"] == 2**20  # ordinary work goes on
-    assert results["cwd"] == empty
+    assert results["cwd"] == "removed"  # a removed directory: nothing can be made in it
+    assert results["fd_closed"]  # and its descriptor is not left open to the program
+    assert not os.path.exists(empty)
     if os.geteuid() == 0:
         assert results["uid"] == 65534  # root gave way to nobody
     assert not os.path.exists("/tmp/council-confine-probe")

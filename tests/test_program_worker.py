@@ -4,6 +4,7 @@ zygote; what happens when one dies, overruns its CPU budget, goes idle, or loses
 import asyncio
 import os
 import signal
+import tempfile
 
 import pytest
 
@@ -102,8 +103,11 @@ def test_the_cpu_budget_is_the_kernels(engine):
     asyncio.run(go())
 
 
-def test_idle_workers_are_reaped_and_a_lost_zygote_is_replaced(engine, monkeypatch):
+def test_idle_workers_are_reaped_and_a_lost_zygote_is_replaced(engine, monkeypatch, tmp_path):
     monkeypatch.setattr(particle_host, "REAP_EVERY_S", 0.2)
+    # Zygotes killed with SIGKILL (as Ray ends an actor) once left a folder each in /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     async def go():
         host = ParticleHost(engine)
@@ -122,10 +126,12 @@ def test_idle_workers_are_reaped_and_a_lost_zygote_is_replaced(engine, monkeypat
             states = await host.spawn("after", spec(), [0])  # a new zygote serves new requests
             assert not states[0].error
             assert (await host.advance("after", [0]))[0].tokens == 1
+            assert os.listdir(tmp_path) == []  # the killed zygote left nothing on disk
         finally:
             await host.close()
 
     asyncio.run(go())
+    assert os.listdir(tmp_path) == []
 
 
 def test_no_worker_means_unavailable_not_a_bad_program(engine, monkeypatch):
