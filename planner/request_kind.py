@@ -21,19 +21,24 @@ from planner.parse import Reading
 from planner.structured_request import grammar_in_words
 
 SHORT_QUESTION_WORDS = 30
+# What people put before a question ("hey, …", "ok so …", "quick q: …"): up to three of them.
+_OPENERS = (r"(?:(?:so|ok|okay|hey|hi|hello|yo|um|uh|hmm|well|alright|also|and|but|btw|"
+            r"please|pls|quick|quick question|question|q|sorry|excuse me|dear \w+)[,:!.]*\s+){0,3}")
 # A question's opening: an interrogative, an auxiliary that opens a yes/no question, or a
 # request for one fact ("name the …", "tell me …").
 _ASKS = re.compile(
-    r"^\s*(?:(?:so|ok|okay|hey|hi|quick question|question|q)[,:!]?\s+)?(?:"
+    r"^\s*" + _OPENERS + r"(?:"
     r"what(?:'s| is| are| was| were| does| do| did)?|who(?:'s| is| was)?|whom|whose|when|where|which|why|how"
     r"|is|are|was|were|does|do|did|can|could|will|would|should|has|have|had"
     r"|name|(?:tell|give|show) me (?:the|what|which|who|whom|when|where|how many|how much|if|whether)"
     r"|convert|calculate|compute|solve|evaluate|spell"
     r"|what's|who's|where's|how's|how many|how much|in what|in which|at what|on what)\b", re.I)
 # "Why …?" and "How does …?" ask for an explanation, not one fact.
-_EXPLAINS = re.compile(r"^\s*(?:why\b|how\s+(?!many|much|far|long|old|tall|big|large|fast|high|deep|heavy|often|"
-                       r"wide|hot|cold)\w+)", re.I)
-_ARITHMETIC = re.compile(r"\d\s*[-+*/×÷^x]\s*\d")
+_EXPLAINS = re.compile(r"^\s*" + _OPENERS + r"(?P<asks>why\b|how\s+(?!many|much|far|long|old|tall|big|large|fast|"
+                       r"high|deep|heavy|often|wide|hot|cold)\w+)", re.I)
+_ARITHMETIC = re.compile(
+    r"\d\s*(?:[-+*/×÷^x]|times|plus|minus|multiplied by|divided by|over|to the power of|percent of|% of)\s*\d"
+    r"|\d\s*(?:squared|cubed)\b|\b(?:square root|cube root) of \d", re.I)
 # Asking for writing makes it open text, however short the request.
 _WRITES = re.compile(
     r"\b(?:write|compose|draft|describe|explain|elaborate|discuss|summari[sz]e|essay|story|poem|haiku|"
@@ -76,5 +81,5 @@ def request_kind(prompt: str, reading: Reading, grammar: GrammarSpec | None = No
     if writes is not None:
         return RequestKind("open", f"asks for writing ({writes.group(0)!r}) with no constraint found")
     if explains is not None:
-        return RequestKind("open", f"asks for an explanation ({explains.group(0).strip()!r})")
+        return RequestKind("open", f"asks for an explanation ({explains.group('asks').strip()!r})")
     return RequestKind("open", f"no constraint, format or short question found in {words} words")

@@ -71,6 +71,13 @@ KINDS = [
     ("What's 144 divided by 12?", "short-answer"),
     ("19 * 21 =", "short-answer"),
     ("What's 17 times 3? Reply with just the number.", "short-answer"),  # a number is no constraint here
+    # What people say before a question, and sums in words, keep it a short answer.
+    ("hey so which element has the symbol Fe", "short-answer"),
+    ("Quick question: how many days are in a leap year", "short-answer"),
+    ("seven hundred or 45 plus 38", "short-answer"),
+    ("9 squared", "short-answer"),
+    ("ok, why does ice float", "open"),
+    ("The weather is lovely today", "open"),
     ("Write a sentence of exactly 9 words about autumn.", "constrained"),
     ("Give me three lines about the sea, the second one ending with the word 'foam'.", "constrained"),
     ("Reply in JSON with the keys title and year for a film you like.", "structured"),
