@@ -357,6 +357,33 @@ def verdicts(summary: dict) -> dict:
     return result
 
 
+def paired_votes(rows: list[Row], systems) -> dict:
+    """Each cross-model vote against each single-model vote on the same short answers: how
+    often one is right where the other is wrong, and the exact two-sided sign test's p-value
+    (the chance of a split at least this uneven if neither were better). Accuracy alone hides
+    whether a difference of a few requests is more than luck."""
+    votes = {name: pools for name, strategy, pools in systems if strategy == "council-vote" and pools}
+    right = {name: {r.id: r.correct for r in rows if r.system == name and r.kind == "short-answer"}
+             for name in votes}
+    out = {}
+    for cross in (n for n, pools in votes.items() if len(pools) > 1):
+        for single in (n for n, pools in votes.items() if len(pools) == 1):
+            both = right[cross].keys() & right[single].keys()
+            wins = sum(right[cross][i] and not right[single][i] for i in both)
+            losses = sum(right[single][i] and not right[cross][i] for i in both)
+            out[f"{cross} vs {single}"] = {"requests": len(both), "wins": wins, "losses": losses,
+                                           "sign_test_p": _sign_test(wins, losses)}
+    return out
+
+
+def _sign_test(wins: int, losses: int) -> float:
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def plot(summary: dict, path: Path, planner: str = "oracle planner") -> None:
     import matplotlib
 
@@ -444,9 +471,13 @@ def main(argv: list[str] | None = None) -> int:
               "prices": {"planner": PRICES, "followers": POOL_PRICES},
               "planner_model": "scripted oracle (answers with the reference)" if args.planner == "oracle"
               else "none (no escalation possible)", "pools": MODELS,
-              "wall_s": time.monotonic() - started, "systems": summary, "verdicts": verdicts(summary)}
+              "wall_s": time.monotonic() - started, "systems": summary, "verdicts": verdicts(summary),
+              "short_answer_votes_paired": paired_votes(rows, systems)}
     print(table(summary))
     print(json.dumps(report["verdicts"], indent=2))
+    for pair, split in report["short_answer_votes_paired"].items():
+        print(f"{pair}: {split['wins']} wins, {split['losses']} losses on {split['requests']} short answers "
+              f"(sign test p = {split['sign_test_p']:.3f})")
     if "council-auto" in summary:
         print("council-auto routes:", json.dumps(summary["council-auto"]["routes"]))
         print(f"router kind = label: {summary['council-auto']['router_kind_agreement']}")

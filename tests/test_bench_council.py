@@ -9,7 +9,9 @@ from collections import Counter
 
 import pytest
 
-from bench.council import KINDS, SYSTEMS, Item, Row, grade, load_set, oracle, run_all, summarise, verdicts
+from bench.council import (
+    KINDS, SYSTEMS, Item, Row, grade, load_set, oracle, paired_votes, run_all, summarise, verdicts,
+)
 
 
 def test_the_set_has_every_kind_and_over_300_requests():
@@ -53,6 +55,21 @@ def test_verdicts_follow_the_figures():
     assert v["best_fixed"] == "vote@a+b" and v["auto_at_least_as_accurate_as_best_fixed"]
     assert v["auto_cheaper_than_best_fixed"] and v["auto_on_cost_quality_frontier"]  # the oracle is left out
     assert v["cross_model_vote_beats_single_model_votes"]
+
+
+def test_paired_votes_count_what_one_gets_right_and_the_other_wrong():
+    def row(i, system, correct):
+        return Row(id=f"q{i}", kind="short-answer", system=system, correct=correct)
+
+    cross = [True] * 9 + [False] * 3   # right on q0-q8
+    single = [False] * 8 + [True] * 4  # right on q8-q11
+    rows = [row(i, "vote@smol+gemma", c) for i, c in enumerate(cross)]
+    rows += [row(i, "vote@smol", c) for i, c in enumerate(single)]
+    rows.append(Row(id="c0", kind="constrained", system="vote@smol", correct=True))  # not a short answer
+    split = paired_votes(rows, SYSTEMS)["vote@smol+gemma vs vote@smol"]
+    assert (split["requests"], split["wins"], split["losses"]) == (12, 8, 3)
+    assert split["sign_test_p"] == pytest.approx(2 * (1 + 11 + 55 + 165) / 2**11)  # P(X <= 3), X ~ Bin(11, 1/2)
+    assert paired_votes(rows[:12], SYSTEMS)["vote@smol+gemma vs vote@smol"]["requests"] == 0
 
 
 @pytest.mark.slow
