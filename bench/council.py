@@ -95,6 +95,8 @@ class Row(BaseModel):
     usd: float = 0.0
     seconds: float = 0.0
     escalated: bool = False
+    # vote: the followers' agreement; cascade: the follower's confidence (what escalation reads)
+    confidence: float | None = None
     route_kind: str | None = None
     route_strategy: str | None = None
     route_pools: list[str] | None = None
@@ -233,7 +235,7 @@ async def _one(runner, item: Item, system: tuple, seed: int, particles: int) -> 
                follower_tokens=led.follower_tokens if led else 0,
                planner_tokens=(led.planner_prompt_tokens + led.planner_completion_tokens) if led else 0,
                usd=led.usd if led else 0.0, seconds=time.monotonic() - started, escalated=result.escalated,
-               route_kind=route.kind if route else None, route_strategy=route.strategy if route else None,
+               confidence=result.confidence, route_kind=route.kind if route else None, route_strategy=route.strategy if route else None,
                route_pools=route.pools if route else None)
 
 
@@ -376,6 +378,43 @@ def paired_votes(rows: list[Row], systems) -> dict:
     return out
 
 
+BUDGETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def escalation_curves(rows: list[Row], systems) -> dict:
+    """Short answers, rows run with no planner model: each vote's accuracy if a planner that is
+    always right took the least sure fraction of its requests (by the vote's agreement), for
+    each fraction in BUDGETS. This compares votes at the same escalation rate, which the
+    oracle run cannot (each vote escalates as often as its own agreement says), and the mean
+    over the budgets is the area under the curve. Requests tied at the cut are shared out
+    evenly (their mean correctness), so the order of ties does not decide."""
+    out = {}
+    for name, strategy, pools in systems:
+        mine = [r for r in rows if r.system == name and r.kind == "short-answer" and r.confidence is not None
+                and not r.escalated]
+        if strategy != "council-vote" or not mine:
+            continue
+        curve = {f"{b:.1f}": _accuracy_with_budget(mine, b) for b in BUDGETS}
+        out[name] = {"requests": len(mine), "accuracy_by_escalation": curve,
+                     "area": sum(curve.values()) / len(curve)}
+    return out
+
+
+def _accuracy_with_budget(rows: list[Row], budget: float) -> float:
+    n = len(rows)
+    k = budget * n                         # how many requests go to the planner (may be fractional)
+    by_confidence: dict[float, list[bool]] = {}
+    for r in rows:
+        by_confidence.setdefault(r.confidence, []).append(r.correct)
+    kept_right, left = 0.0, k
+    for conf in sorted(by_confidence):     # least sure first
+        group = by_confidence[conf]
+        taken = min(len(group), left)
+        left -= taken
+        kept_right += (len(group) - taken) * (sum(group) / len(group))
+    return (k + kept_right) / n
+
+
 def _sign_test(wins: int, losses: int) -> float:
     n, k = wins + losses, min(wins, losses)
     if n == 0:
@@ -473,11 +512,17 @@ def main(argv: list[str] | None = None) -> int:
               else "none (no escalation possible)", "pools": MODELS,
               "wall_s": time.monotonic() - started, "systems": summary, "verdicts": verdicts(summary),
               "short_answer_votes_paired": paired_votes(rows, systems)}
+    if args.planner == "none":
+        report["short_answer_escalation_curves"] = escalation_curves(rows, systems)
     print(table(summary))
     print(json.dumps(report["verdicts"], indent=2))
     for pair, split in report["short_answer_votes_paired"].items():
         print(f"{pair}: {split['wins']} wins, {split['losses']} losses on {split['requests']} short answers "
               f"(sign test p = {split['sign_test_p']:.3f})")
+    for name, curve in report.get("short_answer_escalation_curves", {}).items():
+        print(f"{name}: short-answer accuracy if an always-right planner took the least sure "
+              + ", ".join(f"{float(b):.0%}: {a:.2f}" for b, a in curve["accuracy_by_escalation"].items())
+              + f"; area {curve['area']:.3f}")
     if "council-auto" in summary:
         print("council-auto routes:", json.dumps(summary["council-auto"]["routes"]))
         print(f"router kind = label: {summary['council-auto']['router_kind_agreement']}")

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from bench.council import (
-    KINDS, SYSTEMS, Item, Row, grade, load_set, oracle, paired_votes, run_all, summarise, verdicts,
+    KINDS, SYSTEMS, Item, Row, escalation_curves, grade, load_set, oracle, paired_votes, run_all, summarise,
+    verdicts,
 )
 
 
@@ -70,6 +71,21 @@ def test_paired_votes_count_what_one_gets_right_and_the_other_wrong():
     assert (split["requests"], split["wins"], split["losses"]) == (12, 8, 3)
     assert split["sign_test_p"] == pytest.approx(2 * (1 + 11 + 55 + 165) / 2**11)  # P(X <= 3), X ~ Bin(11, 1/2)
     assert paired_votes(rows[:12], SYSTEMS)["vote@smol+gemma vs vote@smol"]["requests"] == 0
+
+
+def test_escalation_curves_send_the_least_sure_to_the_planner():
+    def row(i, confidence, correct):
+        return Row(id=f"q{i}", kind="short-answer", system="vote@smol", correct=correct, confidence=confidence)
+
+    # Sure and right, sure and wrong, and two unsure answers tied at 0.2 (one right).
+    rows = [row(0, 0.9, True), row(1, 0.8, False), row(2, 0.2, True), row(3, 0.2, False)]
+    curve = escalation_curves(rows, SYSTEMS)["vote@smol"]["accuracy_by_escalation"]
+    assert curve["0.0"] == pytest.approx(2 / 4)  # the votes' own answers
+    assert curve["0.5"] == pytest.approx(3 / 4)  # the two unsure go to the planner
+    assert curve["0.2"] == pytest.approx((0.8 + 1 + 1.2 * 0.5) / 4)  # 0.8 of the tie escalated
+    assert curve["0.8"] == pytest.approx((3.2 + 0.8 * 1) / 4)  # then the sure and wrong one, in part
+    assert curve["1.0"] == 1.0
+    assert list(escalation_curves(rows, [s for s in SYSTEMS if s[1] != "council-vote"])) == []
 
 
 @pytest.mark.slow
