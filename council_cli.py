@@ -14,6 +14,7 @@
     council bench cli --json bench/results/cli.json          # cold vs warm `council run`
     council bench ensemble --per-type 3                      # SMC weighed by a second model
     council bench peers --per-type 3                         # Council vs genlm-control on constraints
+    council bench vote-ceiling                               # how far a cross-model vote could go
 """
 
 from __future__ import annotations
@@ -812,6 +813,15 @@ def bench_council(ctx: typer.Context):
     """Every fixed strategy on each follower pool, and council-auto, on a labelled mixed set
     (options: --per-kind N, --particles, --systems, --json; see bench/council.py)."""
     from bench.council import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench_app.command("vote-ceiling", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_vote_ceiling(ctx: typer.Context):
+    """How far a cross-model vote could go on the short answers: each pool's greedy accuracy,
+    how often some pool is right, and how often the vote's judges pick the right one."""
+    from bench.vote_ceiling import main
 
     raise typer.Exit(main(list(ctx.args)))
 

@@ -110,3 +110,35 @@ def test_a_short_run_on_two_pools_writes_rows_and_a_summary(tmp_path, tiny_model
     assert summary["vote@smol+gemma"]["follower_tokens"] > 0
     json.dumps(summary)  # plain data
     assert isinstance(Row.model_validate(rows[0].model_dump()), Row) and isinstance(items[0], Item)
+
+
+def test_the_vote_ceiling_counts_what_some_pool_gets_right_and_what_the_judges_pick():
+    from council_sdk.types import GenerateResult, ScoreResult
+
+    from bench.vote_ceiling import measure
+
+    items = [Item(id="q1", kind="short-answer", prompt="What is the capital of Peru?", answers=["Lima"],
+                  reference="Lima"),
+             Item(id="q2", kind="short-answer", prompt="What is the capital of Chile?", answers=["Santiago"],
+                  reference="Santiago"),
+             Item(id="q3", kind="short-answer", prompt="What is 2 + 2?", answers=["4"], reference="4")]
+    said = {("a", "q1"): "Lima", ("b", "q1"): "Cusco", ("a", "q2"): "Valparaiso", ("b", "q2"): "Santiago",
+            ("a", "q3"): "5", ("b", "q3"): "5"}
+    # Both judges find "Lima" likelier than "Cusco", and "Valparaiso" likelier than "Santiago".
+    likely = {"Lima": -1.0, "Cusco": -5.0, "Valparaiso": -1.0, "Santiago": -5.0}
+
+    class Ctx:
+        pool_names = ["a", "b"]
+
+        async def sample(self, task, prompt, temperature, seed, pool=None):
+            item = next(i for i in items if i.prompt == prompt)
+            return GenerateResult(text=said[(pool, item.id)], token_ids=[1], token_logprobs=[-0.1],
+                                  finish_reason="stop", prompt_tokens=1, completion_tokens=1)
+
+        async def score(self, prompt, continuation, pool=None):
+            return ScoreResult(token_logprobs=[likely[continuation]])
+
+    report = asyncio.run(measure(Ctx(), items))
+    assert report["greedy_accuracy"] == {"a": pytest.approx(1 / 3), "b": pytest.approx(1 / 3)}
+    assert report["ceiling"] == pytest.approx(2 / 3)  # q1 (a) and q2 (b); q3 neither
+    assert report["judges"]["a vs b"] == {"disagreements": 2, "judges_right": 1, "judges_accuracy": 0.5}
