@@ -101,8 +101,11 @@ def _figures(result, wall: float) -> dict:
 
 def run_smc_bench(
     json_path: Path | None = None, particles: int = 32, steps: int = 32, dtype: str = "auto",
-    model: str = "smollm2", repeats: int = 3,
+    model: str = "smollm2", repeats: int = 3, alongside=None,
 ) -> dict:
+    """`alongside(prompt, dtype)`, when given, runs after each raw measurement of the 1-replica
+    series, so what it times (the peers of `council bench throughput`) alternates with raw
+    decode and Council SMC too."""
     from cluster.runtime import connect_ray
 
     config = EngineConfig(model=model, dtype=dtype)
@@ -118,12 +121,18 @@ def run_smc_bench(
     def measure_raw() -> float:
         return on_torch_thread(raw_decode, hf_model, prompt_ids, particles, steps)
 
+    def measure_raw_and_alongside() -> float:
+        tokens_per_s = measure_raw()
+        alongside(prompt, dtype_name)
+        return tokens_per_s
+
     measure_raw()  # warm-up
     connect_ray(num_cpus=os.cpu_count() or 1)
     runs, raw_by_replicas = {}, {}
     for replicas in (1, 2):
+        between = measure_raw_and_alongside if alongside is not None and replicas == 1 else measure_raw
         smc, raws = asyncio.run(_smc_runs(replicas, particles, steps, prompt, dtype_name, model, repeats,
-                                          measure_raw))
+                                          between))
         raw = raw_by_replicas[replicas] = median(raws)
         middle = sorted(smc, key=lambda r: r["tokens_per_s"])[len(smc) // 2]
         runs[replicas] = {**middle, "tokens_per_s": median([r["tokens_per_s"] for r in smc]),

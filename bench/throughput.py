@@ -111,27 +111,41 @@ PEERS = (
 def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_modes=("shipped", "best"),
         model: str = "smollm2", timeout_s: float = 1800, report_path: Path | None = None,
         repeats: int = 3, genlm_modes=None) -> dict:
-    """`genlm_modes` None runs genlm-control in the same modes as llamppl."""
+    """`genlm_modes` None runs genlm-control in the same modes as llamppl. Every installed
+    peer mode runs once per round of the 1-replica series (raw decode, then the peers, then
+    Council SMC), so each is a median of `repeats` runs that alternated with the others."""
     from bench.smc import run_smc_bench
 
-    report = run_smc_bench(None, particles=particles, steps=steps, model=model, repeats=repeats)
     modes = {"llamppl": tuple(llamppl_modes),
              "genlm": tuple(llamppl_modes if genlm_modes is None else genlm_modes)}
+    installed, peer_runs = {}, {}
     for key, label, package, find_python, run_peer, installer, env_var in PEERS:
         python = find_python()
-        report[key] = {}
         if python is None:
-            report[key]["skipped"] = f"{package} is not installed: run {installer} (or set {env_var})"
-            print(f"  {key}: {report[key]['skipped']}")
+            print(f"  {key}: {package} is not installed: run {installer} (or set {env_var})")
             continue
-        for mode in modes[key]:
-            row = run_peer(python, hf_directory(model), report["prompt"], particles, steps, mode, report["dtype"], timeout_s)
-            report[key][mode] = row
-            if "error" in row:
-                print(f"  {key} {mode}: {row['error']}")
-            else:
-                print(f"  {label}, {mode:7s}: {row['tokens_per_s']:7.1f} tok/s ({row['dtype']}, "
-                      f"batch {row['batch_size']})")
+        installed[key] = (python, run_peer, label)
+        peer_runs[key] = {mode: [] for mode in modes[key]}
+    model_dir = hf_directory(model) if installed else None
+
+    def peers_once(prompt: str, dtype: str) -> None:
+        for key, (python, run_peer, label) in installed.items():
+            for mode in modes[key]:
+                row = run_peer(python, model_dir, prompt, particles, steps, mode, dtype, timeout_s)
+                peer_runs[key][mode].append(row)
+                if "error" in row:
+                    print(f"  {key} {mode}: {row['error']}")
+                else:
+                    print(f"  {label}, {mode:7s}: {row['tokens_per_s']:7.1f} tok/s ({row['dtype']}, "
+                          f"batch {row['batch_size']})")
+
+    report = run_smc_bench(None, particles=particles, steps=steps, model=model, repeats=repeats,
+                           alongside=peers_once if installed else None)
+    for key, label, package, find_python, run_peer, installer, env_var in PEERS:
+        if key not in installed:
+            report[key] = {"skipped": f"{package} is not installed: run {installer} (or set {env_var})"}
+            continue
+        report[key] = {mode: _median_row(rows) for mode, rows in peer_runs[key].items()}
     # Each replica count against the raw runs that alternated with its own runs.
     ratios = {f"council_{r}_vs_raw": report["smc_vs_raw"][r] for r in report["smc"]}
     for key, *_ in PEERS:
@@ -152,6 +166,15 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
     return report
 
 
+def _median_row(rows: list[dict]) -> dict:
+    """The run with the median tokens/s, with every run's figure; an error when none ran."""
+    ok = sorted((r for r in rows if "error" not in r), key=lambda r: r["tokens_per_s"])
+    if not ok:
+        return rows[-1] if rows else {"error": "no run"}
+    return {**ok[len(ok) // 2], "runs_tokens_per_s": [r["tokens_per_s"] for r in ok],
+            "errors": len(rows) - len(ok)}
+
+
 def section(report: dict) -> str:
     raw = report["raw_tokens_per_s"]
     rows = [["raw transformers decode", f"{raw:.1f}", report["dtype"], "1.00", ""]]
@@ -170,7 +193,7 @@ def section(report: dict) -> str:
     ratios = ", ".join(f"{k} {v:.2f}" for k, v in report["ratios"].items())
     return (f"Model {report['model']}, {report['particles']} particles × {report['steps']} tokens, "
             f"{report['cpu_threads']} CPU threads; raw and Council medians of {report['repeats']} alternating "
-            "runs (llamppl, genlm-control: one run each).\n\n"
+            "runs (llamppl and genlm-control alternating with them in the 1-replica series).\n\n"
             + table(["contender", "tokens/s", "dtype", "vs raw", "note"], rows) + f"\n\nRatios: {ratios}.")
 
 

@@ -30,6 +30,7 @@ def test_a_quick_throughput_bench_reports_every_field(ray_local, tiny_model_dir,
         best = report["llamppl"]["best"]
         assert "error" not in best, best
         assert best["tokens"] == 16 and best["tokens_per_s"] > 0 and best["batch_size"] == 4
+        assert len(best["runs_tokens_per_s"]) == 2  # one run per round, alternating with Council's
         assert math.isfinite(report["ratios"]["council_1_vs_llamppl_best"])
     assert (tmp_path / "t.json").stat().st_size > 100
     assert "| Council SMC, 2 replica(s) |" in (tmp_path / "report.md").read_text()
