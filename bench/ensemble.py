@@ -21,13 +21,12 @@ follower tokens of the proposer and of the twist; seconds per task.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from bench.measure import read_rows
+from bench.measure import read_rows, write_report
 
 SYSTEMS = ("smc@smol", "smc@smol+twist@gemma", "smc@smol x2")
 
@@ -162,9 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                   (v["fluency_smol"], v["fluency_gemma"], v["repetition"])),
                   f"{v['proposer_tokens']:.0f}", f"{v['twist_tokens']:.0f}", f"{v['seconds']:.1f}", v["errors"]]
                  for s, v in summary.items()]))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 

@@ -1,8 +1,10 @@
 """What the benches measure with: a free loopback port for a server under test,
-nearest-rank percentiles of a list of timings, and the rows a resumable bench wrote."""
+nearest-rank percentiles of a list of timings, the rows a resumable bench wrote, and the JSON
+report a bench writes."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import TypeVar
@@ -31,3 +33,10 @@ def read_rows(path: Path, row: type[RowT]) -> list[RowT]:
     if not path.exists():
         return []
     return [row.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_report(path: Path, report: dict) -> None:
+    """A bench's figures as JSON at `path` (its folder made), and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    print(f"wrote {path}")

@@ -61,7 +61,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bench.genlm_smc import satisfies, word_regex, words_request
-from bench.measure import read_rows
+from bench.measure import read_rows, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("council", "genlm")
@@ -361,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                        "time on a warm runner, genlm-control's its smc() call alone (model load, warm-up and "
                        "prompt prefill excluded; process_s_per_task is its whole subprocess)")}
     print(render(summary, skipped))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 

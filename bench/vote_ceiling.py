@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import time
 from pathlib import Path
 
 from bench.council import MAX_TOKENS, MODELS, Item, load_set, short_correct
+from bench.measure import write_report
 
 CHUNK = 6
 
@@ -90,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         share = figures["judges_accuracy"]
         print(f"{pair}: one right and one wrong on {figures['disagreements']}; the judges pick the right one "
               f"{figures['judges_right']} times" + (f" ({share:.2f})" if share is not None else ""))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 
