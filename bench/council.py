@@ -235,8 +235,8 @@ async def _one(runner, item: Item, system: tuple, seed: int, particles: int) -> 
                follower_tokens=led.follower_tokens if led else 0,
                planner_tokens=(led.planner_prompt_tokens + led.planner_completion_tokens) if led else 0,
                usd=led.usd if led else 0.0, seconds=time.monotonic() - started, escalated=result.escalated,
-               confidence=result.confidence, route_kind=route.kind if route else None, route_strategy=route.strategy if route else None,
-               route_pools=route.pools if route else None)
+               confidence=result.confidence, route_kind=route.kind if route else None,
+               route_strategy=route.strategy if route else None, route_pools=route.pools if route else None)
 
 
 def make_runner(base_url: str | None, engines: dict):
@@ -390,9 +390,11 @@ def escalation_curves(rows: list[Row], systems) -> dict:
     evenly (their mean correctness), so the order of ties does not decide."""
     out = {}
     for name, strategy, pools in systems:
+        if strategy != "council-vote":
+            continue
         mine = [r for r in rows if r.system == name and r.kind == "short-answer" and r.confidence is not None
                 and not r.escalated]
-        if strategy != "council-vote" or not mine:
+        if not mine:
             continue
         curve = {f"{b:.1f}": _accuracy_with_budget(mine, b) for b in BUDGETS}
         out[name] = {"requests": len(mine), "accuracy_by_escalation": curve,

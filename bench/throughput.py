@@ -118,15 +118,16 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
 
     modes = {"llamppl": tuple(llamppl_modes),
              "genlm": tuple(llamppl_modes if genlm_modes is None else genlm_modes)}
-    installed, peer_runs = {}, {}
+    installed, peer_runs, skipped = {}, {}, {}
     for key, label, package, find_python, run_peer, installer, env_var in PEERS:
         python = find_python()
         if python is None:
-            print(f"  {key}: {package} is not installed: run {installer} (or set {env_var})")
+            skipped[key] = f"{package} is not installed: run {installer} (or set {env_var})"
+            print(f"  {key}: {skipped[key]}")
             continue
         installed[key] = (python, run_peer, label)
         peer_runs[key] = {mode: [] for mode in modes[key]}
-    model_dir = hf_directory(model) if installed else None
+    model_dir = hf_directory(model) if any(modes[key] for key in installed) else None
 
     def peers_once(prompt: str, dtype: str) -> None:
         for key, (python, run_peer, label) in installed.items():
@@ -141,11 +142,9 @@ def run(json_path: Path | None, particles: int = 32, steps: int = 32, llamppl_mo
 
     report = run_smc_bench(None, particles=particles, steps=steps, model=model, repeats=repeats,
                            alongside=peers_once if installed else None)
-    for key, label, package, find_python, run_peer, installer, env_var in PEERS:
-        if key not in installed:
-            report[key] = {"skipped": f"{package} is not installed: run {installer} (or set {env_var})"}
-            continue
-        report[key] = {mode: _median_row(rows) for mode, rows in peer_runs[key].items()}
+    for key, *_ in PEERS:
+        report[key] = ({"skipped": skipped[key]} if key in skipped
+                       else {mode: _median_row(rows) for mode, rows in peer_runs[key].items()})
     # Each replica count against the raw runs that alternated with its own runs.
     ratios = {f"council_{r}_vs_raw": report["smc_vs_raw"][r] for r in report["smc"]}
     for key, *_ in PEERS:

@@ -35,15 +35,14 @@ async def measure(ctx, items: list[Item]) -> dict:
     from cluster.strategies.vote import _cross_shares
 
     pools = ctx.pool_names
-    right: dict[str, list[bool]] = {p: [] for p in pools}
+    right: list[dict[str, bool]] = []  # per question: whether each pool's greedy answer is right
     judged = {f"{a} vs {b}": {"disagreements": 0, "judges_right": 0} for a, b in itertools.combinations(pools, 2)}
 
     async def one(item: Item) -> None:
         task = TaskRequest(prompt=item.prompt, max_tokens=MAX_TOKENS["short-answer"])
         answers = await asyncio.gather(*(ctx.sample(task, item.prompt, 0.0, 0, pool=p) for p in pools))
         correct = {p: short_correct(a.text, item.answers) for p, a in zip(pools, answers)}
-        for p in pools:
-            right[p].append(correct[p])
+        right.append(correct)
         text = dict(zip(pools, (a.text for a in answers)))
         for a, b in itertools.combinations(pools, 2):
             if correct[a] == correct[b]:
@@ -57,11 +56,10 @@ async def measure(ctx, items: list[Item]) -> dict:
     for start in range(0, len(items), CHUNK):
         await asyncio.gather(*(one(item) for item in items[start:start + CHUNK]))
     n = len(items)
-    any_right = sum(any(right[p][i] for p in pools) for i in range(n))
     for pair in judged.values():
         pair["judges_accuracy"] = pair["judges_right"] / pair["disagreements"] if pair["disagreements"] else None
-    return {"requests": n, "greedy_accuracy": {p: sum(r) / n for p, r in right.items()},
-            "ceiling": any_right / n, "judges": judged}
+    return {"requests": n, "greedy_accuracy": {p: sum(c[p] for c in right) / n for p in pools},
+            "ceiling": sum(any(c.values()) for c in right) / n, "judges": judged}
 
 
 def main(argv: list[str] | None = None) -> int:
