@@ -11,7 +11,9 @@ cluster per process); prints one JSON line.
 import asyncio
 import json
 import os
+import signal
 import sys
+import time
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,6 +55,31 @@ def main(model_dir: str, with_controller: bool) -> dict:
     def node_of(handle) -> str:
         return ray.get(handle.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id()), timeout=60)
 
+    def pid_of(handle) -> int:
+        return ray.get(handle.__ray_call__.remote(lambda self: os.getpid()), timeout=60)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def remove_victim(victim, pids: list[int]) -> int:
+        """Remove the node and wait until its actors' processes are gone, as they would be on a
+        real machine that died. Ray's `remove_node` kills only the raylet: its workers exit when
+        they notice, and until then they keep answering direct actor calls; on a loaded machine
+        that took long enough for the whole request to finish on the "removed" replica. Returns
+        how many had to be killed here (processes this script's cluster started)."""
+        cluster.remove_node(victim)
+        deadline = time.monotonic() + 20
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [p for p in pids if alive(p)]
+        for p in left:
+            os.kill(p, signal.SIGKILL)
+        return len(left)
+
     async def scenario() -> dict:
         table = await controller.start.remote()
         nodes_before = sorted(node_of(e.handle) for e in table.replicas)
@@ -63,6 +90,9 @@ def main(model_dir: str, with_controller: bool) -> dict:
         victim = next((w for w in workers if w.node_id == controller_node), workers[0]) if with_controller \
             else workers[0]
         victim_node = victim.node_id
+        on_victim = [e for e in table.replicas if node_of(e.handle) == victim_node]
+        victim_replicas = {f"follower-{e.index}.{e.generation}" for e in on_victim}
+        victim_pids = [pid_of(e.handle) for e in on_victim] + ([pid_of(controller)] if with_controller else [])
         workers.append(cluster.add_node(num_cpus=1, resources={"worker": 100}))
         cluster.wait_for_nodes()
         removed = {}
@@ -70,7 +100,10 @@ def main(model_dir: str, with_controller: bool) -> dict:
         async def on_round(trace):
             if trace.round == 3 and not removed:
                 removed["at"] = trace.round
-                await asyncio.get_running_loop().run_in_executor(None, cluster.remove_node, victim)
+                removed["particles"] = sum(n for rid, n in trace.particles_per_replica.items()
+                                           if rid in victim_replicas)
+                removed["killed_here"] = await asyncio.get_running_loop().run_in_executor(
+                    None, remove_victim, victim, victim_pids)
 
         spec = ProgramSpec(source=generic_program(30, chat=False), prompt="Once upon a time", seed=0)
         result = await Scheduler(spec, InferenceConfig(particles=8, seed=0, replica_wait_s=120),
@@ -86,7 +119,8 @@ def main(model_dir: str, with_controller: bool) -> dict:
                 "restored": sum(t.restored for t in result.trace), "lost": sum(t.lost for t in result.trace),
                 "nodes_before": len(set(nodes_before)), "victim_gone": victim_node not in nodes_after,
                 "live_after": table.live, "restarts": table.restarts, "spread_after": len(set(nodes_after)),
-                "victim_had_replica": victim_node in nodes_before, "controller_on_victim": controller_node == victim_node,
+                "victim_had_replica": victim_node in nodes_before, "victim_particles": removed.get("particles", 0),
+                "victim_processes_killed_here": removed.get("killed_here", 0), "controller_on_victim": controller_node == victim_node,
                 "controller_moved": node_of(controller) != controller_node}
 
     try:

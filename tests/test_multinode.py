@@ -20,9 +20,10 @@ def test_a_node_removed_mid_request_loses_no_particle_and_its_replica_moves(tiny
     assert run.returncode == 0, run.stderr[-4000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["nodes_before"] == 2 and report["victim_had_replica"]  # one replica per node (STRICT_SPREAD)
+    assert report["victim_particles"] > 0, report  # the node held part of the request when it went
     if with_controller:  # the controller died with the node and its next life adopted the pool
         assert report["controller_on_victim"] and report["controller_moved"]
     assert report["stopped"] == "finished" and report["text"]
-    assert report["restored"] > 0 and report["lost"] == 0  # continued on the survivor
+    assert report["restored"] > 0 and report["lost"] == 0, report  # continued on the survivor
     assert report["victim_gone"] and report["live_after"] == 2 and report["restarts"] >= 1
     assert report["spread_after"] == 2
