@@ -76,6 +76,33 @@ def test_step_by_step_decode_matches_full_forward(tiny_model):
     assert eng.stats().tokens_computed == 10 + 19  # the prompt once, then one token a step
 
 
+@pytest.mark.parametrize("prompt_slots", ["one run", "scattered"])
+def test_particles_sharing_a_prompt_decode_exactly(tiny_model, prompt_slots):
+    """Decode rows with a long common prefix take the shared-prefix attention (the prefix's
+    keys read once for the batch); each row must still get exactly its full forward."""
+    from actors.engines.slot_model import Row, SlotKVModel
+
+    rnd = random.Random(3)
+    slots = SlotKVModel(tiny_model, 512)
+    prompt = [rnd.randrange(V) for _ in range(30)]
+    prompt_at = list(range(30)) if prompt_slots == "one run" else rnd.sample(range(100, 400), 30)
+    slots.forward([Row([], prompt, prompt_at, [29])])
+    seqs = [list(prompt) for _ in range(6)]
+    paths = [list(prompt_at) for _ in range(6)]
+    free = iter(range(400, 512))
+    worst = 0.0
+    for step in range(5):
+        rows = []
+        for seq, path in zip(seqs, paths):
+            seq.append(rnd.randrange(V))
+            rows.append(Row(list(path), [seq[-1]], [next(free)], [0]))
+            path.append(rows[-1].new_slots[0])
+        assert slots._shared_prefix(rows) is not None
+        out = slots.forward(rows).numpy()
+        worst = max(worst, max(float(np.abs(o - reference(tiny_model, s)).max()) for o, s in zip(out, seqs)))
+    assert worst < 1e-4
+
+
 def test_batched_results_equal_one_by_one(tiny_model):
     seqs = families(seed=2, count=30)
     batched, single = engine(tiny_model, max_batch_size=64), engine(tiny_model)
