@@ -619,6 +619,23 @@ def export_model(
     print(path)
 
 
+@bench_app.command("forward")
+def bench_forward(
+    json_path: Optional[Path] = typer.Option(Path("bench/results/forward.json"), "--json", help="Write the figures here."),
+    batch: int = typer.Option(32, min=2, max=256, help="Decode rows sharing the prompt (particles)."),
+    steps: int = typer.Option(32, min=2, help="Decode steps per run."),
+    dtype: str = typer.Option("auto", help="auto | float32 | bfloat16"),
+    repeats: int = typer.Option(5, min=1, max=20, help="Alternating runs of each variant (medians compared)."),
+    model: str = typer.Option("smollm2", help="The model to run."),
+    prompts: str = typer.Option("60,420", help="Prompt lengths in tokens, each measured on its own."),
+):
+    """The slot model's decode step plain, with prepacked weights, and with the shared prompt read once."""
+    from bench.forward import run
+
+    run(json_path, batch=batch, steps=steps, dtype=dtype, repeats=repeats, model=model,
+        prompts=tuple(int(x) for x in prompts.split(",")))
+
+
 @bench_app.command("engine")
 def bench_engine(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),

@@ -92,3 +92,19 @@ def test_a_quick_scaling_bench_reports_every_field(ray_local, tiny_model_dir, tm
     assert all(r["tokens_per_s"] > 0 and 0 <= r["share_migration"] < 1 for r in rows)
     assert (tmp_path / "s.png").stat().st_size > 1000
     assert "Scaling (simulated)" in (tmp_path / "r.md").read_text() and "s.png" in (tmp_path / "r.md").read_text()
+
+
+def test_a_quick_forward_bench_compares_the_three_decode_variants(tiny_model_dir, tmp_path):
+    from bench import forward
+
+    report = forward.run(tmp_path / "f.json", batch=4, steps=3, dtype="float32", repeats=2, model=tiny_model_dir,
+                         prompts=(20, 90))
+    assert set(report["prompts"]) == {"20", "90"}
+    for measured in report["prompts"].values():
+        assert set(measured["ms_per_step"]) == {"plain", "packed", "packed+shared"}
+        assert all(v > 0 for v in measured["ms_per_step"].values())
+        assert all(len(runs) == 2 for runs in measured["runs_ms"].values())
+        assert measured["speedup_vs_plain"]["plain"] == 1.0
+        # float32: every variant computes the same log-probs (only the summation order differs)
+        assert max(measured["max_abs_logprob_diff_vs_plain"].values()) < 1e-4
+    assert (tmp_path / "f.json").stat().st_size > 100

@@ -84,9 +84,9 @@ def test_particles_sharing_a_prompt_decode_exactly(tiny_model, prompt_slots):
 
     rnd = random.Random(3)
     slots = SlotKVModel(tiny_model, 512)
-    prompt = [rnd.randrange(V) for _ in range(30)]
-    prompt_at = list(range(30)) if prompt_slots == "one run" else rnd.sample(range(100, 400), 30)
-    slots.forward([Row([], prompt, prompt_at, [29])])
+    prompt = [rnd.randrange(V) for _ in range(70)]
+    prompt_at = list(range(70)) if prompt_slots == "one run" else rnd.sample(range(100, 400), 70)
+    slots.forward([Row([], prompt, prompt_at, [69])])
     seqs = [list(prompt) for _ in range(6)]
     paths = [list(prompt_at) for _ in range(6)]
     free = iter(range(400, 512))

@@ -59,8 +59,9 @@ class _SharedPrefix:
     tail_valid: torch.Tensor  # [B, T] which of those are real
 
 
-# Below this many shared keys the split costs more than the per-row gather it saves.
-MIN_SHARED_PREFIX = 16
+# The split pays for its extra matmuls only past a few dozen shared keys: at 32 rows it
+# measured no faster on a 60-token prompt and 1.4x on a 420-token one (`council bench forward`).
+MIN_SHARED_PREFIX = 64
 
 
 # A batch-size hint for oneDNN's weight layout; any batch runs on it (a decode step's 32
@@ -156,7 +157,7 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class SlotKVModel:
-    def __init__(self, model, capacity: int, pack_weights: bool = True):
+    def __init__(self, model, capacity: int, pack_weights: bool = True, share_prefix: bool = True):
         model_type = getattr(model.config, "model_type", "?")
         if model_type not in SUPPORTED_ARCHITECTURES:
             raise UnsupportedModelError(
@@ -186,6 +187,7 @@ class SlotKVModel:
             "layer_type" in inspect.signature(inner.rotary_emb.forward).parameters
         self.windows = [getattr(layer.self_attn, "sliding_window", None) for layer in inner.layers]
         self.final_softcap = getattr(cfg, "final_logit_softcapping", None)
+        self.share_prefix = share_prefix  # off only to measure what it buys (bench/forward.py)
         pack = pack_weights and can_pack(self.device, self.dtype)
         self._linears = [_layer_linears(layer, pack) for layer in inner.layers]
         head = model.lm_head
@@ -223,7 +225,7 @@ class SlotKVModel:
         for window in set(self.windows) - {None}:  # a sliding layer sees the last `window` keys
             masks[window] = mask & (key_pos > pos_t.unsqueeze(-1) - window).unsqueeze(1)
 
-        shared = self._shared_prefix(rows) if n == 1 else None
+        shared = self._shared_prefix(rows) if n == 1 and self.share_prefix else None
 
         inner = self.model.model
         h = inner.embed_tokens(ids_t)
@@ -265,8 +267,8 @@ class SlotKVModel:
     def _split_decode_attention(self, q, k_pool, v_pool, shared: _SharedPrefix, scale):
         """`_decode_attention` over shared-prefix keys read once plus each row's own tail:
         the same softmax over the same keys, with one [B*group, L] score matmul for the
-        prefix instead of B gathered copies of it (at 32 particles on a 60-token prompt the
-        per-row gather alone was a sixth of a decode step)."""
+        prefix instead of B gathered copies of it, which grow with the prompt (at 32 rows
+        on a 420-token prompt the step took 0.7x as long)."""
         B, H, _, d = q.shape
         kv = self.num_kv_heads
         group = H // kv
