@@ -39,8 +39,9 @@ VARIANTS = {"plain": dict(pack_weights=False, share_prefix=False),
 class _Decoder:
     """One variant's slot model, the prompt computed once, rows decoding from it."""
 
-    def __init__(self, model, prompt_ids: list[int], batch: int, **variant):
-        self.slots = SlotKVModel(model, len(prompt_ids) + 4 * batch * 64, **variant)
+    def __init__(self, model, prompt_ids: list[int], batch: int, steps: int, **variant):
+        # Each decode starts again from the prompt and reuses the same slots after it.
+        self.slots = SlotKVModel(model, len(prompt_ids) + batch * steps, **variant)
         self.prompt_at = list(range(len(prompt_ids)))
         self.slots.forward([Row([], prompt_ids, self.prompt_at, [len(prompt_ids) - 1])])
         self.batch = batch
@@ -78,7 +79,7 @@ def run(json_path: Path | None = None, batch: int = 32, steps: int = 32, dtype: 
     tokens = torch.randint(100, hf_model.config.vocab_size, (steps, batch), generator=torch.Generator().manual_seed(0))
 
     def measure(prompt_ids: list[int]) -> dict:
-        decoders = {k: _Decoder(hf_model, prompt_ids, batch, **v) for k, v in VARIANTS.items()}
+        decoders = {k: _Decoder(hf_model, prompt_ids, batch, steps, **v) for k, v in VARIANTS.items()}
         firsts = {k: d.decode(tokens[:2])[1] for k, d in decoders.items()}  # warm-up
         runs = {k: [] for k in decoders}
         for _ in range(repeats):
