@@ -76,6 +76,34 @@ def test_step_by_step_decode_matches_full_forward(tiny_model):
     assert eng.stats().tokens_computed == 10 + 19  # the prompt once, then one token a step
 
 
+@pytest.mark.parametrize("family", ["qwen2", "qwen3"])
+def test_other_llama_families_decode_exactly(family):
+    """Qwen2 (biased q/k/v) and Qwen3 (q and k normalised per head) take the slot model's
+    other attention paths: rotary on q and k apart, norms as their own modules. Prompt, then
+    decode rows two at a time sharing a prefix, each within 1e-4 of a full forward."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+    from actors.engines.slot_model import Row, SlotKVModel
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                 num_attention_heads=4, num_key_value_heads=2)
+    model = (Qwen2ForCausalLM(Qwen2Config(**shape)) if family == "qwen2"
+             else Qwen3ForCausalLM(Qwen3Config(**shape, head_dim=16))).eval()
+    rnd = random.Random(4)
+    seq = [rnd.randrange(512) for _ in range(20)]
+    with torch.no_grad():
+        full = torch.log_softmax(model(torch.tensor([seq])).logits[0].float(), -1)
+    slots = SlotKVModel(model, 256)
+    worst = float((slots.forward([Row([], seq[:12], list(range(12)), [11])])[0] - full[11]).abs().max())
+    path = list(range(12))
+    for i in range(12, 20):
+        out = slots.forward([Row(list(path), [seq[i]], [i], [0]), Row(list(path), [seq[i]], [100 + i], [0])])
+        path.append(i)
+        worst = max(worst, float((out - full[i]).abs().max()))
+    assert worst < 1e-4
+
+
 @pytest.mark.parametrize("prompt_slots", ["one run", "scattered"])
 def test_particles_sharing_a_prompt_decode_exactly(tiny_model, prompt_slots):
     """Decode rows with a long common prefix take the shared-prefix attention (the prefix's
@@ -126,7 +154,8 @@ def test_returned_arrays_do_not_alias_the_cache(tiny_model):
     async def run():
         first = await eng.next_token_logprobs(seq)
         expected = first.copy()
-        first[:] = 0.0  # a particle masking its copy in place
+        with pytest.raises(ValueError, match="read-only"):
+            first[:] = 0.0  # a caller masking the array in place is stopped
         again = await eng.next_token_logprobs(seq)
         return expected, again
 

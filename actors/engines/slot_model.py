@@ -149,12 +149,40 @@ def _mlp(mlp, linears: _Layer, x: torch.Tensor) -> torch.Tensor:
     if linears.gate_up is None:
         return mlp(x)
     gate, up = linears.gate_up(x).chunk(2, dim=-1)
-    return linears.down(mlp.act_fn(gate) * up)
+    # SiLU called directly and multiplied in place: two ops, no module call (per layer, per step).
+    act = F.silu(gate) if type(mlp.act_fn).__name__ in ("SiLUActivation", "SiLU") else mlp.act_fn(gate)
+    return linears.down(act.mul_(up))
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+def _signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    """`sin` with the first half negated: Hugging Face's `x*cos + rotate_half(x)*sin` is
+    then `x*cos + swap_halves(x)*signed_sin`, the same products without a negation pass."""
+    half = sin.shape[-1] // 2
+    return torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of x [B, n, heads, dim] (cos, signed_sin [B, n, 1, dim]): three ops
+    for any number of heads, so q and k go through together where they lie side by side."""
     half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    swapped = torch.cat((x[..., half:], x[..., :half]), dim=-1)
+    return torch.addcmul(x * cos, swapped, signed_sin)
+
+
+def _rms_norm(norm, x: torch.Tensor) -> torch.Tensor:
+    """A Llama-style RMSNorm module's forward in three ops instead of seven: at 32 decode rows
+    these norms are pure per-op overhead (two a layer). The same arithmetic as Hugging Face's
+    (normalise in float32, round to the input's dtype, then scale by the weight)."""
+    return torch.rms_norm(x.float(), (x.shape[-1],), None, norm.variance_epsilon).to(x.dtype).mul_(norm.weight)
+
+
+# Norm modules whose forward is exactly `_rms_norm` (checked against transformers' source for
+# these classes); any other norm (Gemma's scales by 1 + weight) runs as its own module.
+PLAIN_RMS_NORMS = ("LlamaRMSNorm", "MistralRMSNorm", "Qwen2RMSNorm", "Qwen3RMSNorm")
+
+
+def _norm(norm, x: torch.Tensor) -> torch.Tensor:
+    return _rms_norm(norm, x) if type(norm).__name__ in PLAIN_RMS_NORMS else norm(x)
 
 
 class SlotKVModel:
@@ -176,11 +204,12 @@ class SlotKVModel:
         self.vocab_size = cfg.vocab_size
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        # Head-major ([layer, kv head, slot, dim]): a row's gathered keys are then one
-        # contiguous [slots, dim] matrix per head, which a batched matmul reads as it is.
-        shape = (self.num_layers, self.num_kv_heads, capacity, self.head_dim)
-        self.k_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
-        self.v_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        # Head-major ([layer, head, slot, dim]): a row's gathered keys are then one contiguous
+        # [slots, dim] matrix per head, which a batched matmul reads as it is. Keys and values
+        # share one pool (the first `num_kv_heads` heads are keys), so a layer writes its new
+        # tokens with one scatter and reads a batch's rows with one gather, not two each.
+        shape = (self.num_layers, 2 * self.num_kv_heads, capacity, self.head_dim)
+        self.kv_pool = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.capacity = capacity
         inner = model.model
         self.layer_types = list(getattr(cfg, "layer_types", None) or [])
@@ -225,6 +254,9 @@ class SlotKVModel:
         masks = {None: mask}
         for window in set(self.windows) - {None}:  # a sliding layer sees the last `window` keys
             masks[window] = mask & (key_pos > pos_t.unsqueeze(-1) - window).unsqueeze(1)
+        if n == 1:  # decode attention adds the mask as a bias: one op a layer, not a masked copy
+            masks = {w: torch.zeros(m.shape, dtype=torch.float32, device=dev).masked_fill_(~m, float("-inf"))
+                     .view(1, B, 1, Lk) for w, m in masks.items()}
 
         shared = self._shared_prefix(rows) if n == 1 and self.share_prefix else None
 
@@ -233,20 +265,20 @@ class SlotKVModel:
         rotary = {}
         for kind in (set(self.layer_types) if self.rotary_by_type else {None}):
             cos, sin = inner.rotary_emb(h, pos_t, kind) if kind else inner.rotary_emb(h, pos_t)
-            rotary[kind] = cos.unsqueeze(1), sin.unsqueeze(1)
+            rotary[kind] = cos.unsqueeze(2), _signed_sin(sin).unsqueeze(2)  # [B, n, 1, dim]
         for layer_idx, layer in enumerate(inner.layers):
             cos, sin = rotary[self.layer_types[layer_idx] if self.rotary_by_type else None]
             window = self.windows[layer_idx]
             h = self._layer(layer, layer_idx, h, cos, sin, masks[window], key_idx_t, write_flat_t, write_slots_t,
                             shared if window is None or window >= Lk else None)
-        h = inner.norm(h)
+        h = _norm(inner.norm, h)
 
         want = [(b, q) for b, r in enumerate(rows) for q in r.wanted]
         picked = h[[b for b, _ in want], [q for _, q in want]]
-        logits = self._lm_head(picked).float()
+        logits = self._lm_head(picked)
         if self.final_softcap:
-            logits = torch.tanh(logits / self.final_softcap) * self.final_softcap
-        return torch.log_softmax(logits, dim=-1)
+            logits = torch.tanh(logits.float() / self.final_softcap) * self.final_softcap
+        return torch.log_softmax(logits, dim=-1, dtype=torch.float32)
 
     def _shared_prefix(self, rows: list[Row]) -> _SharedPrefix | None:
         if len(rows) < 2:
@@ -265,7 +297,7 @@ class SlotKVModel:
             tail_valid=torch.tensor([[True] * len(t) + [False] * (T - len(t)) for t in tails], device=dev),
         )
 
-    def _split_decode_attention(self, q, k_pool, v_pool, shared: _SharedPrefix, scale):
+    def _split_decode_attention(self, q, pool, shared: _SharedPrefix, scale):
         """`_decode_attention` over shared-prefix keys read once plus each row's own tail:
         the same softmax over the same keys, with one [B*group, L] score matmul for the
         prefix instead of B gathered copies of it, which grow with the prompt (at 32 rows
@@ -274,25 +306,22 @@ class SlotKVModel:
         kv = self.num_kv_heads
         group = H // kv
         L = shared.length
-        if shared.slots is None:
-            k_shared, v_shared = k_pool.narrow(1, shared.start, L), v_pool.narrow(1, shared.start, L)
-        else:
-            k_shared, v_shared = k_pool.index_select(1, shared.slots), v_pool.index_select(1, shared.slots)
+        prefix = pool.narrow(1, shared.start, L) if shared.slots is None else pool.index_select(1, shared.slots)
+        k_shared, v_shared = prefix[:kv], prefix[kv:]
         T = shared.tail.shape[1]
-        flat = shared.tail.reshape(-1)
-        k_tail = k_pool.index_select(1, flat).view(kv, B, T, d)
-        v_tail = v_pool.index_select(1, flat).view(kv, B, T, d)
+        tails = pool.index_select(1, shared.tail.reshape(-1)).view(2 * kv, B, T, d)
+        k_tail, v_tail = tails[:kv], tails[kv:]
         qg = q.reshape(B, kv, group, d).transpose(0, 1)  # [kv, B, group, d]
         head = torch.matmul(qg.reshape(kv, B * group, d), k_shared.transpose(-1, -2)).view(kv, B, group, L)
         tail = torch.matmul(qg, k_tail.transpose(-1, -2))  # [kv, B, group, T]
         scores = torch.cat((head, tail), dim=-1).float() * scale
         scores[..., L:].masked_fill_(~shared.tail_valid.view(1, B, 1, T), float("-inf"))
-        probs = torch.softmax(scores, dim=-1).to(v_pool.dtype)
+        probs = torch.softmax(scores, dim=-1).to(pool.dtype)
         out = torch.matmul(probs[..., :L].reshape(kv, B * group, L), v_shared).view(kv, B, group, d)
         out = out + torch.matmul(probs[..., L:], v_tail)
         return out.transpose(0, 1).reshape(B, H, 1, d)
 
-    def _decode_attention(self, q, keys, values, mask, scale):
+    def _decode_attention(self, q, keys, values, bias, scale):
         """Attention for one query per row, as two batched matmuls. CPU SDPA's flash kernel
         spent most of a decode step here (a tiled kernel for one query row); the query heads
         that share a K/V head are grouped, so K/V are never repeated. Scores and softmax in
@@ -300,57 +329,64 @@ class SlotKVModel:
         B, H, _, d = q.shape
         group = H // self.num_kv_heads
         qg = q.reshape(B, self.num_kv_heads, group, d).transpose(0, 1)  # [kv, B, group, d]
-        scores = torch.matmul(qg, keys.transpose(-1, -2)).float() * scale  # [kv, B, group, Lk]
-        scores = scores.masked_fill(~mask.view(1, B, 1, -1), float("-inf"))
-        probs = torch.softmax(scores, dim=-1).to(values.dtype)
+        scores = torch.matmul(qg, keys.transpose(-1, -2)).float()  # [kv, B, group, Lk]
+        probs = torch.softmax(scores.mul_(scale).add_(bias), dim=-1).to(values.dtype)
         return torch.matmul(probs, values).transpose(0, 1).reshape(B, H, 1, d)
 
     def _layer(self, layer, idx, h, cos, sin, mask, key_idx, write_flat, write_slots, shared=None):
+        """One decoder layer. `mask`: the bool mask [B, 1, n, keys] for prompt rows, the float
+        bias [1, B, 1, keys] for decode rows (n == 1)."""
         B, n, _ = h.shape
         attn = layer.self_attn
-        x = layer.input_layernorm(h)
+        x = _norm(layer.input_layernorm, h)
         linears = self._linears[idx]
-        if linears.qkv is not None:
-            q, k, v = linears.qkv(x).split(linears.qkv_sizes, dim=-1)
+        H, kv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        if linears.qkv is not None and not hasattr(attn, "q_norm"):
+            # q and k lie side by side in the joined projection: one rotary pass for both.
+            qkv = linears.qkv(x).view(B, n, H + 2 * kv, d)
+            qk = _rope(qkv[:, :, : H + kv], cos, sin)
+            q, kv_new = qk[:, :, :H], torch.cat((qk[:, :, H:], qkv[:, :, H + kv :]), dim=2)
         else:
-            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
-        q, k, v = (t.view(B, n, -1, self.head_dim) for t in (q, k, v))
-        if hasattr(attn, "q_norm"):  # qwen3 and gemma3 normalise q and k per head
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k = q.transpose(1, 2), k.transpose(1, 2)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+            if linears.qkv is not None:
+                q, k, v = linears.qkv(x).split(linears.qkv_sizes, dim=-1)
+            else:
+                q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+            q, k, v = (t.view(B, n, -1, d) for t in (q, k, v))
+            if hasattr(attn, "q_norm"):  # qwen3 and gemma3 normalise q and k per head
+                q, k = _norm(attn.q_norm, q), _norm(attn.k_norm, k)
+            q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+            kv_new = torch.cat((k, v), dim=2)
+        q = q.transpose(1, 2)  # [B, heads, n, dim]
 
-        k_new = k.transpose(1, 2).reshape(B * n, self.num_kv_heads, self.head_dim)
-        v_new = v.reshape(B * n, self.num_kv_heads, self.head_dim)
+        kv_new = kv_new.reshape(B * n, 2 * kv, d)
         if write_flat is not None:
-            k_new, v_new = k_new[write_flat], v_new[write_flat]
-        k_pool, v_pool = self.k_pool[idx], self.v_pool[idx]  # [kv heads, slots, dim]
-        k_pool.index_copy_(1, write_slots, k_new.transpose(0, 1))
-        v_pool.index_copy_(1, write_slots, v_new.transpose(0, 1))
-        scale = getattr(attn, "scaling", self.head_dim**-0.5)
+            kv_new = kv_new[write_flat]
+        pool = self.kv_pool[idx]  # [2 * kv heads, slots, dim]
+        pool.index_copy_(1, write_slots, kv_new.transpose(0, 1))
+        scale = getattr(attn, "scaling", d**-0.5)
         if n == 1 and shared is not None:
-            out = self._split_decode_attention(q, k_pool, v_pool, shared, scale)
+            out = self._split_decode_attention(q, pool, shared, scale)
             return self._finish_layer(layer, linears, h, out)
-        # index_select on the flattened slots: advanced indexing (`k_pool[key_idx]`) took
+        # index_select on the flattened slots: advanced indexing (`pool[:, key_idx]`) took
         # several times as long for the same rows on CPU.
         Lk = key_idx.shape[1]
-        flat = key_idx.reshape(-1)
-        keys = k_pool.index_select(1, flat).view(self.num_kv_heads, B, Lk, self.head_dim)
-        values = v_pool.index_select(1, flat).view(self.num_kv_heads, B, Lk, self.head_dim)
+        rows = pool.index_select(1, key_idx.reshape(-1)).view(2 * kv, B, Lk, d)
+        keys, values = rows[:kv], rows[kv:]
         if n == 1:
             out = self._decode_attention(q, keys, values, mask, scale)
         else:
             out = F.scaled_dot_product_attention(q, keys.transpose(0, 1), values.transpose(0, 1), attn_mask=mask,
-                                                 scale=scale, enable_gqa=self.num_kv_heads != self.num_heads)
+                                                 scale=scale, enable_gqa=kv != H)
         return self._finish_layer(layer, linears, h, out)
 
     def _finish_layer(self, layer, linears: _Layer, h, out):
         """Attention's output [B, heads, n, dim] through o_proj, the residuals and the MLP."""
         B, _, n, _ = out.shape
         out = linears.o(out.transpose(1, 2).reshape(B, n, -1))
+        # The residual stream is added to in place: `h` is this forward's own tensor (the
+        # embedding lookup's output, then each layer's), and no one reads its old value.
         if hasattr(layer, "pre_feedforward_layernorm"):  # gemma: norms around both blocks
-            h = h + layer.post_attention_layernorm(out)
-            return h + layer.post_feedforward_layernorm(_mlp(layer.mlp, linears, layer.pre_feedforward_layernorm(h)))
-        h = h + out
-        return h + _mlp(layer.mlp, linears, layer.post_attention_layernorm(h))
+            h.add_(layer.post_attention_layernorm(out))
+            return h.add_(layer.post_feedforward_layernorm(_mlp(layer.mlp, linears, layer.pre_feedforward_layernorm(h))))
+        h.add_(out)
+        return h.add_(_mlp(layer.mlp, linears, _norm(layer.post_attention_layernorm, h)))

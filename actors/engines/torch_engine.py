@@ -172,8 +172,13 @@ class TorchEngine:
         return encode_prompt(self._tokenizer, request)
 
     async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray:
-        # A copy: the cached distribution must not change if a caller edits its array.
-        return (await self._batcher.submit((tuple(token_ids), None))).numpy().copy()
+        # A read-only view of the cached distribution: a caller that edits it in place gets an
+        # error instead of changing what the next caller reads. Not a copy: the particle host
+        # copies every row into its worker's slab anyway, and 32 particles' 49k-float copies
+        # were a per-round cost on the event loop.
+        view = (await self._batcher.submit((tuple(token_ids), None))).numpy()
+        view.flags.writeable = False
+        return view
 
     async def batch_next_token_logprobs(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
         return list(await asyncio.gather(*(self.next_token_logprobs(ids) for ids in batch)))
