@@ -202,8 +202,14 @@ class LMContext:
 
     @property
     def text(self) -> str:
-        """The text generated so far (EOS dropped)."""
-        return self.lm.decode(self.generated)
+        """The text generated so far (EOS dropped). Kept until the tokens change: the worker
+        reports every particle's text every round, and programs read it in `step()`; decoding
+        the whole text each time grew with its length."""
+        key = (id(self.tokens), len(self.tokens), self.prompt_len)
+        cached = self.__dict__.get("_text")
+        if cached is None or cached[0] != key:
+            cached = self._text = (key, self.lm.decode(self.generated))
+        return cached[1]
 
     def __str__(self) -> str:
         return self.text
