@@ -107,4 +107,8 @@ def test_a_quick_forward_bench_compares_the_three_decode_variants(tiny_model_dir
         assert measured["speedup_vs_plain"]["plain"] == 1.0
         # float32: every variant computes the same log-probs (only the summation order differs)
         assert max(measured["max_abs_logprob_diff_vs_plain"].values()) < 1e-4
+        # ... and each is, like Hugging Face's own forward, the float32 model's
+        far = measured["logprob_distance_from_float32"]
+        assert set(far) == {"plain", "packed", "packed+shared", "hugging_face"}
+        assert all(d["max"] < 1e-4 and 0 <= d["expected"] <= d["max"] for d in far.values())
     assert (tmp_path / "f.json").stat().st_size > 100
