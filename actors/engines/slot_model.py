@@ -316,10 +316,13 @@ class SlotKVModel:
         tail = torch.matmul(qg, k_tail.transpose(-1, -2))  # [kv, B, group, T]
         scores = torch.cat((head, tail), dim=-1).float() * scale
         scores[..., L:].masked_fill_(~shared.tail_valid.view(1, B, 1, T), float("-inf"))
-        probs = torch.softmax(scores, dim=-1).to(pool.dtype)
-        out = torch.matmul(probs[..., :L].reshape(kv, B * group, L), v_shared).view(kv, B, group, d)
-        out = out + torch.matmul(probs[..., L:], v_tail)
-        return out.transpose(0, 1).reshape(B, H, 1, d)
+        # The two halves' weighted values are summed in float32 and rounded once: in bf16 each
+        # half and their sum rounded apart, and the log-probs lay twice as far from a float32
+        # forward as the one-matmul path's (`council bench forward`, 420-token prompt).
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs[..., :L].reshape(kv, B * group, L), v_shared.float()).view(kv, B, group, d)
+        out.add_(torch.matmul(probs[..., L:], v_tail.float()))
+        return out.to(pool.dtype).transpose(0, 1).reshape(B, H, 1, d)
 
     def _decode_attention(self, q, keys, values, bias, scale):
         """Attention for one query per row, as two batched matmuls. CPU SDPA's flash kernel
