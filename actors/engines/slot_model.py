@@ -232,33 +232,40 @@ class SlotKVModel:
         key_lens = [len(r.past_slots) + len(r.new_tokens) for r in rows]
         Lk = max(key_lens)
 
+        shared = self._shared_prefix(rows) if n == 1 and self.share_prefix else None
+        # Rows' own key indices and masks are read only by layers that gather every row's keys:
+        # with the shared prefix on every layer (no sliding window shorter than the keys) they
+        # would be built, a row of Lk slots each, and never read.
+        gathers = shared is None or any(w is not None and w < Lk for w in self.windows)
+
         ids, pos, key_idx, write_flat, write_slots = [], [], [], [], []
         for b, r in enumerate(rows):
             m, p = len(r.new_tokens), len(r.past_slots)
             ids.append(r.new_tokens + [0] * (n - m))
             pos.append(list(range(p, p + m)) + [p + m - 1] * (n - m))
-            key_idx.append(r.past_slots + r.new_slots + [0] * (Lk - p - m))
+            if gathers:
+                key_idx.append(r.past_slots + r.new_slots + [0] * (Lk - p - m))
             write_flat.extend(range(b * n, b * n + m))
             write_slots.extend(r.new_slots)
         ids_t = torch.tensor(ids, device=dev)
         pos_t = torch.tensor(pos, device=dev)
-        key_idx_t = torch.tensor(key_idx, device=dev)
+        key_idx_t = torch.tensor(key_idx, device=dev) if gathers else None
         write_slots_t = torch.tensor(write_slots, device=dev)
         all_written = len(write_flat) == B * n
         write_flat_t = None if all_written else torch.tensor(write_flat, device=dev)
 
-        # Query at absolute position t may see keys 0..t of its own row (padding keys lie
-        # beyond the row's length, so they are excluded by the same comparison).
-        key_pos = torch.arange(Lk, device=dev).view(1, 1, Lk)
-        mask = (key_pos <= pos_t.unsqueeze(-1)).unsqueeze(1)  # [B,1,n,Lk]
-        masks = {None: mask}
-        for window in set(self.windows) - {None}:  # a sliding layer sees the last `window` keys
-            masks[window] = mask & (key_pos > pos_t.unsqueeze(-1) - window).unsqueeze(1)
-        if n == 1:  # decode attention adds the mask as a bias: one op a layer, not a masked copy
-            masks = {w: torch.zeros(m.shape, dtype=torch.float32, device=dev).masked_fill_(~m, float("-inf"))
-                     .view(1, B, 1, Lk) for w, m in masks.items()}
-
-        shared = self._shared_prefix(rows) if n == 1 and self.share_prefix else None
+        masks = dict.fromkeys(set(self.windows))
+        if gathers:
+            # Query at absolute position t may see keys 0..t of its own row (padding keys lie
+            # beyond the row's length, so they are excluded by the same comparison).
+            key_pos = torch.arange(Lk, device=dev).view(1, 1, Lk)
+            mask = (key_pos <= pos_t.unsqueeze(-1)).unsqueeze(1)  # [B,1,n,Lk]
+            masks = {None: mask}
+            for window in set(self.windows) - {None}:  # a sliding layer sees the last `window` keys
+                masks[window] = mask & (key_pos > pos_t.unsqueeze(-1) - window).unsqueeze(1)
+            if n == 1:  # decode attention adds the mask as a bias: one op a layer, not a masked copy
+                masks = {w: torch.zeros(m.shape, dtype=torch.float32, device=dev).masked_fill_(~m, float("-inf"))
+                         .view(1, B, 1, Lk) for w, m in masks.items()}
 
         inner = self.model.model
         h = inner.embed_tokens(ids_t)
