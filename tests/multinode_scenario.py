@@ -42,7 +42,7 @@ def main(model_dir: str, with_controller: bool) -> dict:
     config = CouncilConfig.from_dict({
         "engine": {"model": model_dir, "dtype": "float32", "kv_cache_tokens": 4096},
         "pool": {"replicas": 2, "num_cpus": 1, "health_check_interval_s": 0.5, "placement_strategy": "STRICT_SPREAD",
-                 "health_check_timeout_s": 3.0},
+                 "health_check_timeout_s": 10.0},
     })
     if with_controller:  # soft: its next life may (must) start elsewhere
         on_first = NodeAffinitySchedulingStrategy(workers[0].node_id, soft=True)
@@ -90,20 +90,31 @@ def main(model_dir: str, with_controller: bool) -> dict:
         victim = next((w for w in workers if w.node_id == controller_node), workers[0]) if with_controller \
             else workers[0]
         victim_node = victim.node_id
-        on_victim = [e for e in table.replicas if node_of(e.handle) == victim_node]
-        victim_replicas = {f"follower-{e.index}.{e.generation}" for e in on_victim}
-        victim_pids = [pid_of(e.handle) for e in on_victim] + ([pid_of(controller)] if with_controller else [])
         workers.append(cluster.add_node(num_cpus=1, resources={"worker": 100}))
         cluster.wait_for_nodes()
         removed = {}
 
+        def victim_now() -> tuple[set[str], list[int]]:
+            """The replicas on the victim node and their pids, as the controller's table has them
+            now: a replica the controller restarted before this round (a health check timed out
+            on a loaded machine) has another generation than the one listed at start."""
+            now = ray.get(controller.table.remote(-1, 0), timeout=60)
+            on_victim = [e for e in now.replicas if e.alive and node_of(e.handle) == victim_node]
+            return ({f"follower-{e.index}.{e.generation}" for e in on_victim},
+                    [pid_of(e.handle) for e in on_victim] + ([pid_of(controller)] if with_controller else []))
+
         async def on_round(trace):
-            if trace.round == 3 and not removed:
-                removed["at"] = trace.round
-                removed["particles"] = sum(n for rid, n in trace.particles_per_replica.items()
-                                           if rid in victim_replicas)
-                removed["killed_here"] = await asyncio.get_running_loop().run_in_executor(
-                    None, remove_victim, victim, victim_pids)
+            # The first round from the third on where the victim holds part of the request
+            # (the load balancer may have had none there for a round or two).
+            if trace.round < 3 or removed:
+                return
+            loop = asyncio.get_running_loop()
+            names, pids = await loop.run_in_executor(None, victim_now)
+            held = sum(n for rid, n in trace.particles_per_replica.items() if rid in names)
+            if held == 0 and trace.round < 20:
+                return
+            removed.update(at=trace.round, particles=held, per_replica=dict(trace.particles_per_replica))
+            removed["killed_here"] = await loop.run_in_executor(None, remove_victim, victim, pids)
 
         spec = ProgramSpec(source=generic_program(30, chat=False), prompt="Once upon a time", seed=0)
         result = await Scheduler(spec, InferenceConfig(particles=8, seed=0, replica_wait_s=120),
@@ -120,6 +131,7 @@ def main(model_dir: str, with_controller: bool) -> dict:
                 "nodes_before": len(set(nodes_before)), "victim_gone": victim_node not in nodes_after,
                 "live_after": table.live, "restarts": table.restarts, "spread_after": len(set(nodes_after)),
                 "victim_had_replica": victim_node in nodes_before, "victim_particles": removed.get("particles", 0),
+                "removed_at_round": removed.get("at"), "per_replica_then": removed.get("per_replica"),
                 "victim_processes_killed_here": removed.get("killed_here", 0), "controller_on_victim": controller_node == victim_node,
                 "controller_moved": node_of(controller) != controller_node}
 
