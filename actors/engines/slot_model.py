@@ -55,7 +55,7 @@ class _SharedPrefix:
     start: int  # the shared slots are start .. start+length-1 when `slots` is None
     length: int
     slots: torch.Tensor | None  # the shared slots, where they are not one run
-    tail: torch.Tensor  # [B, T] each row's own slots after the shared ones (0-padded)
+    tail: torch.Tensor  # [2 * kv heads, B, T] each row's own slots after the shared ones (0-padded), head-major
     tail_valid: torch.Tensor  # [B, T] which of those are real
 
 
@@ -249,7 +249,7 @@ class SlotKVModel:
             write_slots.extend(r.new_slots)
         ids_t = torch.tensor(ids, device=dev)
         pos_t = torch.tensor(pos, device=dev)
-        key_idx_t = torch.tensor(key_idx, device=dev) if gathers else None
+        key_idx_t = self._head_major(torch.tensor(key_idx, device=dev)) if gathers else None
         write_slots_t = torch.tensor(write_slots, device=dev)
         all_written = len(write_flat) == B * n
         write_flat_t = None if all_written else torch.tensor(write_flat, device=dev)
@@ -287,6 +287,12 @@ class SlotKVModel:
             logits = torch.tanh(logits.float() / self.final_softcap) * self.final_softcap
         return torch.log_softmax(logits, dim=-1, dtype=torch.float32)
 
+    def _head_major(self, slots: torch.Tensor) -> torch.Tensor:
+        """Slot indices [B, L] as rows of a layer's pool viewed as [2 * kv heads * slots, dim]:
+        [2 * kv heads, B, L], every head's copy of the same slots."""
+        heads = torch.arange(2 * self.num_kv_heads, device=slots.device) * self.capacity
+        return heads.view(-1, 1, 1) + slots.unsqueeze(0)
+
     def _shared_prefix(self, rows: list[Row]) -> _SharedPrefix | None:
         if len(rows) < 2:
             return None
@@ -300,7 +306,7 @@ class SlotKVModel:
         run = common[-1] - common[0] == L - 1 and common == list(range(common[0], common[0] + L))
         return _SharedPrefix(
             start=common[0], length=L, slots=None if run else torch.tensor(common, device=dev),
-            tail=torch.tensor([t + [0] * (T - len(t)) for t in tails], device=dev),
+            tail=self._head_major(torch.tensor([t + [0] * (T - len(t)) for t in tails], device=dev)),
             tail_valid=torch.tensor([[True] * len(t) + [False] * (T - len(t)) for t in tails], device=dev),
         )
 
@@ -315,8 +321,8 @@ class SlotKVModel:
         L = shared.length
         prefix = pool.narrow(1, shared.start, L) if shared.slots is None else pool.index_select(1, shared.slots)
         k_shared, v_shared = prefix[:kv], prefix[kv:]
-        T = shared.tail.shape[1]
-        tails = pool.index_select(1, shared.tail.reshape(-1)).view(2 * kv, B, T, d)
+        T = shared.tail.shape[-1]
+        tails = pool.view(-1, d).index_select(0, shared.tail.reshape(-1)).view(2 * kv, B, T, d)
         k_tail, v_tail = tails[:kv], tails[kv:]
         qg = q.reshape(B, kv, group, d).transpose(0, 1)  # [kv, B, group, d]
         head = torch.matmul(qg.reshape(kv, B * group, d), k_shared.transpose(-1, -2)).view(kv, B, group, L)
@@ -377,10 +383,11 @@ class SlotKVModel:
         if n == 1 and shared is not None:
             out = self._split_decode_attention(q, pool, shared, scale)
             return self._finish_layer(layer, linears, h, out)
-        # index_select on the flattened slots: advanced indexing (`pool[:, key_idx]`) took
-        # several times as long for the same rows on CPU.
-        Lk = key_idx.shape[1]
-        rows = pool.index_select(1, key_idx.reshape(-1)).view(2 * kv, B, Lk, d)
+        # One index_select over the layer's pool as [heads * slots, dim], by indices built
+        # once per forward (`_head_major`): advanced indexing (`pool[:, key_idx]`) took several
+        # times as long on CPU, and index_select along the slot axis about twice as long.
+        Lk = key_idx.shape[-1]
+        rows = pool.view(-1, d).index_select(0, key_idx.reshape(-1)).view(2 * kv, B, Lk, d)
         keys, values = rows[:kv], rows[kv:]
         if n == 1:
             out = self._decode_attention(q, keys, values, mask, scale)
