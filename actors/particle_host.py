@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from actors.channel import ChannelClosed, pack, read_frame, write_frame
 from actors.confine import CPU_HARD_GRACE_S
+from actors.engines.autobatch import caller_group
 from actors.engines.base import Engine, GenerateRequest, encode_prompt
 from actors.program_worker import MAX_TEXT_CHARS
 from actors.zygote import Zygote, ZygoteFailed
@@ -274,6 +275,9 @@ class ParticleHost:
         self._spawn_task(worker, self._logprobs(worker, wanted))
 
     async def _logprobs(self, worker: _Worker, wanted: list[tuple[int, list[int]]]) -> None:
+        # The worker is one caller group of the engine's autobatch: its particles come back
+        # together, and a batch is worth holding for them (actors/engines/autobatch.py).
+        caller_group.set(worker)
         try:
             results = await asyncio.gather(
                 *(self.engine.next_token_logprobs(ids) for _, ids in wanted), return_exceptions=True)

@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -70,3 +71,32 @@ def test_cancelled_callers_are_not_computed():
 
     asyncio.run(main())
     assert seen == ["first", "third"]
+
+
+def test_a_caller_group_of_the_last_batch_is_waited_for_and_merged():
+    """Two groups (two confined workers) that each send all their requests at once, the second
+    10 ms after the first, well past the 4 ms gap rule: without groups they took turns at half
+    size; with them every round but the first and the last (one group each) is one batch."""
+    from actors.engines.autobatch import caller_group
+
+    sizes = []
+
+    def run(items):
+        time.sleep(0.1)  # a forward: patience is half of it, 50 ms
+        sizes.append(len(items))
+        return items
+
+    async def worker(b, name: str, delay: float, rounds: int):
+        caller_group.set(name)
+        for _ in range(rounds):
+            await asyncio.sleep(delay)  # sampling the last batch's answers, one by one
+            await asyncio.gather(*(b.submit((name, i)) for i in range(4)))
+
+    async def main():
+        b = AutoBatcher(run, max_batch=64, wait_ms=4)
+        await asyncio.gather(worker(b, "a", 0.0, 5), worker(b, "b", 0.01, 5))
+        await b.close()
+
+    asyncio.run(main())
+    assert sum(sizes) == 40
+    assert sizes.count(8) == 4, sizes  # the first and last rounds hold one group each
