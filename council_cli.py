@@ -708,6 +708,23 @@ def bench_ipc(
     run(json_path=json_path, particles=particles, steps=steps, repeats=repeats)
 
 
+@bench_app.command("concurrent")
+def bench_concurrent(
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),
+    particles: int = typer.Option(32, min=2, max=256, help="Particles in all, in every mode."),
+    steps: int = typer.Option(32, min=2, help="Tokens per particle (the fixed-length program)."),
+    repeats: int = typer.Option(3, min=1, max=20, help="Alternating runs of each mode (medians compared)."),
+    requests: str = typer.Option("2,4", help="Numbers of concurrent requests to compare with one."),
+    request: Optional[str] = typer.Option(None, help="Run the library planner's program for this request "
+                                          "instead of the fixed-length one."),
+):
+    """SMC tokens/s on one replica: one request against several at once (and the batching rule)."""
+    from bench.concurrent import run
+
+    run(json_path, particles=particles, steps=steps, repeats=repeats,
+        counts=tuple(int(x) for x in requests.split(",")), request=request)
+
+
 @bench_app.command("planner")
 def bench_planner(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the figures here."),

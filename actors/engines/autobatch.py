@@ -57,6 +57,7 @@ class AutoBatcher:
         self._last_groups: set = set()  # caller groups in the last batch
         self._groups_in: set = set()  # groups with a request queued since the last batch was taken
         self._compute_s = 0.0  # the last batch's
+        self.wait_for_groups = True  # off: the gap rule alone, as before groups (for `council bench concurrent`)
         self.batches = 0
         self.items = 0
 
@@ -95,7 +96,7 @@ class AutoBatcher:
             patient_until = loop.time() + min(self.MAX_WAIT_FACTOR * self.wait_s,
                                               max(self.wait_s, self.PATIENCE * self._compute_s))
             while len(self._queue) < min(self.max_batch, self._expected):
-                if self._last_groups - self._groups_in:
+                if self.wait_for_groups and self._last_groups - self._groups_in:
                     remaining = patient_until - loop.time()
                 else:
                     remaining = min(self.wait_s, hard_deadline - loop.time())
