@@ -112,3 +112,16 @@ def test_a_quick_forward_bench_compares_the_three_decode_variants(tiny_model_dir
         assert set(far) == {"plain", "packed", "packed+shared", "hugging_face"}
         assert all(d["max"] < 1e-4 and 0 <= d["expected"] <= d["max"] for d in far.values())
     assert (tmp_path / "f.json").stat().st_size > 100
+
+
+def test_a_quick_concurrency_bench_reports_every_mode(tiny_model_dir, tmp_path):
+    from bench import concurrent
+
+    report = concurrent.run(tmp_path / "c.json", particles=8, steps=4, repeats=2, counts=(2,),
+                            model=tiny_model_dir)
+    modes = report["modes"]
+    assert set(modes) == {"1 request", "2 requests", "2 requests, gap rule only"}
+    for row in modes.values():
+        assert len(row["runs_tokens_per_s"]) == 2 and row["tokens_per_s"] > 0 and 0 < row["mean_batch"] <= 8
+    assert modes["1 request"]["vs_one_request"] == 1.0
+    assert (tmp_path / "c.json").stat().st_size > 100
