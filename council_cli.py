@@ -719,7 +719,7 @@ def bench_concurrent(
                                           "instead of the fixed-length one."),
 ):
     """SMC tokens/s on one replica: one request against several at once (and the batching rule)."""
-    from bench.concurrent import run
+    from bench.concurrency import run
 
     run(json_path, particles=particles, steps=steps, repeats=repeats,
         counts=tuple(int(x) for x in requests.split(",")), request=request)

@@ -115,9 +115,9 @@ def test_a_quick_forward_bench_compares_the_three_decode_variants(tiny_model_dir
 
 
 def test_a_quick_concurrency_bench_reports_every_mode(tiny_model_dir, tmp_path):
-    from bench import concurrent
+    from bench import concurrency
 
-    report = concurrent.run(tmp_path / "c.json", particles=8, steps=4, repeats=2, counts=(2,),
+    report = concurrency.run(tmp_path / "c.json", particles=8, steps=4, repeats=2, counts=(2,),
                             model=tiny_model_dir)
     modes = report["modes"]
     assert set(modes) == {"1 request", "2 requests", "2 requests, gap rule only"}
