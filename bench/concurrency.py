@@ -1,5 +1,7 @@
-"""`council bench concurrent` (a module not named `concurrent`: the peers run scripts from `bench/`, where it
-would stand for the standard library's `concurrent` package): SMC tokens/s on one replica, one request against several at once.
+"""`council bench concurrent`: SMC tokens/s on one replica, one request against several at once.
+
+(The module is not named `concurrent`: the peers' scripts run from `bench/`, where that name
+would hide the standard library's `concurrent` package.)
 
 One replica in this process (the engine and its particle host; no Ray), SmolLM2, the same
 particle total in every mode: one request of all of them, or k requests of a k-th each, run
