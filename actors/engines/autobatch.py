@@ -57,7 +57,6 @@ class AutoBatcher:
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="autobatch")
         self._expected = 1
         self._last_groups: set = set()  # caller groups in the last batch
-        self._groups_in: set = set()  # groups with a request queued since the last batch was taken
         self._compute_s = 0.0  # the last batch's
         self.wait_for_groups = True  # off: the gap rule alone, as before groups (for `council bench concurrent`)
         self.batches = 0
@@ -73,13 +72,9 @@ class AutoBatcher:
             self._arrived = asyncio.Event()
             self._task = loop.create_task(self._loop())
         future = loop.create_future()
-        group = caller_group.get()
-        self._queue.append((item, future, group))
-        if group is not None:
-            self._groups_in.add(group)
+        self._queue.append((item, future, caller_group.get()))
         self._arrived.set()
         return await future
-
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,7 +93,9 @@ class AutoBatcher:
             patient_until = loop.time() + min(self.MAX_WAIT_FACTOR * self.wait_s,
                                               max(self.wait_s, self.PATIENCE * self._compute_s))
             while len(self._queue) < min(self.max_batch, self._expected):
-                if self.wait_for_groups and self._last_groups - self._groups_in:
+                # The queue holds what arrived since the last batch was taken (and what it had
+                # no room for), so it says which of that batch's groups have come back.
+                if self.wait_for_groups and self._last_groups - {group for _, _, group in self._queue}:
                     remaining = patient_until - loop.time()
                 else:
                     remaining = min(self.wait_s, hard_deadline - loop.time())
@@ -115,7 +112,6 @@ class AutoBatcher:
                 if not future.done():  # a cancelled caller needs no compute
                     batch.append((item, future, group))
             self._last_groups = {group for _, _, group in batch if group is not None}
-            self._groups_in = {group for _, _, group in self._queue if group is not None}
             if not batch:
                 continue
             self.batches += 1
