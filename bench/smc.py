@@ -75,17 +75,24 @@ async def _smc_runs(replicas: int, particles: int, steps: int, prompt: str, dtyp
             icfg = InferenceConfig(particles=particles, seed=seed)
             if seed and measure_raw is not None:
                 raws.append(measure_raw())
+            busy_before = await _engine_busy_s(pool)
             start = time.perf_counter()
             result = await Scheduler(spec.model_copy(update={"seed": seed}), icfg, pool.replica_handles).run()
             wall = time.perf_counter() - start
             if seed:
-                runs.append(_figures(result, wall))
+                runs.append(_figures(result, wall, await _engine_busy_s(pool) - busy_before))
     finally:
         await pool.shutdown()
     return runs, raws
 
 
-def _figures(result, wall: float) -> dict:
+async def _engine_busy_s(pool) -> float:
+    """Seconds the replicas' engines have spent computing batches (summed over replicas)."""
+    stats = await asyncio.gather(*(r.handle.stats.remote() for r in pool.live()))
+    return sum(s.engine.busy_s for s in stats)
+
+
+def _figures(result, wall: float, busy_s: float) -> dict:
     rounds = max(1, result.rounds)
     return {
         "tokens": result.follower_tokens,
@@ -96,6 +103,9 @@ def _figures(result, wall: float) -> dict:
         "migrations": sum(t.migrations for t in result.trace),
         "scheduler_ms_per_round": sum(t.scheduler_ms for t in result.trace) / rounds,
         "round_ms": wall * 1000 / rounds,
+        # Engine compute per round (summed over replicas): the rest of a round is the workers'
+        # sampling, the frames and Ray.
+        "engine_ms_per_round": busy_s * 1000 / rounds,
     }
 
 
@@ -141,7 +151,7 @@ def run_smc_bench(
         r = runs[replicas]
         print(f"  raw transformers batch {particles}: {raw:7.1f} tok/s (median of {', '.join(f'{x:.0f}' for x in raws)})")
         print(f"  SMC, {replicas} replica(s):   {r['tokens_per_s']:7.1f} tok/s   vs raw {r['tokens_per_s'] / raw:.2f}   "
-              f"round {r['round_ms']:.1f} ms, scheduler {r['scheduler_ms_per_round']:.2f} ms/round, "
+              f"round {r['round_ms']:.1f} ms (engine {r['engine_ms_per_round']:.1f}), scheduler {r['scheduler_ms_per_round']:.2f} ms/round, "
               f"{r['resampled_rounds']} resamplings, {r['migrations']} migrations")
     report = {
         "benchmark": "smc",

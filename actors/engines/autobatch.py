@@ -61,6 +61,7 @@ class AutoBatcher:
         self.wait_for_groups = True  # off: the gap rule alone, as before groups (for `council bench concurrent`)
         self.batches = 0
         self.items = 0
+        self.busy_s = 0.0  # time spent computing batches: what a round's other work is measured against
 
     @property
     def queue_depth(self) -> int:
@@ -124,6 +125,7 @@ class AutoBatcher:
             except Exception as exc:  # the whole batch failed: every caller hears why
                 results = [exc] * len(batch)
             self._compute_s = time.perf_counter() - started
+            self.busy_s += self._compute_s
             # Callers of this batch will come back, and so will those that queued meanwhile.
             self._expected = max(1, len(batch) + len(self._queue))
             for (_, future, _), result in zip(batch, results):

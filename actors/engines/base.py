@@ -36,6 +36,7 @@ class EngineStats(BaseModel):
     requests: int = 0
     batches: int = 0
     mean_batch_size: float = 0.0
+    busy_s: float = 0.0  # seconds spent computing batches
     queue_depth: int = 0
     tokens_computed: int = 0
     tokens_cached: int = 0

@@ -233,6 +233,7 @@ class TorchEngine:
             requests=self._requests,
             batches=b.batches,
             mean_batch_size=b.items / b.batches if b.batches else 0.0,
+            busy_s=b.busy_s,
             queue_depth=b.queue_depth,
             tokens_computed=self._tokens_computed,
             tokens_cached=self._tokens_cached,
