@@ -264,7 +264,11 @@ class Runner:
             return await self.runner.run_task(assignment.request, reporter.emit, resume=resume,
                                               on_checkpoint=reporter.checkpoint)
         finally:
-            await reporter.close()
+            try:
+                await reporter.close()
+            finally:
+                # The run is over and its particles dropped: a cancel waiting on it may answer.
+                store.released.remote(assignment.task_id, assignment.attempt)
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
         await self._follow_pools()

@@ -108,6 +108,9 @@ class TaskStoreImpl:
     async def progress(self, task_id: str, attempt: int, events: list = (), checkpoint: str | None = None) -> bool:
         return self._ready().progress(task_id, attempt, list(events), checkpoint)
 
+    async def released(self, task_id: str, attempt: int) -> None:
+        self._ready().released(task_id, attempt)
+
     async def ping(self) -> bool:
         return True
 

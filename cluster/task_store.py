@@ -13,6 +13,12 @@ checkpoint, so the next runner continues from the last round instead of starting
 a `resumed` event says so. Reports from a superseded attempt are refused, which tells its
 runner to stop. After `MAX_ATTEMPTS` the task fails as unavailable, `retryable: true`.
 
+Cancelling a running task cancels its runner's call, but a remote call's cancel only asks: the
+runner's run unwinds afterwards, and that is when it drops the task's particles from the
+follower replicas. So a runner says `released(task, attempt)` once its run is over, and a
+cancel that reached a runner (one that has reported) waits for that, up to `RELEASE_WAIT_S`:
+a cancelled task's particles are free by the time the cancel answers.
+
 Everything is written through to a key-value store (`KV`): Ray's internal KV (GCS) in the
 service, a dict in the tests. A restarted store actor `load()`s it back: finished tasks stay
 readable, and tasks that were queued or running are dispatched again from their checkpoint.
@@ -25,6 +31,7 @@ readable, and tasks that were queued or running are dispatched again from their 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +48,7 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 30.0  # a runner that reports nothing for this long has lost its task
 MAX_ATTEMPTS = 3  # runners a task may go through before it fails as unavailable
+RELEASE_WAIT_S = 10.0  # a cancel waits this long for the runner to let go of the task
 
 
 class Assignment(BaseModel):
@@ -182,6 +190,8 @@ class TaskStore:
         self._attempts: dict[str, int] = {}
         self._leases: dict[str, tuple[int, float]] = {}  # task -> (attempt, when it expires)
         self._checkpoints: dict[str, str] = {}
+        # task -> (the attempt that has reported, set once that attempt's run is over)
+        self._released: dict[str, tuple[int, asyncio.Event]] = {}
 
     # -- persistence -----------------------------------------------------------------------------
     def load(self) -> int:
@@ -222,6 +232,7 @@ class TaskStore:
         self.work.task_ended(record.request.strategy, record.status, record.result)
         self._checkpoints.pop(record.id, None)
         self._leases.pop(record.id, None)
+        self._released.pop(record.id, None)
         self.kv.delete(f"c:{record.id}")
 
     def _forget(self, record: TaskRecord) -> None:
@@ -257,12 +268,21 @@ class TaskStore:
         if lease is None or lease[0] != attempt or record is None or record.done:
             return False
         self._leases[task_id] = (attempt, time.monotonic() + self.lease_s)
+        if self._released.get(task_id, (None,))[0] != attempt:
+            self._released[task_id] = (attempt, asyncio.Event())
         for kind, data in events:
             self.registry.emit(record, kind, **data)
         if checkpoint is not None:
             self._checkpoints[task_id] = checkpoint
             self.kv.put(f"c:{task_id}", checkpoint.encode())
         return True
+
+    def released(self, task_id: str, attempt: int) -> None:
+        """A runner's last word on an attempt: its run is over, and what it held (the task's
+        particles on the follower replicas) is let go."""
+        entry = self._released.get(task_id)
+        if entry is not None and entry[0] == attempt:
+            entry[1].set()
 
     async def _run(self, record: TaskRecord, emit) -> CouncilResult:
         while True:
@@ -285,10 +305,15 @@ class TaskStore:
                 return await self._watch(record.id, call)
             except RunnerLost as exc:
                 log.warning("task %s: %s; dispatching it again", record.id, exc)
+            except asyncio.CancelledError:
+                await _stop(call)
+                entry = self._released.get(record.id)
+                if entry is not None and entry[0] == attempt:  # the run began: wait for it to let go
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(entry[1].wait(), RELEASE_WAIT_S)
+                raise
             finally:
-                if not call.done():  # cancelled, or its runner gone quiet: stop it
-                    call.cancel()
-                    await asyncio.wait([call], timeout=10)
+                await _stop(call)  # cancelled, or its runner gone quiet
 
     async def _watch(self, task_id: str, call: asyncio.Future) -> CouncilResult:
         """The runner's answer, unless its lease runs out first (RunnerLost)."""
@@ -308,6 +333,12 @@ class TaskStore:
     # -- reading -----------------------------------------------------------------------------------
     def depth(self) -> dict[str, int]:
         return self.registry.depth()
+
+
+async def _stop(call: asyncio.Future) -> None:
+    if not call.done():
+        call.cancel()
+        await asyncio.wait([call], timeout=10)
 
 
 def _runner_died(exc: BaseException) -> bool:

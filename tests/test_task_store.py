@@ -128,6 +128,69 @@ def test_a_restarted_store_takes_back_finished_and_running_tasks_from_its_kv():
     assert [e.seq for e in resumed.events] == list(range(1, len(resumed.events) + 1))
 
 
+class RemoteRuns:
+    """Dispatch as a Serve handle does it: the run goes on elsewhere, and cancelling the call
+    only asks it to stop. The run drops what it holds as it unwinds, a little later."""
+
+    def __init__(self, report: bool = True):
+        self.store: TaskStore | None = None
+        self.held: set[str] = set()
+        self.started = asyncio.Event()
+        self.report = report
+
+    async def _run(self, assignment):
+        self.held.add(assignment.task_id)
+        if self.report:
+            self.store.progress(assignment.task_id, assignment.attempt, [("progress", {"message": "round 1"})])
+        self.started.set()
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.3)  # the scheduler's drops, on the replicas
+            self.held.discard(assignment.task_id)
+            self.store.released(assignment.task_id, assignment.attempt)
+
+    async def dispatch(self, assignment):
+        run = asyncio.ensure_future(self._run(assignment))
+        try:
+            return await asyncio.shield(run)
+        except asyncio.CancelledError:
+            run.cancel()  # a request to the other side, not a wait for it
+            raise
+
+
+def test_a_cancel_answers_once_the_runner_has_let_go_of_the_task():
+    async def scenario():
+        runs = RemoteRuns()
+        store = runs.store = TaskStore(CONFIG, runs.dispatch)
+        task = store.submit(TaskRequest(prompt="go"))
+        await asyncio.wait_for(runs.started.wait(), 5)
+        record = store.registry.cancel(task.id)
+        await asyncio.wait_for(asyncio.wait([record.job]), 5)  # what the store actor's cancel does
+        return record.view().status, set(runs.held)
+
+    status, held = asyncio.run(scenario())
+    assert status == "cancelled"
+    assert held == set()  # the run had dropped the task's particles before the cancel answered
+
+
+def test_a_cancel_does_not_wait_for_a_runner_that_never_reported(monkeypatch):
+    import cluster.task_store
+
+    monkeypatch.setattr(cluster.task_store, "RELEASE_WAIT_S", 3600.0)
+
+    async def scenario():
+        runs = RemoteRuns(report=False)  # it never got as far as a report: nothing to wait for
+        store = runs.store = TaskStore(CONFIG, runs.dispatch)
+        task = store.submit(TaskRequest(prompt="go"))
+        await asyncio.wait_for(runs.started.wait(), 5)
+        record = store.registry.cancel(task.id)
+        await asyncio.wait_for(asyncio.wait([record.job]), 5)
+        return record.view().status
+
+    assert asyncio.run(scenario()) == "cancelled"
+
+
 def test_an_idempotency_key_answers_with_the_first_task_and_refuses_another_request():
     async def scenario():
         runners = Runners()
