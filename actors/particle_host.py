@@ -95,6 +95,10 @@ class ParticleHost:
         self._zygote: Zygote | None = None
         self._starting = asyncio.Lock()
         self._workers: dict[str, _Worker] = {}
+        # Requests whose worker is being started (set when that ends, either way): a drop that
+        # arrives meanwhile, as it does when a request is cancelled with a spawn or an import
+        # still on its way here, waits for the worker and stops it instead of missing it.
+        self._starting_workers: dict[str, asyncio.Event] = {}
         self._reaper: asyncio.Task | None = None
 
     # -- scheduler-facing operations ----------------------------------------------------------
@@ -121,6 +125,10 @@ class ParticleHost:
 
     async def drop(self, req: str, ids: list[int] | None = None) -> None:
         worker = self._workers.get(req)
+        starting = self._starting_workers.get(req)
+        if worker is None and starting is not None:
+            await starting.wait()
+            worker = self._workers.get(req)
         if worker is None:
             return
         if ids is None:
@@ -156,9 +164,18 @@ class ParticleHost:
         return worker
 
     async def _worker(self, req: str, spec: ProgramSpec) -> _Worker:
-        worker = self._workers.get(req)
+        while (worker := self._workers.get(req)) is None and req in self._starting_workers:
+            await self._starting_workers[req].wait()  # another call is starting it: use that one
         if worker is not None:
             return worker
+        started = self._starting_workers[req] = asyncio.Event()
+        try:
+            return await self._start_worker(req, spec)
+        finally:
+            del self._starting_workers[req]
+            started.set()
+
+    async def _start_worker(self, req: str, spec: ProgramSpec) -> _Worker:
         zygote = await self._ensure_zygote()
         cmd_here, cmd_there = socket.socketpair()
         sync_here, sync_there = socket.socketpair()

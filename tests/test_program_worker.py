@@ -67,6 +67,24 @@ def test_each_request_gets_its_own_confined_process(engine):
     asyncio.run(go())
 
 
+def test_a_drop_that_overtakes_the_spawn_starting_the_worker_leaves_no_worker(engine):
+    """A request cancelled while its spawn (or an import) is still starting its worker on a
+    replica: the drop arrives before the worker exists, and must stop it once it does, not
+    leave it to the idle reaper (a replica retiring meanwhile would wait on it)."""
+    async def go():
+        host = ParticleHost(engine)
+        try:
+            spawn = asyncio.ensure_future(host.spawn("late", spec(), [0, 1]))
+            await asyncio.sleep(0)  # the spawn is under way: starting the zygote, then forking
+            await host.drop("late")
+            await asyncio.gather(spawn, return_exceptions=True)
+            return host.worker_pids()
+        finally:
+            await host.close()
+
+    assert asyncio.run(go()) == {}
+
+
 def test_a_dead_worker_fails_only_its_own_request(engine):
     async def go():
         host = ParticleHost(engine)
