@@ -87,9 +87,10 @@ async def _smc_runs(replicas: int, particles: int, steps: int, prompt: str, dtyp
 
 
 async def _engine_busy_s(pool) -> float:
-    """Seconds the replicas' engines have spent computing batches (summed over replicas)."""
+    """Seconds the replicas' engines have spent computing batches (summed over replicas; the
+    torch engine's, which this bench runs, counts them)."""
     stats = await asyncio.gather(*(r.handle.stats.remote() for r in pool.live()))
-    return sum(s.engine.busy_s for s in stats)
+    return sum(s.engine.busy_s or 0.0 for s in stats)
 
 
 def _figures(result, wall: float, busy_s: float) -> dict:

@@ -36,7 +36,7 @@ class EngineStats(BaseModel):
     requests: int = 0
     batches: int = 0
     mean_batch_size: float = 0.0
-    busy_s: float = 0.0  # seconds spent computing batches
+    busy_s: float | None = None  # seconds spent computing batches; None where the engine cannot tell (vLLM steps in its own process)
     queue_depth: int = 0
     tokens_computed: int = 0
     tokens_cached: int = 0
