@@ -268,7 +268,12 @@ class Runner:
                 await reporter.close()
             finally:
                 # The run is over and its particles dropped: a cancel waiting on it may answer.
-                store.released.remote(assignment.task_id, assignment.attempt)
+                # A notice that cannot be sent (the store restarting) must not fail the run: the
+                # cancel then answers after its bounded wait.
+                try:
+                    store.released.remote(assignment.task_id, assignment.attempt)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("could not tell the task store that %s has let go: %s", assignment.task_id, exc)
 
     async def generate(self, request: GenerateRequest) -> GenerateResult:
         await self._follow_pools()
