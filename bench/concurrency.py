@@ -23,11 +23,12 @@ its engine batches' mean size.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from pathlib import Path
 from statistics import median
+
+from bench.measure import write_report
 
 
 async def _measure(particles: int, steps: int, repeats: int, counts: list[int], model: str,
@@ -99,7 +100,5 @@ def run(json_path: Path | None = None, particles: int = 32, steps: int = 32, rep
     report = {"benchmark": "concurrent", "model": model, "particles": particles, "steps": steps,
               "request": request, "repeats": repeats, "cpus": os.cpu_count(), "modes": modes}
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2))
-        print(f"wrote {json_path}")
+        write_report(json_path, report)
     return report

@@ -21,7 +21,6 @@ migration, bookkeeping; the replicas' work excluded).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from statistics import median
@@ -32,6 +31,7 @@ import torch
 from actors.engines.torch_engine import load_hf_model, pick_device, pick_dtype
 from actors.engines.torch_thread import on_torch_thread
 from bench.engine import raw_decode, shared_prompt
+from bench.measure import write_report
 from cluster.config import CouncilConfig, EngineConfig
 
 FIXED_LENGTH_PROGRAM = '''\
@@ -168,7 +168,5 @@ def run_smc_bench(
         "smc_vs_raw": {str(k): v["tokens_per_s"] / raw_by_replicas[k] for k, v in runs.items()},
     }
     if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=2))
-        print(f"wrote {json_path}")
+        write_report(Path(json_path), report)
     return report
